@@ -1,0 +1,1 @@
+//! STUN responder (to be written).
