@@ -1,1 +1,1164 @@
-//! todo
+//! Wire-protocol messages as plain data with encode/decode (version 1).
+//!
+//! `docs/protocol.md` is the specification; this module is its code. Decoding
+//! borrows the input (strings stay escaped, so the daemon relays SDP and ICE
+//! candidates without copying them through an unescape step); encoding writes
+//! into any [`Sink`]. Unknown fields are ignored, unknown `type`s are an error.
+
+use crate::id::{self, AgentId};
+use crate::json::{self, JsonError, JsonStr, Object, Sink, Value, Writer, write::Full};
+
+/// Protocol version spoken by this crate (`"v"` in `hello`).
+pub const VERSION: u64 = 1;
+/// Longest `reason` in `reject`/`hangup`.
+pub const MAX_REASON_LEN: usize = 64;
+/// Longest `endpoint` in a registration.
+pub const MAX_ENDPOINT_LEN: usize = 256;
+/// Longest `name` in a registration.
+pub const MAX_NAME_LEN: usize = 64;
+/// Registration TTL bounds (seconds) and default.
+pub const MIN_TTL: u64 = 30;
+/// Longest registration TTL.
+pub const MAX_TTL: u64 = 86_400;
+/// TTL when a registration gives none.
+pub const DEFAULT_TTL: u64 = 300;
+/// Most simultaneous calls an agent may declare.
+pub const MAX_CALLS: u64 = 64;
+
+/// Why a message was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtoError {
+    /// Not strict JSON, or not an object.
+    Json(JsonError),
+    /// No `type` field.
+    NoType,
+    /// A `type` this version does not know.
+    UnknownType,
+    /// A required field is absent.
+    Missing(&'static str),
+    /// A field has the wrong type or an impossible value.
+    BadField(&'static str),
+    /// A field is longer than allowed.
+    TooLong(&'static str),
+    /// A field that must be an id is not one.
+    BadId(&'static str),
+    /// `hello.v` names a version we do not speak.
+    UnsupportedVersion,
+}
+
+impl ProtoError {
+    /// The `code` sent back in an `error` message or HTTP error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProtoError::Json(_) => "bad_json",
+            ProtoError::UnknownType => "unknown_type",
+            ProtoError::UnsupportedVersion => "unsupported_version",
+            ProtoError::BadId("agent_id") => "invalid_agent_id",
+            ProtoError::NoType | ProtoError::Missing(_) => "bad_message",
+            ProtoError::BadField(_) | ProtoError::TooLong(_) | ProtoError::BadId(_) => "bad_field",
+        }
+    }
+}
+
+impl From<JsonError> for ProtoError {
+    fn from(e: JsonError) -> Self {
+        match e {
+            JsonError::Missing(f) => ProtoError::Missing(f),
+            JsonError::WrongType(f) | JsonError::NotInteger(f) => ProtoError::BadField(f),
+            e => ProtoError::Json(e),
+        }
+    }
+}
+
+impl core::fmt::Display for ProtoError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ProtoError::Json(e) => write!(f, "invalid JSON: {e}"),
+            ProtoError::NoType => f.write_str("message has no `type`"),
+            ProtoError::UnknownType => f.write_str("unknown message type"),
+            ProtoError::Missing(k) => write!(f, "field `{k}` is required"),
+            ProtoError::BadField(k) => write!(f, "field `{k}` has the wrong type or value"),
+            ProtoError::TooLong(k) => write!(f, "field `{k}` is too long"),
+            ProtoError::BadId(k) => write!(
+                f,
+                "field `{k}` must be 1-64 characters of A-Z a-z 0-9 . _ -"
+            ),
+            ProtoError::UnsupportedVersion => {
+                write!(f, "unsupported protocol version (this is v{VERSION})")
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ProtoError {}
+
+/// A text field: escaped JSON from a decoded message, or plain text to encode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Text<'a> {
+    /// Still escaped, as received; relayed verbatim.
+    Json(JsonStr<'a>),
+    /// Plain text; escaped when written.
+    Str(&'a str),
+}
+
+impl<'a> From<&'a str> for Text<'a> {
+    fn from(s: &'a str) -> Self {
+        Text::Str(s)
+    }
+}
+
+impl<'a> Text<'a> {
+    fn write<S: Sink + ?Sized>(&self, w: &mut Writer<'_, S>) -> Result<(), Full> {
+        match self {
+            Text::Json(j) => w.json_str(*j)?,
+            Text::Str(s) => w.str(s)?,
+        };
+        Ok(())
+    }
+    /// Whether the decoded text equals `s`.
+    pub fn eq_str(&self, s: &str) -> bool {
+        match self {
+            Text::Json(j) => j.eq_str(s),
+            Text::Str(t) => *t == s,
+        }
+    }
+    /// Decoded length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Text::Json(j) => j.decoded_len(),
+            Text::Str(s) => s.len(),
+        }
+    }
+    /// Whether the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The text without copying, if it has no escapes.
+    pub fn as_plain(&self) -> Option<&'a str> {
+        match self {
+            Text::Json(j) => j.as_plain(),
+            Text::Str(s) => Some(s),
+        }
+    }
+    /// Decodes into `buf`.
+    ///
+    /// # Errors
+    /// [`JsonError::TooLong`] if `buf` is too small.
+    pub fn decode_into<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, JsonError> {
+        match self {
+            Text::Json(j) => j.decode_into(buf),
+            Text::Str(s) => {
+                let dst = buf.get_mut(..s.len()).ok_or(JsonError::TooLong)?;
+                dst.copy_from_slice(s.as_bytes());
+                core::str::from_utf8(dst).map_err(|_| JsonError::TooLong)
+            }
+        }
+    }
+    /// Decodes into a fixed-capacity string.
+    ///
+    /// # Errors
+    /// [`JsonError::TooLong`] if it does not fit.
+    pub fn to_heapless<const N: usize>(&self) -> Result<heapless::String<N>, JsonError> {
+        match self {
+            Text::Json(j) => j.to_heapless(),
+            Text::Str(s) => {
+                let mut out = heapless::String::new();
+                out.push_str(s).map_err(|_| JsonError::TooLong)?;
+                Ok(out)
+            }
+        }
+    }
+    /// Decodes into an owned `String`.
+    #[cfg(feature = "alloc")]
+    pub fn to_string(&self) -> alloc::string::String {
+        match self {
+            Text::Json(j) => j.to_string(),
+            Text::Str(s) => (*s).into(),
+        }
+    }
+}
+
+/// Validated JSON text written verbatim (e.g. the `ice_servers` array).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawJson<'a>(&'a str);
+
+impl<'a> RawJson<'a> {
+    /// Checks that `text` is one strict JSON value.
+    ///
+    /// # Errors
+    /// [`JsonError`] if it is not.
+    pub fn new(text: &'a str) -> Result<Self, JsonError> {
+        json::parse(text)?;
+        Ok(RawJson(text))
+    }
+    /// The JSON text.
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
+/// Who is on the other end of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A bot (authenticated with BotAuth).
+    Bot,
+    /// A caller (a person, through the PWA).
+    Caller,
+}
+
+impl Role {
+    /// The wire name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Bot => "bot",
+            Role::Caller => "caller",
+        }
+    }
+}
+
+/// A human-check proof (`{"method":"pow","challenge","nonce"}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proof<'a> {
+    /// `pow` today; `webauthn` later.
+    pub method: Text<'a>,
+    /// The challenge being answered.
+    pub challenge: Text<'a>,
+    /// The solution.
+    pub nonce: Text<'a>,
+}
+
+/// A human-check challenge sent to a caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Challenge<'a> {
+    /// `pow`.
+    pub method: Text<'a>,
+    /// Random challenge text.
+    pub challenge: Text<'a>,
+    /// Leading zero bits required.
+    pub difficulty: u8,
+    /// Seconds the challenge stays valid.
+    pub expires_in: u64,
+}
+
+/// An ICE candidate: relayed verbatim, or built from SDP text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Candidate<'a> {
+    /// As received (object, string or `null`).
+    Json(Value<'a>),
+    /// `{"candidate": "...", "sdpMid": mid, "sdpMLineIndex": idx}`.
+    Sdp {
+        /// The `candidate:...` attribute value.
+        candidate: &'a str,
+        /// `sdpMid`.
+        sdp_mid: Option<&'a str>,
+        /// `sdpMLineIndex`.
+        mline_index: Option<u64>,
+    },
+    /// End of candidates (`null`).
+    End,
+}
+
+impl<'a> Candidate<'a> {
+    /// The `candidate:...` text, if this is one (object form or bare string).
+    pub fn candidate_text(&self) -> Option<Text<'a>> {
+        match *self {
+            Candidate::Json(Value::Str(s)) => Some(Text::Json(s)),
+            Candidate::Json(Value::Obj(o)) => o.opt_str("candidate").ok().flatten().map(Text::Json),
+            Candidate::Sdp { candidate, .. } => Some(Text::Str(candidate)),
+            _ => None,
+        }
+    }
+    fn write<S: Sink + ?Sized>(&self, w: &mut Writer<'_, S>) -> Result<(), Full> {
+        match *self {
+            Candidate::Json(v) => {
+                w.value(v)?;
+            }
+            Candidate::End => {
+                w.null()?;
+            }
+            Candidate::Sdp {
+                candidate,
+                sdp_mid,
+                mline_index,
+            } => {
+                w.begin_obj()?.field_str("candidate", candidate)?;
+                if let Some(mid) = sdp_mid {
+                    w.field_str("sdpMid", mid)?;
+                }
+                if let Some(i) = mline_index {
+                    w.field_u64("sdpMLineIndex", i)?;
+                }
+                w.end_obj()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One WebSocket signaling message, either direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Msg<'a> {
+    /// Client → daemon: start a session.
+    Hello {
+        /// Bot or caller.
+        role: Role,
+        /// BotAuth token (bots; or sent in the upgrade's `Authorization`).
+        token: Option<Text<'a>>,
+        /// Bots: simultaneous calls they take.
+        max_calls: Option<u64>,
+    },
+    /// Daemon → client: session accepted.
+    Welcome {
+        /// Echo of the role.
+        role: Role,
+        /// Bots: the authenticated agent id.
+        agent_id: Option<AgentId>,
+        /// The session id (a caller's `from` in calls).
+        session: AgentId,
+        /// Seconds between the daemon's pings.
+        heartbeat_interval: u64,
+        /// `RTCIceServer[]` as JSON.
+        ice_servers: RawJson<'a>,
+        /// Callers: the human check to solve, if required.
+        challenge: Option<Challenge<'a>>,
+    },
+    /// Caller → daemon: place a call.
+    Call {
+        /// The agent to call.
+        to: AgentId,
+        /// The caller's SDP offer.
+        sdp_offer: Text<'a>,
+        /// Human-check proof, if required.
+        proof: Option<Proof<'a>>,
+    },
+    /// Caller → daemon: prove humanity ahead of a call.
+    Verify {
+        /// The proof.
+        proof: Proof<'a>,
+    },
+    /// Daemon → caller: the proof was accepted.
+    Verified {
+        /// The method now on record.
+        hv: Text<'a>,
+    },
+    /// Daemon → caller: the call was offered to the bot.
+    Ringing {
+        /// The new call's id.
+        call_id: AgentId,
+        /// The agent called.
+        to: AgentId,
+    },
+    /// Daemon → bot: someone is calling.
+    Incoming {
+        /// Call id.
+        call_id: AgentId,
+        /// Caller session id.
+        from: AgentId,
+        /// The caller's offer.
+        sdp_offer: Text<'a>,
+        /// The daemon's ES256 human attestation.
+        attestation: Text<'a>,
+        /// The human-check method (also inside the attestation).
+        hv: Text<'a>,
+    },
+    /// Bot → daemon → caller: call accepted.
+    Answer {
+        /// Call id.
+        call_id: AgentId,
+        /// The bot's SDP answer.
+        sdp_answer: Text<'a>,
+    },
+    /// Bot → daemon → caller: call refused.
+    Reject {
+        /// Call id.
+        call_id: AgentId,
+        /// Why.
+        reason: Text<'a>,
+    },
+    /// Either → daemon → other: a trickled ICE candidate.
+    Ice {
+        /// Call id.
+        call_id: AgentId,
+        /// The candidate.
+        candidate: Candidate<'a>,
+    },
+    /// Either → daemon → other: the call is over.
+    Hangup {
+        /// Call id.
+        call_id: AgentId,
+        /// Why.
+        reason: Text<'a>,
+    },
+    /// App-level liveness probe.
+    Ping,
+    /// Answer to [`Msg::Ping`].
+    Pong,
+    /// Daemon → client: something was refused.
+    Error {
+        /// Stable code (see `docs/protocol.md`).
+        code: Text<'a>,
+        /// Human text.
+        message: Text<'a>,
+        /// The call concerned, if any.
+        call_id: Option<AgentId>,
+    },
+}
+
+fn id_field(o: &Object<'_>, key: &'static str) -> Result<AgentId, ProtoError> {
+    let s = o.req_str(key)?;
+    let text: heapless::String<{ id::MAX_ID_LEN }> =
+        s.to_heapless().map_err(|_| ProtoError::BadId(key))?;
+    AgentId::new(&text).map_err(|_| ProtoError::BadId(key))
+}
+
+fn text_field<'a>(o: &Object<'a>, key: &'static str, max: usize) -> Result<Text<'a>, ProtoError> {
+    let s = o.req_str(key)?;
+    if s.decoded_len() > max {
+        return Err(ProtoError::TooLong(key));
+    }
+    Ok(Text::Json(s))
+}
+
+fn opt_text<'a>(
+    o: &Object<'a>,
+    key: &'static str,
+    max: usize,
+) -> Result<Option<Text<'a>>, ProtoError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => text_field(o, key, max).map(Some),
+    }
+}
+
+fn proof<'a>(o: Object<'a>) -> Result<Proof<'a>, ProtoError> {
+    Ok(Proof {
+        method: text_field(&o, "method", 16)?,
+        challenge: text_field(&o, "challenge", 64)?,
+        nonce: text_field(&o, "nonce", 64)?,
+    })
+}
+
+/// Largest SDP accepted in a message (the frame limit bounds it further).
+pub const MAX_SDP_LEN: usize = 32 * 1024;
+
+impl<'a> Msg<'a> {
+    /// The wire `type`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Msg::Hello { .. } => "hello",
+            Msg::Welcome { .. } => "welcome",
+            Msg::Call { .. } => "call",
+            Msg::Verify { .. } => "verify",
+            Msg::Verified { .. } => "verified",
+            Msg::Ringing { .. } => "ringing",
+            Msg::Incoming { .. } => "incoming",
+            Msg::Answer { .. } => "answer",
+            Msg::Reject { .. } => "reject",
+            Msg::Ice { .. } => "ice",
+            Msg::Hangup { .. } => "hangup",
+            Msg::Ping => "ping",
+            Msg::Pong => "pong",
+            Msg::Error { .. } => "error",
+        }
+    }
+
+    /// The call this message is about, if any.
+    pub fn call_id(&self) -> Option<&AgentId> {
+        match self {
+            Msg::Ringing { call_id, .. }
+            | Msg::Incoming { call_id, .. }
+            | Msg::Answer { call_id, .. }
+            | Msg::Reject { call_id, .. }
+            | Msg::Ice { call_id, .. }
+            | Msg::Hangup { call_id, .. } => Some(call_id),
+            Msg::Error { call_id, .. } => call_id.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Decodes one text frame.
+    ///
+    /// # Errors
+    /// [`ProtoError`] naming the first problem.
+    pub fn decode(text: &'a str) -> Result<Self, ProtoError> {
+        let o = json::parse_object(text)?;
+        let ty = match o.get("type") {
+            Some(Value::Str(t)) => t,
+            Some(_) => return Err(ProtoError::BadField("type")),
+            None => return Err(ProtoError::NoType),
+        };
+        let ty: heapless::String<16> = ty.to_heapless().map_err(|_| ProtoError::UnknownType)?;
+        Ok(match ty.as_str() {
+            "hello" => {
+                if let Some(v) = o.opt_u64("v")?
+                    && v != VERSION
+                {
+                    return Err(ProtoError::UnsupportedVersion);
+                }
+                let role = o.req_str("role")?;
+                let role = if role.eq_str("bot") {
+                    Role::Bot
+                } else if role.eq_str("caller") {
+                    Role::Caller
+                } else {
+                    return Err(ProtoError::BadField("role"));
+                };
+                let max_calls = o.opt_u64("max_calls")?;
+                if matches!(max_calls, Some(n) if n == 0 || n > MAX_CALLS) {
+                    return Err(ProtoError::BadField("max_calls"));
+                }
+                Msg::Hello {
+                    role,
+                    token: opt_text(&o, "token", crate::jwt::MAX_TOKEN_LEN)?,
+                    max_calls,
+                }
+            }
+            "welcome" => {
+                let role = if o.req_str("role")?.eq_str("bot") {
+                    Role::Bot
+                } else {
+                    Role::Caller
+                };
+                let agent_id = match o.get("agent_id") {
+                    None | Some(Value::Null) => None,
+                    Some(_) => Some(id_field(&o, "agent_id")?),
+                };
+                let ice = o
+                    .opt_arr("ice_servers")?
+                    .ok_or(ProtoError::Missing("ice_servers"))?;
+                let challenge = match o.opt_obj("challenge")? {
+                    None => None,
+                    Some(c) => Some(Challenge {
+                        method: text_field(&c, "method", 16)?,
+                        challenge: text_field(&c, "challenge", 64)?,
+                        difficulty: u8::try_from(
+                            c.opt_u64("difficulty")?
+                                .ok_or(ProtoError::Missing("difficulty"))?,
+                        )
+                        .map_err(|_| ProtoError::BadField("difficulty"))?,
+                        expires_in: c.opt_u64("expires_in")?.unwrap_or(0),
+                    }),
+                };
+                Msg::Welcome {
+                    role,
+                    agent_id,
+                    session: id_field(&o, "session")?,
+                    heartbeat_interval: o
+                        .opt_u64("heartbeat_interval")?
+                        .ok_or(ProtoError::Missing("heartbeat_interval"))?,
+                    ice_servers: RawJson(ice.raw()),
+                    challenge,
+                }
+            }
+            "call" => Msg::Call {
+                to: id_field(&o, "to")?,
+                sdp_offer: nonempty(text_field(&o, "sdp_offer", MAX_SDP_LEN)?, "sdp_offer")?,
+                proof: o.opt_obj("proof")?.map(proof).transpose()?,
+            },
+            "verify" => Msg::Verify {
+                proof: proof(o.opt_obj("proof")?.ok_or(ProtoError::Missing("proof"))?)?,
+            },
+            "verified" => Msg::Verified {
+                hv: text_field(&o, "hv", 16)?,
+            },
+            "ringing" => Msg::Ringing {
+                call_id: id_field(&o, "call_id")?,
+                to: id_field(&o, "to")?,
+            },
+            "incoming" => Msg::Incoming {
+                call_id: id_field(&o, "call_id")?,
+                from: id_field(&o, "from")?,
+                sdp_offer: nonempty(text_field(&o, "sdp_offer", MAX_SDP_LEN)?, "sdp_offer")?,
+                attestation: text_field(&o, "attestation", crate::jwt::MAX_TOKEN_LEN)?,
+                hv: opt_text(&o, "hv", 16)?.unwrap_or(Text::Str("")),
+            },
+            "answer" => Msg::Answer {
+                call_id: id_field(&o, "call_id")?,
+                sdp_answer: nonempty(text_field(&o, "sdp_answer", MAX_SDP_LEN)?, "sdp_answer")?,
+            },
+            "reject" => Msg::Reject {
+                call_id: id_field(&o, "call_id")?,
+                reason: opt_text(&o, "reason", MAX_REASON_LEN)?.unwrap_or(Text::Str("declined")),
+            },
+            "ice" => {
+                let candidate = match o.get("candidate") {
+                    None => return Err(ProtoError::Missing("candidate")),
+                    Some(Value::Null) => Candidate::End,
+                    Some(v @ (Value::Obj(_) | Value::Str(_))) => Candidate::Json(v),
+                    Some(_) => return Err(ProtoError::BadField("candidate")),
+                };
+                Msg::Ice {
+                    call_id: id_field(&o, "call_id")?,
+                    candidate,
+                }
+            }
+            "hangup" => Msg::Hangup {
+                call_id: id_field(&o, "call_id")?,
+                reason: opt_text(&o, "reason", MAX_REASON_LEN)?.unwrap_or(Text::Str("hangup")),
+            },
+            "ping" => Msg::Ping,
+            "pong" => Msg::Pong,
+            "error" => Msg::Error {
+                code: text_field(&o, "code", 64)?,
+                message: opt_text(&o, "message", 1024)?.unwrap_or(Text::Str("")),
+                call_id: match o.get("call_id") {
+                    None | Some(Value::Null) => None,
+                    Some(_) => Some(id_field(&o, "call_id")?),
+                },
+            },
+            _ => return Err(ProtoError::UnknownType),
+        })
+    }
+
+    /// Encodes this message as one JSON object.
+    ///
+    /// # Errors
+    /// [`Full`] if the sink is full.
+    pub fn encode<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), Full> {
+        let mut w = Writer::new(sink);
+        w.begin_obj()?.field_str("type", self.type_name())?;
+        match self {
+            Msg::Hello {
+                role,
+                token,
+                max_calls,
+            } => {
+                w.field_str("role", role.as_str())?
+                    .field_u64("v", VERSION)?;
+                if let Some(t) = token {
+                    w.key("token")?;
+                    t.write(&mut w)?;
+                }
+                if let Some(n) = max_calls {
+                    w.field_u64("max_calls", *n)?;
+                }
+            }
+            Msg::Welcome {
+                role,
+                agent_id,
+                session,
+                heartbeat_interval,
+                ice_servers,
+                challenge,
+            } => {
+                w.field_str("role", role.as_str())?;
+                if let Some(a) = agent_id {
+                    w.field_str("agent_id", a)?;
+                }
+                w.field_str("session", session)?
+                    .field_u64("heartbeat_interval", *heartbeat_interval)?;
+                w.field_u64("v", VERSION)?;
+                w.key("ice_servers")?;
+                match json::parse(ice_servers.0) {
+                    Ok(v) => w.value(v)?,
+                    Err(_) => w.begin_arr()?.end_arr()?,
+                };
+                if let Some(c) = challenge {
+                    w.key("challenge")?.begin_obj()?;
+                    w.key("method")?;
+                    c.method.write(&mut w)?;
+                    w.field_str("alg", "sha256")?.key("challenge")?;
+                    c.challenge.write(&mut w)?;
+                    w.field_u64("difficulty", u64::from(c.difficulty))?
+                        .field_u64("expires_in", c.expires_in)?;
+                    w.end_obj()?;
+                }
+            }
+            Msg::Call {
+                to,
+                sdp_offer,
+                proof,
+            } => {
+                w.field_str("to", to)?.key("sdp_offer")?;
+                sdp_offer.write(&mut w)?;
+                if let Some(p) = proof {
+                    write_proof(&mut w, p)?;
+                }
+            }
+            Msg::Verify { proof } => write_proof(&mut w, proof)?,
+            Msg::Verified { hv } => {
+                w.key("hv")?;
+                hv.write(&mut w)?;
+            }
+            Msg::Ringing { call_id, to } => {
+                w.field_str("call_id", call_id)?.field_str("to", to)?;
+            }
+            Msg::Incoming {
+                call_id,
+                from,
+                sdp_offer,
+                attestation,
+                hv,
+            } => {
+                w.field_str("call_id", call_id)?
+                    .field_str("from", from)?
+                    .key("sdp_offer")?;
+                sdp_offer.write(&mut w)?;
+                w.key("attestation")?;
+                attestation.write(&mut w)?;
+                w.key("hv")?;
+                hv.write(&mut w)?;
+            }
+            Msg::Answer {
+                call_id,
+                sdp_answer,
+            } => {
+                w.field_str("call_id", call_id)?.key("sdp_answer")?;
+                sdp_answer.write(&mut w)?;
+            }
+            Msg::Reject { call_id, reason } | Msg::Hangup { call_id, reason } => {
+                w.field_str("call_id", call_id)?.key("reason")?;
+                reason.write(&mut w)?;
+            }
+            Msg::Ice { call_id, candidate } => {
+                w.field_str("call_id", call_id)?.key("candidate")?;
+                candidate.write(&mut w)?;
+            }
+            Msg::Ping | Msg::Pong => {}
+            Msg::Error {
+                code,
+                message,
+                call_id,
+            } => {
+                w.key("code")?;
+                code.write(&mut w)?;
+                w.key("message")?;
+                message.write(&mut w)?;
+                if let Some(c) = call_id {
+                    w.field_str("call_id", c)?;
+                }
+            }
+        }
+        w.end_obj()?;
+        Ok(())
+    }
+}
+
+fn nonempty<'a>(t: Text<'a>, key: &'static str) -> Result<Text<'a>, ProtoError> {
+    if t.is_empty() {
+        Err(ProtoError::Missing(key))
+    } else {
+        Ok(t)
+    }
+}
+
+fn write_proof<S: Sink + ?Sized>(w: &mut Writer<'_, S>, p: &Proof<'_>) -> Result<(), Full> {
+    w.key("proof")?.begin_obj()?.key("method")?;
+    p.method.write(w)?;
+    w.key("challenge")?;
+    p.challenge.write(w)?;
+    w.key("nonce")?;
+    p.nonce.write(w)?;
+    w.end_obj()?;
+    Ok(())
+}
+
+/// Audio codecs an agent declares, as a small bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Codecs(pub u8);
+
+impl Codecs {
+    /// Opus.
+    pub const OPUS: Codecs = Codecs(1);
+    /// G.711 µ-law.
+    pub const PCMU: Codecs = Codecs(2);
+    /// G.711 A-law.
+    pub const PCMA: Codecs = Codecs(4);
+    /// G.722.
+    pub const G722: Codecs = Codecs(8);
+    const NAMES: [(&'static str, Codecs); 4] = [
+        ("opus", Codecs::OPUS),
+        ("pcmu", Codecs::PCMU),
+        ("pcma", Codecs::PCMA),
+        ("g722", Codecs::G722),
+    ];
+    /// Whether every codec of `other` is in `self`.
+    pub fn contains(self, other: Codecs) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// Names of the codecs in the set.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMES
+            .into_iter()
+            .filter(move |(_, c)| self.contains(*c))
+            .map(|(n, _)| n)
+    }
+    fn from_array(a: json::Array<'_>) -> Result<Self, ProtoError> {
+        let mut set = Codecs(0);
+        for (i, v) in a.iter().enumerate() {
+            let Value::Str(name) = v else {
+                return Err(ProtoError::BadField("capabilities"));
+            };
+            if i >= 8 {
+                return Err(ProtoError::TooLong("capabilities"));
+            }
+            // Unknown codec names are ignored (forward compatibility).
+            for (n, c) in Self::NAMES {
+                if name.chars().map(|c| c.to_ascii_lowercase()).eq(n.chars()) {
+                    set.0 |= c.0;
+                }
+            }
+        }
+        Ok(set)
+    }
+    fn write<S: Sink + ?Sized>(self, w: &mut Writer<'_, S>) -> Result<(), Full> {
+        w.begin_obj()?.key("audio")?.begin_arr()?;
+        for n in self.names() {
+            w.str(n)?;
+        }
+        w.end_arr()?.end_obj()?;
+        Ok(())
+    }
+}
+
+/// `POST /register` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterRequest<'a> {
+    /// The id to register (`sub` of the token must match).
+    pub agent_id: AgentId,
+    /// Where the bot can also be reached (free text, ≤ 256 bytes).
+    pub endpoint: Option<Text<'a>>,
+    /// Display name (≤ 64 bytes).
+    pub name: Option<Text<'a>>,
+    /// Declared audio codecs.
+    pub audio: Option<Codecs>,
+    /// Seconds to keep the registration without a socket.
+    pub ttl: Option<u64>,
+    /// Simultaneous calls accepted.
+    pub max_calls: Option<u64>,
+    /// Whether to appear in `GET /agents`.
+    pub listed: Option<bool>,
+}
+
+impl<'a> RegisterRequest<'a> {
+    /// Decodes and bounds-checks a register body.
+    ///
+    /// # Errors
+    /// [`ProtoError`] naming the field.
+    pub fn decode(body: &'a str) -> Result<Self, ProtoError> {
+        let o = json::parse_object(body)?;
+        let audio = match o.opt_obj("capabilities")? {
+            None => None,
+            Some(c) => match c.opt_arr("audio")? {
+                None => Some(Codecs(0)),
+                Some(a) => Some(Codecs::from_array(a)?),
+            },
+        };
+        let ttl = o.opt_u64("ttl")?;
+        if matches!(ttl, Some(t) if !(MIN_TTL..=MAX_TTL).contains(&t)) {
+            return Err(ProtoError::BadField("ttl"));
+        }
+        let max_calls = o.opt_u64("max_calls")?;
+        if matches!(max_calls, Some(n) if n == 0 || n > MAX_CALLS) {
+            return Err(ProtoError::BadField("max_calls"));
+        }
+        Ok(RegisterRequest {
+            agent_id: id_field(&o, "agent_id")?,
+            endpoint: opt_text(&o, "endpoint", MAX_ENDPOINT_LEN)?,
+            name: opt_text(&o, "name", MAX_NAME_LEN)?,
+            audio,
+            ttl,
+            max_calls,
+            listed: o.opt_bool("listed")?,
+        })
+    }
+}
+
+/// `GET /lookup/{id}` answer (and each entry of `GET /agents`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentInfo<'a> {
+    /// The agent id.
+    pub agent_id: &'a str,
+    /// Registered endpoint, if any.
+    pub endpoint: Option<&'a str>,
+    /// Display name, if any.
+    pub name: Option<&'a str>,
+    /// Whether the bot's socket is connected.
+    pub online: bool,
+    /// Declared codecs.
+    pub audio: Codecs,
+    /// Seconds until the registration expires.
+    pub expires_in: u64,
+    /// Listed in the directory.
+    pub listed: bool,
+    /// Simultaneous calls accepted.
+    pub max_calls: u64,
+}
+
+impl AgentInfo<'_> {
+    /// Writes the JSON object.
+    ///
+    /// # Errors
+    /// [`Full`] if the sink is full.
+    pub fn write<S: Sink + ?Sized>(&self, w: &mut Writer<'_, S>) -> Result<(), Full> {
+        w.begin_obj()?.field_str("agent_id", self.agent_id)?;
+        w.key("endpoint")?;
+        match self.endpoint {
+            Some(e) => w.str(e)?,
+            None => w.null()?,
+        };
+        w.key("name")?;
+        match self.name {
+            Some(n) => w.str(n)?,
+            None => w.null()?,
+        };
+        w.key("online")?.bool(self.online)?;
+        w.key("capabilities")?;
+        self.audio.write(w)?;
+        w.field_u64("expires_in", self.expires_in)?;
+        w.key("listed")?.bool(self.listed)?;
+        w.field_u64("max_calls", self.max_calls)?;
+        w.end_obj()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(m: &Msg<'_>) -> heapless::String<2048> {
+        let mut v = heapless::Vec::<u8, 2048>::new();
+        m.encode(&mut v).unwrap();
+        heapless::String::from_utf8(v).unwrap()
+    }
+
+    fn id(s: &str) -> AgentId {
+        AgentId::new(s).unwrap()
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        let sdp = "v=0\r\na=fingerprint:sha-256 AB:CD\r\n";
+        let ice = RawJson::new(r#"[{"urls":["stun:127.0.0.1:3478"]}]"#).unwrap();
+        let msgs = [
+            Msg::Hello {
+                role: Role::Bot,
+                token: Some("a.b.c".into()),
+                max_calls: Some(2),
+            },
+            Msg::Hello {
+                role: Role::Caller,
+                token: None,
+                max_calls: None,
+            },
+            Msg::Welcome {
+                role: Role::Caller,
+                agent_id: None,
+                session: id("s1"),
+                heartbeat_interval: 30,
+                ice_servers: ice,
+                challenge: Some(Challenge {
+                    method: "pow".into(),
+                    challenge: "xyz".into(),
+                    difficulty: 18,
+                    expires_in: 300,
+                }),
+            },
+            Msg::Welcome {
+                role: Role::Bot,
+                agent_id: Some(id("bot")),
+                session: id("s2"),
+                heartbeat_interval: 30,
+                ice_servers: ice,
+                challenge: None,
+            },
+            Msg::Call {
+                to: id("bot"),
+                sdp_offer: sdp.into(),
+                proof: Some(Proof {
+                    method: "pow".into(),
+                    challenge: "xyz".into(),
+                    nonce: "12".into(),
+                }),
+            },
+            Msg::Verify {
+                proof: Proof {
+                    method: "pow".into(),
+                    challenge: "xyz".into(),
+                    nonce: "12".into(),
+                },
+            },
+            Msg::Verified { hv: "pow".into() },
+            Msg::Ringing {
+                call_id: id("c1"),
+                to: id("bot"),
+            },
+            Msg::Incoming {
+                call_id: id("c1"),
+                from: id("s1"),
+                sdp_offer: sdp.into(),
+                attestation: "x.y.z".into(),
+                hv: "pow".into(),
+            },
+            Msg::Answer {
+                call_id: id("c1"),
+                sdp_answer: sdp.into(),
+            },
+            Msg::Reject {
+                call_id: id("c1"),
+                reason: "busy".into(),
+            },
+            Msg::Ice {
+                call_id: id("c1"),
+                candidate: Candidate::Sdp {
+                    candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host",
+                    sdp_mid: Some("0"),
+                    mline_index: Some(0),
+                },
+            },
+            Msg::Ice {
+                call_id: id("c1"),
+                candidate: Candidate::End,
+            },
+            Msg::Hangup {
+                call_id: id("c1"),
+                reason: "bye".into(),
+            },
+            Msg::Ping,
+            Msg::Pong,
+            Msg::Error {
+                code: "busy".into(),
+                message: "agent is busy".into(),
+                call_id: Some(id("c1")),
+            },
+        ];
+        for m in &msgs {
+            let text = enc(m);
+            let back = Msg::decode(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(back.type_name(), m.type_name());
+            // Re-encoding the decoded form gives the same bytes (escapes kept).
+            assert_eq!(enc(&back), text, "{text}");
+        }
+    }
+
+    #[test]
+    fn ice_candidates_relay_verbatim() {
+        let text = r#"{"type":"ice","call_id":"c1","candidate":{"candidate":"candidate:1 1 udp 2 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"ab"}}"#;
+        let m = Msg::decode(text).unwrap();
+        assert_eq!(enc(&m).as_str(), text);
+        let Msg::Ice { candidate, .. } = m else {
+            panic!()
+        };
+        assert!(
+            candidate
+                .candidate_text()
+                .unwrap()
+                .eq_str("candidate:1 1 udp 2 127.0.0.1 9 typ host")
+        );
+    }
+
+    #[test]
+    fn refuses_bad_messages() {
+        let cases: [(&str, ProtoError); 12] = [
+            ("[]", ProtoError::BadField("(document)")),
+            ("{}", ProtoError::NoType),
+            (r#"{"type":"dance"}"#, ProtoError::UnknownType),
+            (r#"{"type":5}"#, ProtoError::BadField("type")),
+            (
+                r#"{"type":"call","to":"bot"}"#,
+                ProtoError::Missing("sdp_offer"),
+            ),
+            (
+                r#"{"type":"call","to":"b/t","sdp_offer":"v=0"}"#,
+                ProtoError::BadId("to"),
+            ),
+            (
+                r#"{"type":"call","to":"bot","sdp_offer":""}"#,
+                ProtoError::Missing("sdp_offer"),
+            ),
+            (
+                r#"{"type":"hello","role":"admin"}"#,
+                ProtoError::BadField("role"),
+            ),
+            (
+                r#"{"type":"hello","role":"bot","v":2}"#,
+                ProtoError::UnsupportedVersion,
+            ),
+            (
+                r#"{"type":"hello","role":"bot","max_calls":0}"#,
+                ProtoError::BadField("max_calls"),
+            ),
+            (
+                r#"{"type":"ice","call_id":"c","candidate":5}"#,
+                ProtoError::BadField("candidate"),
+            ),
+            (
+                r#"{"type":"ping","type":"pong"}"#,
+                ProtoError::Json(JsonError::DuplicateKey),
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(Msg::decode(text), Err(want), "{text}");
+        }
+        let long_reason = r#"{"type":"hangup","call_id":"c","reason":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#;
+        assert_eq!(Msg::decode(long_reason), Err(ProtoError::TooLong("reason")));
+        assert_eq!(ProtoError::UnknownType.code(), "unknown_type");
+        assert_eq!(ProtoError::BadId("agent_id").code(), "invalid_agent_id");
+    }
+
+    #[test]
+    fn register_body_rules() {
+        let r = RegisterRequest::decode(
+            r#"{"agent_id":"w","endpoint":"wss://x","name":"W","capabilities":{"audio":["opus","speex"]},"ttl":60,"max_calls":2,"listed":true,"extra":1}"#,
+        )
+        .unwrap();
+        assert_eq!(r.agent_id.as_str(), "w");
+        assert_eq!(r.audio, Some(Codecs::OPUS));
+        assert_eq!(
+            (r.ttl, r.max_calls, r.listed),
+            (Some(60), Some(2), Some(true))
+        );
+        for (body, err) in [
+            (r#"{}"#, ProtoError::Missing("agent_id")),
+            (r#"{"agent_id":""}"#, ProtoError::BadId("agent_id")),
+            (r#"{"agent_id":"a","ttl":5}"#, ProtoError::BadField("ttl")),
+            (
+                r#"{"agent_id":"a","ttl":"60"}"#,
+                ProtoError::BadField("ttl"),
+            ),
+            (
+                r#"{"agent_id":"a","ttl":60.5}"#,
+                ProtoError::BadField("ttl"),
+            ),
+            (
+                r#"{"agent_id":"a","max_calls":100}"#,
+                ProtoError::BadField("max_calls"),
+            ),
+            (
+                r#"{"agent_id":"a","listed":"yes"}"#,
+                ProtoError::BadField("listed"),
+            ),
+            (
+                r#"{"agent_id":"a","capabilities":{"audio":[1]}}"#,
+                ProtoError::BadField("capabilities"),
+            ),
+            (r#"{"agent_id":7}"#, ProtoError::BadField("agent_id")),
+        ] {
+            assert_eq!(RegisterRequest::decode(body), Err(err), "{body}");
+        }
+    }
+
+    #[test]
+    fn agent_info_shape() {
+        let info = AgentInfo {
+            agent_id: "w",
+            endpoint: None,
+            name: Some("W\"x"),
+            online: true,
+            audio: Codecs::OPUS,
+            expires_in: 42,
+            listed: false,
+            max_calls: 1,
+        };
+        let mut v = heapless::Vec::<u8, 512>::new();
+        info.write(&mut Writer::new(&mut v)).unwrap();
+        assert_eq!(
+            core::str::from_utf8(&v).unwrap(),
+            r#"{"agent_id":"w","endpoint":null,"name":"W\"x","online":true,"capabilities":{"audio":["opus"]},"expires_in":42,"listed":false,"max_calls":1}"#
+        );
+    }
+}
