@@ -1,8 +1,55 @@
-//! botcalld: the BotCall discovery daemon.
+//! botcalld: the BotCall discovery daemon — bot registry, presence and call
+//! signaling over WebSocket, human attestations, STUN, and the PWA.
+//!
+//! Where a request goes: `server` accepts → `http::conn` parses →
+//! `http::routes` answers, or `ws` upgrades → `signal` routes calls.
+//! State lives in `store` (agents), `auth` (keys, tokens, limits) and
+//! `signal::hub` (sessions, calls); `config` and `metrics` sit beside them.
+#![forbid(unsafe_code)]
 
-#[allow(dead_code)]
+mod app;
+mod auth;
+mod cli;
+mod config;
+mod http;
+mod log;
+mod metrics;
+mod net;
+mod ops;
+mod server;
+mod signal;
+mod store;
 mod stun;
+mod ws;
 
-fn main() {
-    println!("botcalld {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    match args.first().and_then(|a| a.to_str()) {
+        Some("keygen") => return cli::keygen(&args[1..]),
+        Some("token") => return cli::token(&args[1..]),
+        Some("verify-token") => return cli::verify_token(&args[1..]),
+        Some("sample-config") => {
+            print!("{}", config::Config::sample_toml());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let cfg = match cli::daemon_config(&args) {
+        Ok(Some(cfg)) => cfg,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("botcalld: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    log::init(cfg.log_level);
+    match server::run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log_error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -46,8 +46,21 @@ pub fn validate(s: &str) -> Result<(), IdError> {
 }
 
 /// A validated id, stored inline (no allocation).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct AgentId(heapless::String<MAX_ID_LEN>);
+
+// Hashes exactly like `str`, so maps keyed by `AgentId` can be queried with `&str`.
+impl core::hash::Hash for AgentId {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl core::borrow::Borrow<str> for AgentId {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
 
 impl AgentId {
     /// Validates and copies `s`.

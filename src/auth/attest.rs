@@ -1,0 +1,170 @@
+//! The daemon's ES256 key: signs human attestations, published as a JWKS.
+//!
+//! Loaded from `attestation_key` or `<state_dir>/attestation.jwk`; generated
+//! there (mode 0600) on first start. The `kid` is the key's RFC 7638
+//! thumbprint, so rotating keys never reuses a `kid`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use botcall_core::json::Writer;
+use botcall_core::jwt::{self, HeaderOpts, SigningKey, key::write_public_jwk};
+
+/// Signs attestations.
+pub(crate) struct Attestor {
+    key: SigningKey,
+    kid: String,
+    issuer: String,
+    jwks: String,
+    pub(crate) path: PathBuf,
+}
+
+impl std::fmt::Debug for Attestor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Attestor {{ kid: {}, issuer: {} }}", self.kid, self.issuer)
+    }
+}
+
+/// A fresh random P-256 signing key.
+pub(crate) fn generate_key() -> Result<p256::ecdsa::SigningKey, String> {
+    loop {
+        let mut d = [0u8; 32];
+        getrandom::fill(&mut d).map_err(|e| format!("no OS randomness: {e}"))?;
+        // Out-of-range scalars (probability ~2^-32) are simply drawn again.
+        if let Ok(k) = p256::ecdsa::SigningKey::from_slice(&d) {
+            return Ok(k);
+        }
+    }
+}
+
+/// Writes `text` to `path` readable only by the owner (0600), atomically.
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    f.write_all(text.as_bytes()).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    f.sync_all().map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The private JWK text of `key`.
+pub(crate) fn private_jwk(key: &SigningKey, kid: Option<&str>) -> String {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot run out of space.
+    let _ = key.write_jwk(&mut Writer::new(&mut out), kid);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+impl Attestor {
+    /// Loads the key from `path`, or generates and saves one there.
+    pub(crate) fn load_or_create(path: &Path, issuer: &str) -> Result<(Self, bool), String> {
+        let (key, created) = match std::fs::read_to_string(path) {
+            Ok(text) => {
+                match SigningKey::from_jwk(text.trim()).map_err(|e| format!("{}: {e}", path.display()))? {
+                    SigningKey::Es256(k) => (k, false),
+                    SigningKey::Hs256(_) => {
+                        return Err(format!("{}: the attestation key must be an EC P-256 private JWK", path.display()));
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                }
+                let key = generate_key()?;
+                write_private(path, &private_jwk(&SigningKey::Es256(key.clone()), None))?;
+                (key, true)
+            }
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        Ok((Self::new(key, issuer, path.to_path_buf()), created))
+    }
+
+    fn new(sk: p256::ecdsa::SigningKey, issuer: &str, path: PathBuf) -> Self {
+        let vk = *sk.verifying_key();
+        let kid = jwt::thumbprint(&vk).to_string();
+        let mut jwks = Vec::new();
+        {
+            let mut w = Writer::new(&mut jwks);
+            // Writing into a Vec cannot run out of space.
+            let _ = w.begin_obj().and_then(|w| w.key("keys")).and_then(|w| w.begin_arr());
+            let _ = write_public_jwk(&mut w, &vk, Some(&kid));
+            let _ = w.end_arr().and_then(|w| w.end_obj());
+        }
+        Attestor {
+            key: SigningKey::Es256(sk),
+            kid,
+            issuer: issuer.to_string(),
+            jwks: String::from_utf8(jwks).unwrap_or_default(),
+            path,
+        }
+    }
+
+    /// `{"keys":[…]}` for `/.well-known/jwks.json`.
+    pub(crate) fn jwks(&self) -> &str {
+        &self.jwks
+    }
+
+    pub(crate) fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Signs an attestation that a checked human (`caller`, checked by `hv`,
+    /// DTLS fingerprint `fp`) is calling `agent` in `call_id`, valid `ttl` s.
+    pub(crate) fn sign(&self, agent: &str, caller: &str, call_id: &str, hv: &str, fp: &str, now: u64, ttl: u64) -> String {
+        let mut claims = Vec::with_capacity(256);
+        {
+            let mut w = Writer::new(&mut claims);
+            let _ = (|| -> Result<(), botcall_core::json::write::Full> {
+                w.begin_obj()?;
+                w.field_str("iss", &self.issuer)?.field_str("aud", agent)?.field_str("sub", caller)?;
+                w.field_str("call_id", call_id)?.field_str("hv", hv)?.field_str("fp", fp)?;
+                w.field_u64("iat", now)?.field_u64("exp", now + ttl)?;
+                w.end_obj()?;
+                Ok(())
+            })();
+        }
+        let claims = String::from_utf8(claims).unwrap_or_default();
+        let mut out = vec![0u8; jwt::MAX_TOKEN_LEN];
+        let opts = HeaderOpts { kid: Some(&self.kid), embed_jwk: false, typ: Some("botcall-attestation+jwt") };
+        match jwt::sign_claims(&self.key, opts, &claims, &mut out) {
+            Ok(t) => t.to_string(),
+            // Claims are a few hundred bytes: a 4 KiB buffer always fits.
+            Err(_) => String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use botcall_core::jwt::{Jwks, verify_attestation};
+
+    #[test]
+    fn creates_once_then_loads_and_signs_verifiable_tokens() {
+        let dir = std::env::temp_dir().join(format!("botcall-attest-{}", std::process::id()));
+        let path = dir.join("attestation.jwk");
+        let _ = std::fs::remove_dir_all(&dir);
+        let (a, created) = Attestor::load_or_create(&path, "botcalld").unwrap();
+        assert!(created);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let (b, created) = Attestor::load_or_create(&path, "botcalld").unwrap();
+        assert!(!created);
+        assert_eq!(a.kid(), b.kid());
+        let tok = a.sign("bot", "sess1", "call1", "pow", "sha-256 AB:CD", 1000, 120);
+        let jwks = Jwks::parse(b.jwks()).unwrap();
+        let att = verify_attestation(&tok, &jwks, "bot", Some("botcalld"), 1010).unwrap();
+        assert_eq!(att.call_id.as_str(), "call1");
+        assert_eq!(att.hv.as_str(), "pow");
+        assert_eq!(att.fp.as_str(), "sha-256 AB:CD");
+        assert!(verify_attestation(&tok, &jwks, "other-bot", None, 1010).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

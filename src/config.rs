@@ -1,0 +1,480 @@
+//! Configuration: one table of options, filled from defaults, then a TOML
+//! file, then `BOTCALL_*` environment variables, then command-line flags
+//! (later wins). Every option is listed once, in [`OPTIONS`], which also
+//! drives `--help` and the sample config.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// One option: name (file key; `--name-with-dashes` flag; `BOTCALL_NAME` env),
+/// default, help text.
+pub(crate) struct Opt {
+    pub(crate) name: &'static str,
+    pub(crate) default: &'static str,
+    pub(crate) help: &'static str,
+}
+
+macro_rules! opts {
+    ($( $name:literal = $default:literal : $help:literal ),* $(,)?) => {
+        pub(crate) const OPTIONS: &[Opt] = &[ $( Opt { name: $name, default: $default, help: $help } ),* ];
+    };
+}
+
+opts! {
+    "listen" = "0.0.0.0:8080": "HTTP + WebSocket listen address",
+    "stun_listen" = "0.0.0.0:3478": "UDP STUN responder address (\"off\" disables it)",
+    "public_host" = "": "host name for ICE server URLs (default: the request's Host header)",
+    "issuer" = "botcalld": "`iss` of human attestations",
+    "store" = "memory": "agent store: \"memory\" or redis://host:port/db",
+    "max_agents" = "100000": "agent table capacity (memory store), allocated at start",
+    "keys" = "": "keys file (JSON): per-agent and per-fleet-prefix verification keys",
+    "open_registration" = "false": "accept ES256 self-certifying ids (agent id = RFC 7638 key thumbprint)",
+    "token_audience" = "": "require this `aud` in BotAuth tokens (empty: not checked)",
+    "token_leeway" = "60": "clock leeway for exp/nbf/iat, seconds",
+    "token_cache" = "10000": "verified BotAuth tokens kept (skips repeat signature checks)",
+    "state_dir" = "": "state directory; holds the attestation key (default: $STATE_DIRECTORY or ./botcall-state)",
+    "attestation_key" = "": "ES256 private JWK that signs human attestations (default: <state_dir>/attestation.jwk, generated)",
+    "max_connections" = "10000": "open TCP connections (HTTP + WebSocket); more get 503",
+    "max_head_bytes" = "8192": "largest HTTP request head",
+    "max_body_bytes" = "16384": "largest HTTP request body",
+    "header_timeout" = "10": "seconds to receive a whole request head (and body)",
+    "idle_timeout" = "60": "seconds an idle keep-alive HTTP connection stays open",
+    "max_message_bytes" = "16384": "largest WebSocket message",
+    "ws_queue_bytes" = "65536": "per-socket outbound queue; a slower reader is closed with 1013",
+    "ws_rate" = "20": "WebSocket messages per second per socket (0: unlimited)",
+    "ws_burst" = "40": "WebSocket message burst per socket",
+    "heartbeat_interval" = "30": "seconds between server pings; 2.5 silent intervals close a socket",
+    "hello_timeout" = "10": "seconds a new WebSocket has to send hello",
+    "ring_timeout" = "30": "seconds a call may ring before it is hung up",
+    "max_calls_per_caller" = "2": "simultaneous calls per caller session",
+    "human_check" = "none": "human check before a call: none | pow",
+    "pow_difficulty" = "18": "proof-of-work difficulty (leading zero bits)",
+    "rate_ip" = "50": "HTTP requests per second per client IP (0: unlimited)",
+    "rate_ip_burst" = "100": "HTTP request burst per client IP",
+    "rate_agent" = "1": "registrations per second per agent id (0: unlimited)",
+    "rate_agent_burst" = "10": "registration burst per agent id",
+    "rate_table_size" = "65536": "entries in each rate-limit table (IPs, agent ids)",
+    "turn_urls" = "": "comma-separated TURN URLs handed to clients (needs turn_secret)",
+    "turn_secret" = "": "coturn static-auth-secret for TURN REST credentials",
+    "turn_ttl" = "3600": "seconds TURN credentials stay valid",
+    "shutdown_grace" = "10": "seconds to finish in-flight work on SIGTERM",
+    "log_level" = "info": "error | warn | info | debug",
+    "trusted_proxies" = "": "comma-separated proxy IPs whose X-Forwarded-For is believed",
+    "tls_cert" = "": "PEM certificate chain (feature `tls`); reloaded on SIGHUP",
+    "tls_key" = "": "PEM private key (feature `tls`)",
+    "redis_fallback_local" = "false": "start local-only when Redis is unreachable at start",
+}
+
+/// Human check required before a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HumanCheck {
+    /// No check (`hv` = `none`).
+    None,
+    /// Hashcash-style proof of work (`hv` = `pow`).
+    Pow,
+}
+
+/// Log verbosity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// The daemon's configuration, fully resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) listen: SocketAddr,
+    pub(crate) stun_listen: Option<SocketAddr>,
+    pub(crate) public_host: String,
+    pub(crate) issuer: String,
+    pub(crate) store: String,
+    pub(crate) max_agents: usize,
+    pub(crate) keys: Option<PathBuf>,
+    pub(crate) open_registration: bool,
+    pub(crate) token_audience: Option<String>,
+    pub(crate) token_leeway: u64,
+    pub(crate) token_cache: usize,
+    pub(crate) state_dir: PathBuf,
+    pub(crate) attestation_key: Option<PathBuf>,
+    pub(crate) max_connections: usize,
+    pub(crate) max_head_bytes: usize,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) header_timeout: u64,
+    pub(crate) idle_timeout: u64,
+    pub(crate) max_message_bytes: usize,
+    pub(crate) ws_queue_bytes: usize,
+    pub(crate) ws_rate: u32,
+    pub(crate) ws_burst: u32,
+    pub(crate) heartbeat_interval: u64,
+    pub(crate) hello_timeout: u64,
+    pub(crate) ring_timeout: u64,
+    pub(crate) max_calls_per_caller: usize,
+    pub(crate) human_check: HumanCheck,
+    pub(crate) pow_difficulty: u8,
+    pub(crate) rate_ip: u32,
+    pub(crate) rate_ip_burst: u32,
+    pub(crate) rate_agent: u32,
+    pub(crate) rate_agent_burst: u32,
+    pub(crate) rate_table_size: usize,
+    pub(crate) turn_urls: Vec<String>,
+    pub(crate) turn_secret: Option<String>,
+    pub(crate) turn_ttl: u64,
+    pub(crate) shutdown_grace: u64,
+    pub(crate) log_level: Level,
+    pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
+    pub(crate) tls_cert: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
+    pub(crate) redis_fallback_local: bool,
+}
+
+/// A configuration problem, naming the option and where it came from.
+#[derive(Debug)]
+pub(crate) struct ConfigError(pub(crate) String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn parse<T: std::str::FromStr>(name: &str, v: &str, what: &str) -> Result<T, ConfigError> {
+    v.trim()
+        .parse()
+        .map_err(|_| ConfigError(format!("option `{name}`: `{v}` is not {what}")))
+}
+
+fn opt_str(v: &str) -> Option<String> {
+    let v = v.trim();
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+impl Config {
+    /// Defaults only.
+    pub(crate) fn defaults() -> Self {
+        let mut c = Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            stun_listen: None,
+            public_host: String::new(),
+            issuer: String::new(),
+            store: String::new(),
+            max_agents: 0,
+            keys: None,
+            open_registration: false,
+            token_audience: None,
+            token_leeway: 0,
+            token_cache: 0,
+            state_dir: PathBuf::new(),
+            attestation_key: None,
+            max_connections: 0,
+            max_head_bytes: 0,
+            max_body_bytes: 0,
+            header_timeout: 0,
+            idle_timeout: 0,
+            max_message_bytes: 0,
+            ws_queue_bytes: 0,
+            ws_rate: 0,
+            ws_burst: 0,
+            heartbeat_interval: 0,
+            hello_timeout: 0,
+            ring_timeout: 0,
+            max_calls_per_caller: 0,
+            human_check: HumanCheck::None,
+            pow_difficulty: 0,
+            rate_ip: 0,
+            rate_ip_burst: 0,
+            rate_agent: 0,
+            rate_agent_burst: 0,
+            rate_table_size: 0,
+            turn_urls: Vec::new(),
+            turn_secret: None,
+            turn_ttl: 0,
+            shutdown_grace: 0,
+            log_level: Level::Info,
+            trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            redis_fallback_local: false,
+        };
+        for o in OPTIONS {
+            // The defaults table is ours; a failure here is a bug caught by the unit test.
+            if let Err(e) = c.set(o.name, o.default) {
+                panic!("bad built-in default: {e}");
+            }
+        }
+        c
+    }
+
+    /// Sets one option from its text form.
+    pub(crate) fn set(&mut self, name: &str, v: &str) -> Result<(), ConfigError> {
+        let num = "a non-negative integer";
+        let b = |v: &str| -> Result<bool, ConfigError> {
+            match v.trim() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" | "" => Ok(false),
+                _ => Err(ConfigError(format!("option `{name}`: `{v}` is not a boolean"))),
+            }
+        };
+        match name {
+            "listen" => self.listen = parse(name, v, "an address like 0.0.0.0:8080")?,
+            "stun_listen" => {
+                self.stun_listen = match v.trim() {
+                    "off" | "" => None,
+                    a => Some(parse(name, a, "an address like 0.0.0.0:3478 or \"off\"")?),
+                }
+            }
+            "public_host" => self.public_host = v.trim().to_string(),
+            "issuer" => self.issuer = v.trim().to_string(),
+            "store" => {
+                let s = v.trim();
+                if s != "memory" && !s.starts_with("redis://") {
+                    return Err(ConfigError(format!("option `store`: `{s}` is neither \"memory\" nor redis://...")));
+                }
+                self.store = s.to_string();
+            }
+            "max_agents" => self.max_agents = parse(name, v, num)?,
+            "keys" => self.keys = opt_str(v).map(PathBuf::from),
+            "open_registration" => self.open_registration = b(v)?,
+            "token_audience" => self.token_audience = opt_str(v),
+            "token_leeway" => self.token_leeway = parse(name, v, num)?,
+            "token_cache" => self.token_cache = parse(name, v, num)?,
+            "state_dir" => {
+                self.state_dir = match opt_str(v) {
+                    Some(p) => PathBuf::from(p),
+                    None => std::env::var_os("STATE_DIRECTORY")
+                        .map(|d| {
+                            // systemd may pass several, colon-separated.
+                            let d = d.to_string_lossy().split(':').next().unwrap_or("").to_string();
+                            PathBuf::from(d)
+                        })
+                        .unwrap_or_else(|| PathBuf::from("botcall-state")),
+                }
+            }
+            "attestation_key" => self.attestation_key = opt_str(v).map(PathBuf::from),
+            "max_connections" => self.max_connections = parse(name, v, num)?,
+            "max_head_bytes" => self.max_head_bytes = parse(name, v, num)?,
+            "max_body_bytes" => self.max_body_bytes = parse(name, v, num)?,
+            "header_timeout" => self.header_timeout = parse(name, v, num)?,
+            "idle_timeout" => self.idle_timeout = parse(name, v, num)?,
+            "max_message_bytes" => self.max_message_bytes = parse(name, v, num)?,
+            "ws_queue_bytes" => self.ws_queue_bytes = parse(name, v, num)?,
+            "ws_rate" => self.ws_rate = parse(name, v, num)?,
+            "ws_burst" => self.ws_burst = parse(name, v, num)?,
+            "heartbeat_interval" => self.heartbeat_interval = parse(name, v, num)?,
+            "hello_timeout" => self.hello_timeout = parse(name, v, num)?,
+            "ring_timeout" => self.ring_timeout = parse(name, v, num)?,
+            "max_calls_per_caller" => self.max_calls_per_caller = parse(name, v, num)?,
+            "human_check" => {
+                self.human_check = match v.trim() {
+                    "none" => HumanCheck::None,
+                    "pow" => HumanCheck::Pow,
+                    o => return Err(ConfigError(format!("option `human_check`: `{o}` is not none | pow"))),
+                }
+            }
+            "pow_difficulty" => self.pow_difficulty = parse(name, v, "an integer 0-32")?,
+            "rate_ip" => self.rate_ip = parse(name, v, num)?,
+            "rate_ip_burst" => self.rate_ip_burst = parse(name, v, num)?,
+            "rate_agent" => self.rate_agent = parse(name, v, num)?,
+            "rate_agent_burst" => self.rate_agent_burst = parse(name, v, num)?,
+            "rate_table_size" => self.rate_table_size = parse(name, v, num)?,
+            "turn_urls" => self.turn_urls = list(v),
+            "turn_secret" => self.turn_secret = opt_str(v),
+            "turn_ttl" => self.turn_ttl = parse(name, v, num)?,
+            "shutdown_grace" => self.shutdown_grace = parse(name, v, num)?,
+            "log_level" => {
+                self.log_level = match v.trim() {
+                    "error" => Level::Error,
+                    "warn" => Level::Warn,
+                    "info" => Level::Info,
+                    "debug" => Level::Debug,
+                    o => return Err(ConfigError(format!("option `log_level`: `{o}` is not error | warn | info | debug"))),
+                }
+            }
+            "trusted_proxies" => {
+                self.trusted_proxies = list(v)
+                    .iter()
+                    .map(|p| parse(name, p, "an IP address"))
+                    .collect::<Result<_, _>>()?
+            }
+            "tls_cert" => self.tls_cert = opt_str(v).map(PathBuf::from),
+            "tls_key" => self.tls_key = opt_str(v).map(PathBuf::from),
+            "redis_fallback_local" => self.redis_fallback_local = b(v)?,
+            _ => return Err(ConfigError(format!("unknown option `{name}` (see botcalld --help)"))),
+        }
+        Ok(())
+    }
+
+    /// Applies a TOML file: top-level keys are option names.
+    pub(crate) fn apply_toml(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| ConfigError(format!("{origin}: {e}")))?;
+        for (k, v) in table {
+            let s = match v {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Array(a) => a
+                    .iter()
+                    .map(|x| match x {
+                        toml::Value::String(s) => Ok(s.clone()),
+                        other => Err(ConfigError(format!("{origin}: `{k}` must be a list of strings, got {}", other.type_str()))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(","),
+                other => return Err(ConfigError(format!("{origin}: `{k}` has an unsupported value type {}", other.type_str()))),
+            };
+            self.set(&k, &s).map_err(|e| ConfigError(format!("{origin}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Applies `BOTCALL_<NAME>` variables from `vars`.
+    pub(crate) fn apply_env(&mut self, vars: impl Iterator<Item = (String, String)>) -> Result<(), ConfigError> {
+        for (k, v) in vars {
+            let Some(name) = k.strip_prefix("BOTCALL_") else { continue };
+            let name = name.to_ascii_lowercase();
+            if name == "config" {
+                continue;
+            }
+            self.set(&name, &v).map_err(|e| ConfigError(format!("environment {k}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Checks cross-option rules.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError(m.to_string()));
+        if self.max_agents == 0 {
+            return bad("max_agents must be at least 1");
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1");
+        }
+        if self.max_head_bytes < 256 || self.max_head_bytes > 1 << 20 {
+            return bad("max_head_bytes must be between 256 and 1048576");
+        }
+        if self.max_body_bytes > 1 << 24 {
+            return bad("max_body_bytes must be at most 16777216");
+        }
+        if self.max_message_bytes < 1024 || self.max_message_bytes > 1 << 24 {
+            return bad("max_message_bytes must be between 1024 and 16777216");
+        }
+        if self.heartbeat_interval == 0 || self.ring_timeout == 0 || self.hello_timeout == 0 {
+            return bad("heartbeat_interval, hello_timeout and ring_timeout must be at least 1 second");
+        }
+        if self.pow_difficulty > botcall_core::pow::MAX_DIFFICULTY {
+            return bad("pow_difficulty must be at most 32");
+        }
+        if self.rate_table_size == 0 || self.token_cache == 0 {
+            return bad("rate_table_size and token_cache must be at least 1");
+        }
+        if !self.turn_urls.is_empty() && self.turn_secret.is_none() {
+            return bad("turn_urls needs turn_secret");
+        }
+        if self.max_calls_per_caller == 0 {
+            return bad("max_calls_per_caller must be at least 1");
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return bad("tls_cert and tls_key go together");
+        }
+        Ok(())
+    }
+
+    /// The `--help` option list.
+    pub(crate) fn help() -> String {
+        let mut s = String::new();
+        for o in OPTIONS {
+            let flag = format!("--{}", o.name.replace('_', "-"));
+            let d = if o.default.is_empty() { String::new() } else { format!(" [default: {}]", o.default) };
+            s.push_str(&format!("  {flag:<26} {}{d}\n", o.help));
+            s.push_str(&format!("  {:<26} env BOTCALL_{}\n", "", o.name.to_ascii_uppercase()));
+        }
+        s
+    }
+
+    /// A sample TOML file with every option commented out at its default.
+    pub(crate) fn sample_toml() -> String {
+        let mut s = String::from("# botcalld configuration. Every option, at its default.\n# Precedence: command-line flag > BOTCALL_* environment > this file > default.\n\n");
+        for o in OPTIONS {
+            s.push_str(&format!("# {}\n", o.help));
+            let quoted = o.default.parse::<i64>().is_err() && !matches!(o.default, "true" | "false");
+            if quoted {
+                s.push_str(&format!("#{} = \"{}\"\n\n", o.name, o.default));
+            } else {
+                s.push_str(&format!("#{} = {}\n\n", o.name, o.default));
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::defaults();
+        c.validate().unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.max_agents, 100_000);
+        assert_eq!(c.store, "memory");
+        assert_eq!(c.stun_listen, Some("0.0.0.0:3478".parse().unwrap()));
+    }
+
+    #[test]
+    fn precedence_file_env_flag() {
+        let mut c = Config::defaults();
+        c.apply_toml("max_agents = 5\nlisten = \"127.0.0.1:1\"\nturn_urls = [\"turn:a\", \"turn:b\"]\nturn_secret = \"s\"", "f")
+            .unwrap();
+        assert_eq!(c.max_agents, 5);
+        assert_eq!(c.turn_urls, vec!["turn:a", "turn:b"]);
+        c.apply_env([("BOTCALL_MAX_AGENTS".to_string(), "7".to_string()), ("HOME".into(), "/x".into())].into_iter())
+            .unwrap();
+        assert_eq!(c.max_agents, 7);
+        c.set("max_agents", "9").unwrap();
+        assert_eq!(c.max_agents, 9);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn errors_name_the_option() {
+        let mut c = Config::defaults();
+        assert!(c.set("max_agents", "lots").unwrap_err().0.contains("max_agents"));
+        assert!(c.set("nope", "1").unwrap_err().0.contains("unknown option"));
+        assert!(c.apply_toml("listen = [1]", "f.toml").unwrap_err().0.contains("f.toml"));
+        assert!(c.apply_toml("listen = ", "f.toml").is_err());
+        c.set("human_check", "pow").unwrap();
+        assert!(c.set("human_check", "captcha").is_err());
+        c.set("max_agents", "0").unwrap();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn sample_file_parses_back() {
+        let sample = Config::sample_toml();
+        let uncommented: String = sample
+            .lines()
+            .filter(|l| {
+                l.strip_prefix('#')
+                    .and_then(|r| r.split_once(" = "))
+                    .is_some_and(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            })
+            .map(|l| format!("{}\n", &l[1..]))
+            .collect();
+        let mut c = Config::defaults();
+        c.apply_toml(&uncommented, "sample").unwrap();
+        c.validate().unwrap();
+        assert_eq!(OPTIONS.len(), uncommented.lines().count());
+    }
+}

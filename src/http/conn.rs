@@ -1,0 +1,217 @@
+//! One HTTP/1.1 connection: read, parse, route, write; keep-alive and
+//! pipelining (answers go out in order, batched while more requests are
+//! already buffered); header, idle and write timeouts; hand-off to the
+//! WebSocket layer on upgrade.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+
+use super::request::{self, Chunked, Framing, HttpError, Request};
+use super::{Response, routes};
+use crate::app::{App, ConnGuard};
+use crate::net::Stream;
+
+/// Read granularity.
+const CHUNK: usize = 4096;
+/// Flush pipelined answers once this much is waiting.
+const FLUSH_AT: usize = 64 * 1024;
+
+enum Wait {
+    Data(usize),
+    Closed,
+    Timeout,
+    Shutdown,
+}
+
+async fn read_some(app: &App, stream: &mut Stream, buf: &mut Vec<u8>, deadline: Instant, idle: bool) -> Wait {
+    let mut chunk = [0u8; CHUNK];
+    let read = async {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => Wait::Closed,
+            Ok(n) => Wait::Data(n),
+        }
+    };
+    let timer = async {
+        async_io::Timer::at(deadline).await;
+        Wait::Timeout
+    };
+    let r = if idle {
+        let stop = async {
+            app.shutdown.wait().await;
+            Wait::Shutdown
+        };
+        read.or(timer).or(stop).await
+    } else {
+        read.or(timer).await
+    };
+    if let Wait::Data(n) = r {
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    r
+}
+
+async fn flush(app: &App, stream: &mut Stream, out: &mut Vec<u8>) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let deadline = Instant::now() + Duration::from_secs(app.cfg.header_timeout);
+    let write = async { stream.write_all(out).await.is_ok() };
+    let timer = async {
+        async_io::Timer::at(deadline).await;
+        false
+    };
+    let ok = write.or(timer).await;
+    out.clear();
+    if out.capacity() > FLUSH_AT * 2 {
+        *out = Vec::new();
+    }
+    ok
+}
+
+fn error_response(app: &App, e: HttpError, peer: SocketAddr) -> Response {
+    app.metrics.http_requests.inc(("invalid", e.status()));
+    crate::log_debug!("http {peer}: {} ({})", e.message(), e.status());
+    Response::error(e.status(), e.code(), e.message()).closing()
+}
+
+/// Serves one accepted connection until it closes.
+pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, guard: ConnGuard) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut out: Vec<u8> = Vec::new();
+    let mut continue_sent = false;
+    let mut request_started: Option<Instant> = None;
+    loop {
+        // Answer every complete request already buffered.
+        let info = match request::parse_head(&buf, app.cfg.max_head_bytes, app.cfg.max_body_bytes) {
+            Err(e) => {
+                error_response(&app, e, peer).write_to(&mut out, &app.date());
+                flush(&app, &mut stream, &mut out).await;
+                return;
+            }
+            Ok(info) => info,
+        };
+        let ready = match info {
+            None => None,
+            Some(info) => match info.framing {
+                Framing::None => Some((info, None, info.head_len)),
+                Framing::Length(n) if buf.len() >= info.head_len + n => Some((info, None, info.head_len + n)),
+                Framing::Length(_) => None,
+                Framing::Chunked => match request::decode_chunked(&buf[info.head_len..], app.cfg.max_body_bytes) {
+                    Err(e) => {
+                        error_response(&app, e, peer).write_to(&mut out, &app.date());
+                        flush(&app, &mut stream, &mut out).await;
+                        return;
+                    }
+                    Ok(Chunked::Partial) => None,
+                    Ok(Chunked::Done { body, consumed }) => Some((info, Some(body), info.head_len + consumed)),
+                },
+            },
+        };
+        if let Some((info, chunked_body, end)) = ready {
+            request_started = None;
+            continue_sent = false;
+            let body: &[u8] = match &chunked_body {
+                Some(b) => b,
+                None => &buf[request::body_range(&info)],
+            };
+            let req = match Request::parse(&buf[..info.head_len], body) {
+                Ok(r) => r,
+                Err(e) => {
+                    error_response(&app, e, peer).write_to(&mut out, &app.date());
+                    flush(&app, &mut stream, &mut out).await;
+                    return;
+                }
+            };
+            if crate::ws::is_upgrade(&req) {
+                if !flush(&app, &mut stream, &mut out).await {
+                    return;
+                }
+                let fallback = stream.get_ref().local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+                match crate::ws::handshake(&req, &app.cfg.public_host, &fallback) {
+                    Ok((resp, hello)) => {
+                        resp.write_to(&mut out, &app.date());
+                        if !flush(&app, &mut stream, &mut out).await {
+                            return;
+                        }
+                        let leftover = buf[end..].to_vec();
+                        drop(req);
+                        drop(buf);
+                        drop(out);
+                        // A fresh, small task for the long idle life of the socket.
+                        crate::ws::spawn(app, stream, leftover, hello, guard);
+                        return;
+                    }
+                    Err(resp) => {
+                        resp.write_to(&mut out, &app.date());
+                        flush(&app, &mut stream, &mut out).await;
+                        return;
+                    }
+                }
+            }
+            let keep = req.keep_alive() && !app.shutdown.is_set();
+            let mut resp = routes::handle(&app, &req, peer).await;
+            if !keep {
+                resp.close = true;
+            }
+            resp.write_to(&mut out, &app.date());
+            let close = resp.close;
+            drop(req);
+            buf.drain(..end);
+            if close {
+                flush(&app, &mut stream, &mut out).await;
+                return;
+            }
+            if out.len() >= FLUSH_AT && !flush(&app, &mut stream, &mut out).await {
+                return;
+            }
+            continue;
+        }
+
+        // Need more bytes. `100 Continue` if the client waits for it.
+        if let Some(Some(info)) = request::parse_head(&buf, app.cfg.max_head_bytes, app.cfg.max_body_bytes).ok()
+            && info.expect_continue
+            && !continue_sent
+        {
+            out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            continue_sent = true;
+        }
+        if !flush(&app, &mut stream, &mut out).await {
+            return;
+        }
+        let idle = buf.is_empty();
+        if idle && buf.capacity() > CHUNK * 4 {
+            buf = Vec::new();
+        }
+        let deadline = if idle {
+            if app.shutdown.is_set() {
+                return;
+            }
+            Instant::now() + Duration::from_secs(app.cfg.idle_timeout)
+        } else {
+            let started = *request_started.get_or_insert_with(Instant::now);
+            started + Duration::from_secs(app.cfg.header_timeout)
+        };
+        match read_some(&app, &mut stream, &mut buf, deadline, idle).await {
+            Wait::Data(_) => {
+                if request_started.is_none() {
+                    request_started = Some(Instant::now());
+                }
+            }
+            Wait::Closed | Wait::Shutdown => return,
+            Wait::Timeout => {
+                app.metrics.http_timeouts.inc();
+                if !idle {
+                    app.metrics.http_requests.inc(("invalid", 408));
+                    Response::error(408, "timeout", "request not received in time")
+                        .closing()
+                        .write_to(&mut out, &app.date());
+                    flush(&app, &mut stream, &mut out).await;
+                }
+                return;
+            }
+        }
+    }
+}

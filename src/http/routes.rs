@@ -1,0 +1,319 @@
+//! The HTTP API: one function per route, and [`handle`] that picks one,
+//! applies the per-IP rate limit and counts the outcome.
+//!
+//! | route | handler |
+//! |---|---|
+//! | `POST /register` | [`register`] |
+//! | `DELETE /register/{id}` | [`unregister`] |
+//! | `GET /lookup/{id}` | [`lookup`] |
+//! | `GET /agents` | [`agents`] |
+//! | `GET /.well-known/jwks.json`, `/healthz`, `/metrics` | inline |
+//! | anything else `GET` | [`super::static_files`] (the PWA) |
+
+use std::net::{IpAddr, SocketAddr};
+
+use botcall_core::id;
+use botcall_core::json::Writer;
+use botcall_core::protocol::{self, AgentInfo, Codecs, RegisterRequest};
+
+use super::request::Request;
+use super::{Response, static_files};
+use crate::app::App;
+use crate::auth::{AuthError, Authenticated};
+use crate::store::{AgentStore, AgentView, Record, StoreError};
+
+/// The client address, believing `X-Forwarded-For` only from trusted proxies.
+pub(crate) fn client_ip(app: &App, req: &Request<'_>, peer: SocketAddr) -> IpAddr {
+    let ip = peer.ip();
+    if !app.cfg.trusted_proxies.contains(&ip) {
+        return ip;
+    }
+    // Walk right to left past our proxies; the first other address is the client.
+    req.header("x-forwarded-for")
+        .into_iter()
+        .flat_map(|v| v.rsplit(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .find(|a| !app.cfg.trusted_proxies.contains(a))
+        .unwrap_or(ip)
+}
+
+/// Answers one request (not the WebSocket upgrade).
+pub(crate) async fn handle(app: &App, req: &Request<'_>, peer: SocketAddr) -> Response {
+    let path = req.path.strip_prefix("/v1").filter(|p| p.starts_with('/')).unwrap_or(req.path);
+    let (name, is_api) = route_name(path);
+    let mut resp = if is_api && let Err(retry) = app.auth.ip_limiter.borrow_mut().check(&client_ip(app, req, peer), app.clock.mono_ms()) {
+        app.metrics.rate_limited.inc("ip");
+        rate_limited(retry)
+    } else {
+        dispatch(app, req, path, name).await
+    };
+    if req.method == "HEAD" {
+        resp.head_only = true;
+    }
+    app.metrics.http_requests.inc((name, resp.status));
+    resp
+}
+
+fn route_name(path: &str) -> (&'static str, bool) {
+    match path {
+        "/register" => ("register", true),
+        p if p.starts_with("/register/") => ("unregister", true),
+        p if p.starts_with("/lookup/") => ("lookup", true),
+        "/agents" => ("agents", true),
+        "/.well-known/jwks.json" => ("jwks", false),
+        "/healthz" => ("healthz", false),
+        "/metrics" => ("metrics", false),
+        "/ws" | "/v1/ws" => ("ws", false),
+        _ => ("static", false),
+    }
+}
+
+fn method_not_allowed(allow: &'static str) -> Response {
+    Response::error(405, "method_not_allowed", "method not allowed on this route").with_header("allow", allow)
+}
+
+fn rate_limited(retry: u64) -> Response {
+    let secs = retry.to_string();
+    Response::error_with(429, "rate_limited", "too many requests", &[("retry_after", &secs)]).with_header("retry-after", secs)
+}
+
+fn is_get(req: &Request<'_>) -> bool {
+    req.method == "GET" || req.method == "HEAD"
+}
+
+async fn dispatch(app: &App, req: &Request<'_>, path: &str, name: &'static str) -> Response {
+    match name {
+        "register" if req.method == "POST" => register(app, req).await,
+        "register" => method_not_allowed("POST"),
+        "unregister" if req.method == "DELETE" => unregister(app, req, &path["/register/".len()..]).await,
+        "unregister" => method_not_allowed("DELETE"),
+        "lookup" if is_get(req) => lookup(app, &path["/lookup/".len()..]).await,
+        "lookup" => method_not_allowed("GET, HEAD"),
+        "agents" if is_get(req) => agents(app, req).await,
+        "agents" => method_not_allowed("GET, HEAD"),
+        "jwks" if is_get(req) => Response::json(200, app.attest.jwks().as_bytes().to_vec())
+            .with_header("cache-control", "public, max-age=300"),
+        "healthz" if is_get(req) => healthz(app),
+        "metrics" if is_get(req) => {
+            let mut r = Response::json(200, app.metrics.render(app.store.gauges()).into_bytes());
+            r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+            r
+        }
+        "ws" => Response::error(426, "upgrade_required", "this endpoint speaks WebSocket").with_header("upgrade", "websocket"),
+        "jwks" | "healthz" | "metrics" => method_not_allowed("GET, HEAD"),
+        _ if is_get(req) => static_files::serve(path, req.header("if-none-match")),
+        _ => Response::error(404, "not_found", "no such route"),
+    }
+}
+
+fn healthz(app: &App) -> Response {
+    let mut body = Vec::with_capacity(64);
+    let mut w = Writer::new(&mut body);
+    let _ = (|| -> Result<(), botcall_core::json::write::Full> {
+        w.begin_obj()?.field_str("status", "ok")?.field_str("version", env!("CARGO_PKG_VERSION"))?;
+        w.field_str("store", if app.cfg.store == "memory" { "memory" } else { "redis" })?;
+        w.end_obj()?;
+        Ok(())
+    })();
+    Response::json(200, body).with_header("cache-control", "no-store")
+}
+
+fn store_error(app: &App, e: StoreError) -> Response {
+    match e {
+        StoreError::Full => {
+            app.metrics.table_full.inc();
+            Response::error(503, "table_full", "the agent table is full")
+        }
+        StoreError::Taken => Response::error(403, "id_taken", "another key owns this agent id"),
+        StoreError::Unavailable => {
+            app.metrics.store_errors.inc();
+            Response::error(503, "store_unavailable", "the agent store is unavailable").with_header("retry-after", "5")
+        }
+    }
+}
+
+fn auth_error(app: &App, e: AuthError) -> Response {
+    app.metrics.auth_failures.inc(e.reason());
+    let status = if e == AuthError::UnknownAgent { 403 } else { 401 };
+    let code = if status == 403 { "unknown_agent" } else { "unauthorized" };
+    let mut r = Response::error_with(status, code, &e.message(), &[("reason", e.reason())]);
+    if status == 401 {
+        r = r.with_header("www-authenticate", "Bearer");
+    }
+    r
+}
+
+/// Token check shared by register and unregister.
+fn authenticate(app: &App, req: &Request<'_>) -> Result<Authenticated, Response> {
+    let Some(token) = req.bearer() else {
+        app.metrics.auth_failures.inc("missing_token");
+        return Err(Response::error_with(401, "unauthorized", "Authorization: Bearer <BotAuth token> required", &[("reason", "missing_token")])
+            .with_header("www-authenticate", "Bearer"));
+    };
+    let a = app.auth.authenticate(token, app.clock.unix()).map_err(|e| auth_error(app, e))?;
+    if a.cached {
+        app.metrics.token_cache_hits.inc();
+    } else {
+        app.metrics.token_cache_misses.inc();
+    }
+    Ok(a)
+}
+
+fn agent_limit(app: &App, id: &id::AgentId) -> Result<(), Response> {
+    app.auth.agent_limiter.borrow_mut().check(id, app.clock.mono_ms()).map_err(|retry| {
+        app.metrics.rate_limited.inc("agent");
+        rate_limited(retry)
+    })
+}
+
+/// `POST /register`.
+async fn register(app: &App, req: &Request<'_>) -> Response {
+    let ct = req.header("content-type").unwrap_or("");
+    if !ct.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")) {
+        return Response::error(415, "unsupported_media_type", "Content-Type must be application/json");
+    }
+    let Ok(body) = std::str::from_utf8(req.body) else {
+        return Response::error(400, "bad_json", "body is not UTF-8");
+    };
+    let reg = match RegisterRequest::decode(body) {
+        Ok(r) => r,
+        Err(e) => return Response::error(400, e.code(), &e.to_string()),
+    };
+    if let Err(r) = agent_limit(app, &reg.agent_id) {
+        return r;
+    }
+    let authed = match authenticate(app, req) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if authed.proven.agent_id != reg.agent_id {
+        app.metrics.auth_failures.inc("wrong_agent");
+        return Response::error(403, "wrong_agent", "the token's sub is not this agent_id");
+    }
+    let rec = Record {
+        agent_id: reg.agent_id.clone(),
+        endpoint: reg.endpoint.map(|t| t.to_string().into_boxed_str()),
+        name: reg.name.map(|t| t.to_string().into_boxed_str()),
+        audio: reg.audio.unwrap_or(Codecs::OPUS),
+        ttl: reg.ttl.unwrap_or(protocol::DEFAULT_TTL) as u32,
+        max_calls: reg.max_calls.unwrap_or(1) as u8,
+        listed: reg.listed.unwrap_or(false),
+        owner: authed.proven.owner,
+    };
+    match app.store.register(rec, app.clock.unix()).await {
+        Ok(expires_in) => {
+            let mut body = Vec::with_capacity(96);
+            let mut w = Writer::new(&mut body);
+            let _ = (|| -> Result<(), botcall_core::json::write::Full> {
+                w.begin_obj()?.key("confirmed")?.bool(true)?;
+                w.field_str("agent_id", &reg.agent_id)?.field_u64("expires_in", expires_in)?;
+                w.end_obj()?;
+                Ok(())
+            })();
+            Response::json(200, body)
+        }
+        Err(e) => store_error(app, e),
+    }
+}
+
+/// `DELETE /register/{id}`.
+async fn unregister(app: &App, req: &Request<'_>, id: &str) -> Response {
+    let Ok(agent) = id::AgentId::new(id) else {
+        return Response::error(400, "invalid_agent_id", "agent ids are 1-64 characters of A-Z a-z 0-9 . _ -");
+    };
+    if let Err(r) = agent_limit(app, &agent) {
+        return r;
+    }
+    let authed = match authenticate(app, req) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if authed.proven.agent_id != agent {
+        app.metrics.auth_failures.inc("wrong_agent");
+        return Response::error(403, "wrong_agent", "the token's sub is not this agent_id");
+    }
+    match app.store.unregister(id, &authed.proven.owner, app.clock.unix()).await {
+        Ok(true) => {
+            let mut body = Vec::with_capacity(64);
+            let mut w = Writer::new(&mut body);
+            let _ = (|| -> Result<(), botcall_core::json::write::Full> {
+                w.begin_obj()?.key("deleted")?.bool(true)?.field_str("agent_id", id)?.end_obj()?;
+                Ok(())
+            })();
+            Response::json(200, body)
+        }
+        Ok(false) => Response::error(404, "not_found", "no such agent"),
+        Err(e) => store_error(app, e),
+    }
+}
+
+fn write_agent(w: &mut Writer<'_, Vec<u8>>, a: &AgentView) -> Result<(), botcall_core::json::write::Full> {
+    AgentInfo {
+        agent_id: a.rec.agent_id.as_str(),
+        endpoint: a.rec.endpoint.as_deref(),
+        name: a.rec.name.as_deref(),
+        online: a.online,
+        audio: a.rec.audio,
+        expires_in: a.expires_in,
+        listed: a.rec.listed,
+        max_calls: u64::from(a.rec.max_calls),
+    }
+    .write(w)
+}
+
+/// `GET /lookup/{id}`.
+async fn lookup(app: &App, id: &str) -> Response {
+    if id::validate(id).is_err() {
+        return Response::error(400, "invalid_agent_id", "agent ids are 1-64 characters of A-Z a-z 0-9 . _ -");
+    }
+    match app.store.lookup(id, app.clock.unix()).await {
+        Ok(Some(a)) => {
+            let mut body = Vec::with_capacity(256);
+            let _ = write_agent(&mut Writer::new(&mut body), &a);
+            Response::json(200, body).with_header("cache-control", "no-store")
+        }
+        Ok(None) => Response::error(404, "not_found", "no such agent"),
+        Err(e) => store_error(app, e),
+    }
+}
+
+/// `GET /agents?online=true&limit=N&cursor=C`.
+async fn agents(app: &App, req: &Request<'_>) -> Response {
+    let online = match req.query_param("online") {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") | Some("") => true,
+        Some(_) => return Response::error(400, "bad_field", "online must be true or false"),
+    };
+    let limit = match req.query_param("limit") {
+        None => 50,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => return Response::error(400, "bad_field", "limit must be 1-100"),
+        },
+    };
+    let cursor = req.query_param("cursor").filter(|c| !c.is_empty());
+    if cursor.is_some_and(|c| c.len() > 64 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))) {
+        return Response::error(400, "bad_field", "bad cursor");
+    }
+    match app.store.list(online, limit, cursor, app.clock.unix()).await {
+        Ok(page) => {
+            let mut body = Vec::with_capacity(128 + 200 * page.agents.len());
+            let mut w = Writer::new(&mut body);
+            let _ = (|| -> Result<(), botcall_core::json::write::Full> {
+                w.begin_obj()?.key("agents")?.begin_arr()?;
+                for a in &page.agents {
+                    write_agent(&mut w, a)?;
+                }
+                w.end_arr()?.key("next_cursor")?;
+                match &page.next_cursor {
+                    Some(c) => w.str(c)?,
+                    None => w.null()?,
+                };
+                w.end_obj()?;
+                Ok(())
+            })();
+            Response::json(200, body).with_header("cache-control", "no-store")
+        }
+        Err(e) => store_error(app, e),
+    }
+}

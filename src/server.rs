@@ -1,0 +1,222 @@
+//! The event loop: bind listeners, accept connections, run the one-second
+//! tick (heartbeats, ring timeouts, TTL expiry), answer STUN, and shut down
+//! gracefully on SIGTERM/SIGINT. One thread, one `LocalExecutor`.
+
+use std::io::Write as _;
+use std::net::{TcpListener, UdpSocket};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use async_executor::LocalExecutor;
+use async_io::{Async, Timer};
+use futures_lite::{FutureExt, StreamExt};
+
+use crate::app::{App, ConnGuard};
+use crate::auth::Auth;
+use crate::auth::attest::Attestor;
+use crate::auth::keys::Keys;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::signal::hub::{Hub, HubConfig};
+use crate::store::{AgentStore, Store, memory::MemoryStore};
+use crate::ws::frame::close;
+use crate::{log_error, log_info, log_warn, stun};
+
+/// What a caller at the accept limit gets before the socket closes.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 71\r\nconnection: close\r\nretry-after: 5\r\n\r\n{\"error\":\"too many connections, try again later\",\"code\":\"too_many_connections\"}";
+
+/// Raises the soft open-files limit to the hard limit (sockets are files).
+fn raise_nofile() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    if let Some(max) = lim.maximum {
+        lim.current = Some(max);
+        let _ = setrlimit(Resource::Nofile, lim.clone());
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
+fn os_random(buf: &mut [u8]) {
+    // Without OS randomness ids would be guessable: better to stop.
+    getrandom::fill(buf).expect("the OS random number generator failed");
+}
+
+/// Builds everything and runs until shutdown. Returns the process exit code.
+pub(crate) fn run(cfg: Config) -> Result<(), String> {
+    let nofile = raise_nofile();
+    if (nofile as usize) < cfg.max_connections + 64 {
+        log_warn!(
+            "open-files limit {nofile} is below max_connections {} + 64; raise LimitNOFILE",
+            cfg.max_connections
+        );
+    }
+    let keys = match &cfg.keys {
+        Some(p) => Keys::load(p)?,
+        None => Keys::default(),
+    };
+    if keys.len() == 0 && !cfg.open_registration {
+        log_warn!("no keys file and open_registration is off: no bot can register (see --keys)");
+    }
+    let key_path = cfg
+        .attestation_key
+        .clone()
+        .unwrap_or_else(|| cfg.state_dir.join("attestation.jwk"));
+    let (attest, created) = Attestor::load_or_create(&key_path, &cfg.issuer)?;
+    if created {
+        log_info!("generated attestation key {} (kid {})", key_path.display(), attest.kid());
+    }
+    let attest = Rc::new(attest);
+    let metrics = Rc::new(Metrics::default());
+    let store = if cfg.store == "memory" {
+        Store::Memory(MemoryStore::new(cfg.max_agents, crate::app::Clock::new().unix()))
+    } else {
+        return Err(format!("store `{}`: this build has no Redis support yet", cfg.store));
+    };
+
+    let listener = TcpListener::bind(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = Async::new(listener).map_err(|e| e.to_string())?;
+    let stun_socket = match cfg.stun_listen {
+        Some(addr) => {
+            let s = UdpSocket::bind(addr).map_err(|e| format!("cannot bind STUN on {addr}: {e}"))?;
+            Some(Async::new(s).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+
+    let hub = Hub::new(
+        HubConfig {
+            heartbeat: Duration::from_secs(cfg.heartbeat_interval),
+            hello_timeout: Duration::from_secs(cfg.hello_timeout),
+            ring_timeout: Duration::from_secs(cfg.ring_timeout),
+            max_calls_per_caller: cfg.max_calls_per_caller,
+            human_check: cfg.human_check,
+            pow_difficulty: cfg.pow_difficulty,
+            challenge_ttl: Duration::from_secs(300),
+            attestation_ttl: 120,
+        },
+        Box::new(os_random),
+        attest.clone(),
+        metrics.clone(),
+    );
+    let auth = Auth::new(&cfg, keys);
+    let ex = Rc::new(LocalExecutor::new());
+    let app = Rc::new(App::new(cfg, metrics, store, auth, attest, hub, ex.clone()));
+
+    log_info!(
+        "botcalld {} listening on http://{local} (ws /v1/ws){}; store {}, {} agents max, {} keys, pwa {} bytes",
+        env!("CARGO_PKG_VERSION"),
+        stun_socket
+            .as_ref()
+            .and_then(|s| s.get_ref().local_addr().ok())
+            .map(|a| format!(", STUN udp {a}"))
+            .unwrap_or_default(),
+        app.cfg.store,
+        app.cfg.max_agents,
+        app.auth.key_count(),
+        crate::http::static_files::total_bytes(),
+    );
+    crate::ops::notify_ready();
+
+    async_io::block_on(ex.run(async {
+        app.spawn(accept_loop(app.clone(), listener));
+        app.spawn(tick_loop(app.clone()));
+        if let Some(s) = stun_socket {
+            app.spawn(stun_loop(app.clone(), s));
+        }
+        wait_for_signal(&app).await;
+        drain(&app).await;
+    }));
+    Ok(())
+}
+
+async fn wait_for_signal(app: &App) {
+    use async_signal::{Signal, Signals};
+    let mut signals = match Signals::new([Signal::Term, Signal::Int]) {
+        Ok(s) => s,
+        Err(e) => {
+            log_error!("cannot install signal handlers: {e}");
+            return std::future::pending().await;
+        }
+    };
+    if let Some(Ok(sig)) = signals.next().await {
+        log_info!("received {sig:?}: shutting down (grace {} s)", app.cfg.shutdown_grace);
+    }
+    crate::ops::notify_stopping();
+    app.shutdown.set();
+}
+
+/// Stops accepting, says goodbye to sockets, waits for in-flight work.
+async fn drain(app: &Rc<App>) {
+    app.ws.borrow_mut().close_all(close::GOING_AWAY, "server shutting down");
+    let deadline = Instant::now() + Duration::from_secs(app.cfg.shutdown_grace);
+    while app.metrics.connections_open.get() > 0 && Instant::now() < deadline {
+        Timer::after(Duration::from_millis(20)).await;
+    }
+    let left = app.metrics.connections_open.get();
+    if left > 0 {
+        log_warn!("grace period over with {left} connections still open");
+    }
+    log_info!("stopped");
+}
+
+async fn accept_loop(app: Rc<App>, listener: Async<TcpListener>) {
+    loop {
+        let next = async { Some(listener.accept().await) };
+        let stop = async {
+            app.shutdown.wait().await;
+            None
+        };
+        let Some(accepted) = next.or(stop).await else { return };
+        match accepted {
+            Ok((stream, peer)) => {
+                app.metrics.connections_total.inc();
+                if app.metrics.connections_open.get() >= app.cfg.max_connections as i64 {
+                    app.metrics.connections_rejected.inc();
+                    // Best effort, non-blocking: the kernel buffer takes it.
+                    let _ = stream.get_ref().write(BUSY);
+                    continue;
+                }
+                let _ = stream.get_ref().set_nodelay(true);
+                let guard = ConnGuard::new(&app.metrics);
+                app.spawn(crate::http::conn::serve(app.clone(), stream, peer, guard));
+            }
+            Err(e) => {
+                // Out of file descriptors and similar: back off instead of spinning.
+                log_warn!("accept failed: {e}");
+                Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn tick_loop(app: Rc<App>) {
+    let mut tick = Timer::interval(Duration::from_secs(1));
+    loop {
+        tick.next().await;
+        app.hub.borrow_mut().tick(Instant::now());
+        app.deliver();
+        app.store.expire(app.clock.unix());
+        crate::ops::notify_watchdog();
+        if app.shutdown.is_set() {
+            return;
+        }
+    }
+}
+
+async fn stun_loop(app: Rc<App>, socket: Async<UdpSocket>) {
+    let mut buf = [0u8; stun::MAX_REQUEST_LEN + 1];
+    let mut out = [0u8; stun::RESPONSE_BUF_LEN];
+    loop {
+        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+            continue;
+        };
+        match stun::handle(&buf[..n], from, &mut out) {
+            Ok(Some(len)) => {
+                app.metrics.stun_requests.inc();
+                let _ = socket.send_to(&out[..len], from).await;
+            }
+            Ok(None) | Err(_) => app.metrics.stun_dropped.inc(),
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Call signaling: the sans-IO [`hub::Hub`] plus the glue that needs the
+//! store or the clock — bot authentication on `hello`, "not found" versus
+//! "offline" for calls, ICE server lists with TURN credentials.
+
+pub(crate) mod hub;
+
+use std::time::Instant;
+
+use base64ct::{Base64, Encoding};
+use botcall_core::json::Writer;
+use botcall_core::protocol::{self, Codecs, Msg, Role};
+use hmac::{Hmac, KeyInit, Mac};
+
+use crate::app::App;
+use crate::store::{AgentStore, Record, StoreError};
+use crate::ws::frame::close;
+use crate::ws::handshake::PreHello;
+use hub::ConnId;
+
+/// `RTCIceServer[]` JSON for one session: our STUN, and TURN with
+/// coturn REST-API credentials (`expiry:user`, HMAC-SHA1) when configured.
+pub(crate) fn ice_servers(app: &App, host: &str, user: &str, unix: u64) -> String {
+    let mut v = Vec::with_capacity(256);
+    let mut w = Writer::new(&mut v);
+    // A Vec sink never fills up.
+    let _ = (|| -> Result<(), botcall_core::json::write::Full> {
+        w.begin_arr()?;
+        if let Some(stun) = app.cfg.stun_listen {
+            w.begin_obj()?.key("urls")?.begin_arr()?;
+            w.str(&format!("stun:{host}:{}", stun.port()))?;
+            w.end_arr()?.end_obj()?;
+        }
+        if let (Some(secret), false) = (&app.cfg.turn_secret, app.cfg.turn_urls.is_empty()) {
+            let username = format!("{}:{user}", unix + app.cfg.turn_ttl);
+            let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+            mac.update(username.as_bytes());
+            let credential = Base64::encode_string(&mac.finalize().into_bytes());
+            w.begin_obj()?.key("urls")?.begin_arr()?;
+            for u in &app.cfg.turn_urls {
+                w.str(u)?;
+            }
+            w.end_arr()?;
+            w.field_str("username", &username)?.field_str("credential", &credential)?;
+            w.end_obj()?;
+        }
+        w.end_arr()?;
+        Ok(())
+    })();
+    String::from_utf8(v).unwrap_or_else(|_| "[]".into())
+}
+
+/// Handles one text message from socket `conn`.
+pub(crate) async fn on_message(app: &App, conn: ConnId, text: &str, pre: &mut Option<Box<PreHello>>) {
+    let now = Instant::now();
+    let unix = app.clock.unix();
+    let msg = match Msg::decode(text) {
+        Ok(m) => m,
+        Err(e) => {
+            app.hub.borrow_mut().error(conn, e.code(), &e.to_string(), None);
+            return;
+        }
+    };
+    let has_role = app.hub.borrow().has_role(conn).is_some();
+    match msg {
+        Msg::Hello { role, token, max_calls } if !has_role => {
+            let host = pre.as_ref().map(|p| p.host.to_string()).unwrap_or_default();
+            match role {
+                Role::Caller => {
+                    let ice = ice_servers(app, &host, &format!("caller-{conn}"), unix);
+                    app.hub.borrow_mut().hello_caller(conn, &ice, now);
+                }
+                Role::Bot => {
+                    let token = match &token {
+                        Some(t) => t.to_string(),
+                        None => match pre.as_ref().and_then(|p| p.bearer.as_deref()) {
+                            Some(b) => b.to_string(),
+                            None => {
+                                refuse(app, conn, "unauthorized", "a bot hello needs a BotAuth token", close::POLICY);
+                                return;
+                            }
+                        },
+                    };
+                    bot_hello(app, conn, &token, max_calls, &host, now, unix).await;
+                }
+            }
+            *pre = None;
+        }
+        Msg::Call { ref to, .. } if has_role && !app.hub.borrow().is_online(to) => {
+            let code = match app.store.lookup(to, unix).await {
+                Ok(None) => "not_found",
+                Ok(Some(_)) => "offline",
+                Err(_) => {
+                    app.metrics.store_errors.inc();
+                    "server_busy"
+                }
+            };
+            let message = match code {
+                "not_found" => "no such agent",
+                "offline" => "the agent is not online",
+                _ => "the store is unavailable, try again",
+            };
+            // The bot may have come online during the lookup.
+            if app.hub.borrow().is_online(to) {
+                app.hub.borrow_mut().handle(conn, msg, now, unix);
+            } else {
+                app.hub.borrow_mut().error(conn, code, message, None);
+            }
+        }
+        other => app.hub.borrow_mut().handle(conn, other, now, unix),
+    }
+}
+
+fn refuse(app: &App, conn: ConnId, code: &'static str, message: &str, close_code: u16) {
+    let mut hub = app.hub.borrow_mut();
+    hub.error(conn, code, message, None);
+    hub.kick(conn, close_code, code);
+}
+
+async fn bot_hello(app: &App, conn: ConnId, token: &str, max_calls: Option<u64>, host: &str, now: Instant, unix: u64) {
+    let authed = match app.auth.authenticate(token, unix) {
+        Ok(a) => a,
+        Err(e) => {
+            app.metrics.auth_failures.inc(e.reason());
+            refuse(app, conn, "unauthorized", &e.message(), close::POLICY);
+            return;
+        }
+    };
+    if authed.cached {
+        app.metrics.token_cache_hits.inc();
+    } else {
+        app.metrics.token_cache_misses.inc();
+    }
+    let agent = authed.proven.agent_id;
+    let hello_calls = max_calls.map(|n| n.min(protocol::MAX_CALLS) as u8);
+    let rec = Record {
+        agent_id: agent.clone(),
+        endpoint: None,
+        name: None,
+        audio: Codecs::OPUS,
+        ttl: protocol::DEFAULT_TTL as u32,
+        max_calls: hello_calls.unwrap_or(1),
+        listed: false,
+        owner: authed.proven.owner,
+    };
+    match app.store.attach(rec, unix).await {
+        Ok(stored_calls) => {
+            let ice = ice_servers(app, host, agent.as_str(), unix);
+            app.hub
+                .borrow_mut()
+                .hello_bot(conn, agent, hello_calls.unwrap_or(stored_calls), &ice, now);
+        }
+        Err(StoreError::Taken) => refuse(app, conn, "id_taken", "another key owns this agent id", close::POLICY),
+        Err(StoreError::Full) => {
+            app.metrics.table_full.inc();
+            refuse(app, conn, "server_busy", "the agent table is full", close::TRY_AGAIN);
+        }
+        Err(StoreError::Unavailable) => {
+            app.metrics.store_errors.inc();
+            refuse(app, conn, "server_busy", "the store is unavailable, try again", close::TRY_AGAIN);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Where agents live: registrations, TTLs, online state.
+//!
+//! [`AgentStore`] is the seam between the HTTP/WebSocket layers and the
+//! storage engine. [`memory::MemoryStore`] (fixed-capacity table, the
+//! default) and the Redis store implement it; [`Store`] picks one at start.
+
+pub(crate) mod memory;
+
+use botcall_core::id::AgentId;
+use botcall_core::protocol::Codecs;
+
+use crate::metrics::StoreGauges;
+
+/// Who owns an id: a hash of the key that registered it. Only the same key
+/// may refresh, change or delete the registration until it expires.
+pub(crate) type Owner = [u8; 8];
+
+/// A registration as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub(crate) agent_id: AgentId,
+    pub(crate) endpoint: Option<Box<str>>,
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) audio: Codecs,
+    pub(crate) ttl: u32,
+    pub(crate) max_calls: u8,
+    pub(crate) listed: bool,
+    pub(crate) owner: Owner,
+}
+
+/// A registration as seen by a reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AgentView {
+    pub(crate) rec: Record,
+    pub(crate) online: bool,
+    pub(crate) expires_in: u64,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreError {
+    /// The table is at capacity (503 `table_full`).
+    Full,
+    /// Another key owns this id (403 `id_taken`).
+    Taken,
+    /// The backing store cannot be reached (503 `store_unavailable`).
+    Unavailable,
+}
+
+/// One page of the directory.
+#[derive(Debug, Default)]
+pub(crate) struct Page {
+    pub(crate) agents: Vec<AgentView>,
+    pub(crate) next_cursor: Option<String>,
+}
+
+/// The storage operations the daemon needs. Times are Unix seconds.
+pub(crate) trait AgentStore {
+    /// Inserts or refreshes `rec` (TTL restarts). An online agent stays online.
+    async fn register(&self, rec: Record, now: u64) -> Result<u64, StoreError>;
+    /// Removes `id` if `owner` owns it; `Ok(false)` if absent.
+    async fn unregister(&self, id: &str, owner: &Owner, now: u64) -> Result<bool, StoreError>;
+    /// Reads one agent.
+    async fn lookup(&self, id: &str, now: u64) -> Result<Option<AgentView>, StoreError>;
+    /// Lists listed agents from `cursor`, at most `limit`.
+    async fn list(&self, online_only: bool, limit: usize, cursor: Option<&str>, now: u64) -> Result<Page, StoreError>;
+    /// Marks `rec.agent_id` online (registering it with `rec` if absent):
+    /// its socket is connected here. The TTL does not run while online.
+    /// Returns the stored `max_calls`.
+    async fn attach(&self, rec: Record, now: u64) -> Result<u8, StoreError>;
+    /// Marks the agent offline; its TTL starts running from `now`.
+    async fn detach(&self, id: &str, now: u64) -> Result<(), StoreError>;
+    /// Drops expired registrations (cost proportional to what expires).
+    fn expire(&self, now: u64) -> usize;
+    /// Figures for `/metrics`.
+    fn gauges(&self) -> StoreGauges;
+}
+
+/// The configured store.
+#[derive(Debug)]
+pub(crate) enum Store {
+    Memory(memory::MemoryStore),
+}
+
+impl AgentStore for Store {
+    async fn register(&self, rec: Record, now: u64) -> Result<u64, StoreError> {
+        match self {
+            Store::Memory(s) => s.register(rec, now).await,
+        }
+    }
+    async fn unregister(&self, id: &str, owner: &Owner, now: u64) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(s) => s.unregister(id, owner, now).await,
+        }
+    }
+    async fn lookup(&self, id: &str, now: u64) -> Result<Option<AgentView>, StoreError> {
+        match self {
+            Store::Memory(s) => s.lookup(id, now).await,
+        }
+    }
+    async fn list(&self, online_only: bool, limit: usize, cursor: Option<&str>, now: u64) -> Result<Page, StoreError> {
+        match self {
+            Store::Memory(s) => s.list(online_only, limit, cursor, now).await,
+        }
+    }
+    async fn attach(&self, rec: Record, now: u64) -> Result<u8, StoreError> {
+        match self {
+            Store::Memory(s) => s.attach(rec, now).await,
+        }
+    }
+    async fn detach(&self, id: &str, now: u64) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(s) => s.detach(id, now).await,
+        }
+    }
+    fn expire(&self, now: u64) -> usize {
+        match self {
+            Store::Memory(s) => s.expire(now),
+        }
+    }
+    fn gauges(&self) -> StoreGauges {
+        match self {
+            Store::Memory(s) => s.gauges(),
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Sans-IO WebSocket framing (RFC 6455 §5), server side: parses masked
+//! client frames in place, encodes unmasked server frames. No buffering
+//! policy here — the connection decides what to keep.
+
+/// Close codes we send (see `docs/protocol.md`).
+pub(crate) mod close {
+    pub(crate) const NORMAL: u16 = 1000;
+    pub(crate) const GOING_AWAY: u16 = 1001;
+    pub(crate) const PROTOCOL: u16 = 1002;
+    pub(crate) const UNSUPPORTED: u16 = 1003;
+    pub(crate) const BAD_DATA: u16 = 1007;
+    pub(crate) const POLICY: u16 = 1008;
+    pub(crate) const TOO_BIG: u16 = 1009;
+    pub(crate) const INTERNAL: u16 = 1011;
+    pub(crate) const TRY_AGAIN: u16 = 1013;
+    pub(crate) const REPLACED: u16 = 4000;
+    pub(crate) const HEARTBEAT: u16 = 4001;
+}
+
+/// Frame opcodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Continuation,
+    Text,
+    Binary,
+    Close,
+    Ping,
+    Pong,
+}
+
+impl Op {
+    fn from_u8(b: u8) -> Option<Op> {
+        Some(match b {
+            0 => Op::Continuation,
+            1 => Op::Text,
+            2 => Op::Binary,
+            8 => Op::Close,
+            9 => Op::Ping,
+            10 => Op::Pong,
+            _ => return None,
+        })
+    }
+    fn code(self) -> u8 {
+        match self {
+            Op::Continuation => 0,
+            Op::Text => 1,
+            Op::Binary => 2,
+            Op::Close => 8,
+            Op::Ping => 9,
+            Op::Pong => 10,
+        }
+    }
+    pub(crate) fn is_control(self) -> bool {
+        matches!(self, Op::Close | Op::Ping | Op::Pong)
+    }
+}
+
+/// A frame that must close the connection with this code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FrameError(pub(crate) u16, pub(crate) &'static str);
+
+/// A parsed frame; `payload` is unmasked, inside the caller's buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Frame<'a> {
+    pub(crate) fin: bool,
+    pub(crate) op: Op,
+    pub(crate) payload: &'a [u8],
+}
+
+/// Parses one frame at the start of `buf`, unmasking it in place.
+/// `Ok(None)`: incomplete. Otherwise the frame and the bytes it used.
+///
+/// Payloads above `max_payload` are refused from the header alone, before
+/// any of the payload is buffered.
+pub(crate) fn parse(buf: &mut [u8], max_payload: usize) -> Result<Option<(Frame<'_>, usize)>, FrameError> {
+    let (Some(&b0), Some(&b1)) = (buf.first(), buf.get(1)) else {
+        return Ok(None);
+    };
+    if b0 & 0x70 != 0 {
+        return Err(FrameError(close::PROTOCOL, "reserved bits set"));
+    }
+    let fin = b0 & 0x80 != 0;
+    let op = Op::from_u8(b0 & 0x0f).ok_or(FrameError(close::PROTOCOL, "unknown opcode"))?;
+    if b1 & 0x80 == 0 {
+        return Err(FrameError(close::PROTOCOL, "client frames must be masked"));
+    }
+    let (len, mut at) = match b1 & 0x7f {
+        126 => {
+            let Some(b) = buf.get(2..4) else { return Ok(None) };
+            (u64::from(u16::from_be_bytes([b[0], b[1]])), 4)
+        }
+        127 => {
+            let Some(b) = buf.get(2..10) else { return Ok(None) };
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            let n = u64::from_be_bytes(a);
+            if n >> 63 != 0 {
+                return Err(FrameError(close::PROTOCOL, "bad length"));
+            }
+            (n, 10)
+        }
+        n => (u64::from(n), 2),
+    };
+    if op.is_control() && (len > 125 || !fin) {
+        return Err(FrameError(close::PROTOCOL, "bad control frame"));
+    }
+    if len > max_payload as u64 {
+        return Err(FrameError(close::TOO_BIG, "message too big"));
+    }
+    let len = len as usize;
+    let Some(mask) = buf.get(at..at + 4) else { return Ok(None) };
+    let mask = [mask[0], mask[1], mask[2], mask[3]];
+    at += 4;
+    let end = at + len;
+    let Some(payload) = buf.get_mut(at..end) else {
+        return Ok(None);
+    };
+    for (i, b) in payload.iter_mut().enumerate() {
+        *b ^= mask[i & 3];
+    }
+    Ok(Some((Frame { fin, op, payload: &buf[at..end] }, end)))
+}
+
+/// Appends an unmasked, final server frame to `out`.
+pub(crate) fn encode(op: Op, payload: &[u8], out: &mut Vec<u8>) {
+    out.push(0x80 | op.code());
+    let n = payload.len();
+    if n < 126 {
+        out.push(n as u8);
+    } else if n <= 0xffff {
+        out.push(126);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(n as u64).to_be_bytes());
+    }
+    out.extend_from_slice(payload);
+}
+
+/// A close frame with `code` and `reason` (reason cut to fit 123 bytes on a char boundary).
+pub(crate) fn close_frame(code: u16, reason: &str) -> Vec<u8> {
+    let mut cut = reason.len().min(123);
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut payload = Vec::with_capacity(2 + cut);
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(&reason.as_bytes()[..cut]);
+    let mut out = Vec::with_capacity(4 + payload.len());
+    encode(Op::Close, &payload, &mut out);
+    out
+}
+
+/// Checks a received close payload: empty, or a valid code and UTF-8 reason.
+/// Returns the code to echo.
+pub(crate) fn check_close(payload: &[u8]) -> Result<u16, FrameError> {
+    match payload.len() {
+        0 => Ok(close::NORMAL),
+        1 => Err(FrameError(close::PROTOCOL, "bad close frame")),
+        _ => {
+            let code = u16::from_be_bytes([payload[0], payload[1]]);
+            let valid = matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999);
+            if !valid {
+                return Err(FrameError(close::PROTOCOL, "bad close code"));
+            }
+            std::str::from_utf8(&payload[2..]).map_err(|_| FrameError(close::BAD_DATA, "close reason not UTF-8"))?;
+            Ok(code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masked(op: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let mut v = vec![if fin { 0x80 } else { 0 } | op];
+        let n = payload.len();
+        if n < 126 {
+            v.push(0x80 | n as u8);
+        } else if n <= 0xffff {
+            v.push(0x80 | 126);
+            v.extend_from_slice(&(n as u16).to_be_bytes());
+        } else {
+            v.push(0x80 | 127);
+            v.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+        v.extend_from_slice(&mask);
+        v.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
+        v
+    }
+
+    #[test]
+    fn rfc6455_masked_hello() {
+        // RFC 6455 §5.7: a single-frame masked text message "Hello".
+        let mut f = vec![0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+        let (frame, used) = parse(&mut f, 100).unwrap().unwrap();
+        assert_eq!(frame, Frame { fin: true, op: Op::Text, payload: b"Hello" });
+        assert_eq!(used, 11);
+    }
+
+    #[test]
+    fn lengths_and_partials() {
+        for n in [0usize, 1, 125, 126, 127, 65535, 65536, 70000] {
+            let payload = vec![b'x'; n];
+            let full = masked(1, true, &payload);
+            for cut in [0, 1, full.len() / 2, full.len() - 1] {
+                let mut part = full[..cut].to_vec();
+                assert_eq!(parse(&mut part, 100_000), Ok(None), "n={n} cut={cut}");
+            }
+            let mut buf = full.clone();
+            buf.extend_from_slice(b"next");
+            let (frame, used) = parse(&mut buf, 100_000).unwrap().unwrap();
+            assert_eq!(frame.payload.len(), n);
+            assert_eq!(used, full.len());
+        }
+    }
+
+    #[test]
+    fn protocol_violations() {
+        let mut unmasked = vec![0x81, 0x01, b'a'];
+        assert_eq!(parse(&mut unmasked, 10).unwrap_err().0, close::PROTOCOL);
+        let mut rsv = masked(0x41, true, b"a");
+        assert_eq!(parse(&mut rsv, 10).unwrap_err().0, close::PROTOCOL);
+        let mut op = masked(3, true, b"a");
+        assert_eq!(parse(&mut op, 10).unwrap_err().0, close::PROTOCOL);
+        let mut frag_ping = masked(9, false, b"a");
+        assert_eq!(parse(&mut frag_ping, 10).unwrap_err().0, close::PROTOCOL);
+        let mut big_ping = masked(9, true, &[0; 126]);
+        assert_eq!(parse(&mut big_ping, 1000).unwrap_err().0, close::PROTOCOL);
+        // Too big is refused from the header alone (2 bytes + extended length).
+        let mut huge = vec![0x81, 0xff, 0, 0, 0, 1, 0, 0, 0, 0];
+        assert_eq!(parse(&mut huge, 16384).unwrap_err().0, close::TOO_BIG);
+        let mut neg = vec![0x81, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(parse(&mut neg, 16384).unwrap_err().0, close::PROTOCOL);
+    }
+
+    #[test]
+    fn encodes_server_frames() {
+        let mut out = Vec::new();
+        encode(Op::Text, b"hi", &mut out);
+        assert_eq!(out, [0x81, 2, b'h', b'i']);
+        out.clear();
+        encode(Op::Text, &[0; 300], &mut out);
+        assert_eq!(&out[..4], &[0x81, 126, 1, 44]);
+        assert_eq!(close_frame(4000, "replaced"), [0x88, 10, 0x0f, 0xa0, b'r', b'e', b'p', b'l', b'a', b'c', b'e', b'd']);
+        assert_eq!(check_close(&[0x03, 0xe8]), Ok(1000));
+        assert_eq!(check_close(&[0x03]).unwrap_err().0, close::PROTOCOL);
+        assert_eq!(check_close(&[0x03, 0xed]).unwrap_err().0, close::PROTOCOL); // 1005 is reserved
+        assert_eq!(check_close(&[0x03, 0xe8, 0xff]).unwrap_err().0, close::BAD_DATA);
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut x: u64 = 88172645463325252;
+        for _ in 0..50_000 {
+            let mut buf: Vec<u8> = (0..(x % 40))
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let _ = parse(&mut buf, 64);
+        }
+    }
+}
