@@ -26,11 +26,16 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub(crate) fn new() -> Self {
-        Clock { start: Instant::now() }
+        Clock {
+            start: Instant::now(),
+        }
     }
     /// Unix seconds (for token times and TTLs).
     pub(crate) fn unix(&self) -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
     }
     /// Monotonic milliseconds since start (for rate limits).
     pub(crate) fn mono_ms(&self) -> u64 {
@@ -155,12 +160,21 @@ impl App {
                 Output::Send(conn, json) => {
                     let mut f = Vec::with_capacity(json.len() + 4);
                     frame::encode(Op::Text, &json, &mut f);
-                    let full = self.ws.borrow_mut().push(conn, f, self.cfg.ws_queue_bytes).is_err();
+                    let full = self
+                        .ws
+                        .borrow_mut()
+                        .push(conn, f, self.cfg.ws_queue_bytes)
+                        .is_err();
                     if full {
                         // A reader this slow loses its socket, not our memory.
                         self.metrics.ws_slow_reader_closed.inc();
                         self.metrics.ws_closed.inc(close::TRY_AGAIN);
-                        self.ws.borrow_mut().close(conn, close::TRY_AGAIN, "too slow to read", true);
+                        self.ws.borrow_mut().close(
+                            conn,
+                            close::TRY_AGAIN,
+                            "too slow to read",
+                            true,
+                        );
                         self.hub.borrow_mut().close(conn);
                     }
                 }

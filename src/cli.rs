@@ -42,7 +42,9 @@ pub(crate) fn daemon_config(args: &[OsString]) -> Result<Option<Config>, String>
                 println!("botcalld {}", env!("CARGO_PKG_VERSION"));
                 return Ok(None);
             }
-            Long("config") | Short('c') => config_file = Some(parser.value().map_err(|e| e.to_string())?.into()),
+            Long("config") | Short('c') => {
+                config_file = Some(parser.value().map_err(|e| e.to_string())?.into())
+            }
             Long(name) => {
                 let name = name.to_string();
                 let key = name.replace('-', "_");
@@ -56,7 +58,11 @@ pub(crate) fn daemon_config(args: &[OsString]) -> Result<Option<Config>, String>
                         None => "true".into(),
                     }
                 } else {
-                    parser.value().map_err(|e| format!("--{name}: {e}"))?.string().map_err(|e| e.to_string())?
+                    parser
+                        .value()
+                        .map_err(|e| format!("--{name}: {e}"))?
+                        .string()
+                        .map_err(|e| e.to_string())?
                 };
                 flags.push((key, value));
             }
@@ -65,12 +71,15 @@ pub(crate) fn daemon_config(args: &[OsString]) -> Result<Option<Config>, String>
     }
     let mut cfg = Config::defaults();
     if let Some(path) = config_file {
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        cfg.apply_toml(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        cfg.apply_toml(&text, &path.display().to_string())
+            .map_err(|e| e.to_string())?;
     }
     cfg.apply_env(std::env::vars()).map_err(|e| e.to_string())?;
     for (k, v) in flags {
-        cfg.set(&k, &v).map_err(|e| format!("--{}: {e}", k.replace('_', "-")))?;
+        cfg.set(&k, &v)
+            .map_err(|e| format!("--{}: {e}", k.replace('_', "-")))?;
     }
     cfg.validate().map_err(|e| e.to_string())?;
     Ok(Some(cfg))
@@ -87,7 +96,10 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn val(p: &mut lexopt::Parser) -> Result<String, String> {
-    p.value().map_err(|e| e.to_string())?.string().map_err(|e| e.to_string())
+    p.value()
+        .map_err(|e| e.to_string())?
+        .string()
+        .map_err(|e| e.to_string())
 }
 
 /// `botcalld keygen`.
@@ -137,7 +149,11 @@ pub(crate) fn keygen(args: &[OsString]) -> ExitCode {
     match &key {
         SigningKey::Es256(sk) => {
             let mut public = Vec::new();
-            let _ = jwt::key::write_public_jwk(&mut Writer::new(&mut public), sk.verifying_key(), kid.as_deref());
+            let _ = jwt::key::write_public_jwk(
+                &mut Writer::new(&mut public),
+                sk.verifying_key(),
+                kid.as_deref(),
+            );
             let pub_path = out.with_extension("pub.jwk");
             if let Err(e) = std::fs::write(&pub_path, &public) {
                 return fail(format!("{}: {e}", pub_path.display()));
@@ -163,7 +179,13 @@ pub(crate) fn keygen(args: &[OsString]) -> ExitCode {
 /// `botcalld token`.
 pub(crate) fn token(args: &[OsString]) -> ExitCode {
     let mut p = lexopt::Parser::from_args(args.iter().cloned());
-    let (mut key_file, mut sub, mut ttl, mut aud, mut embed) = (None::<PathBuf>, None::<String>, 300u64, None::<String>, false);
+    let (mut key_file, mut sub, mut ttl, mut aud, mut embed) = (
+        None::<PathBuf>,
+        None::<String>,
+        300u64,
+        None::<String>,
+        false,
+    );
     loop {
         let arg = match p.next() {
             Ok(Some(a)) => a,
@@ -173,7 +195,11 @@ pub(crate) fn token(args: &[OsString]) -> ExitCode {
         let r = match arg {
             Long("key") | Short('k') => val(&mut p).map(|v| key_file = Some(v.into())),
             Long("sub") | Short('s') => val(&mut p).map(|v| sub = Some(v)),
-            Long("ttl") => val(&mut p).and_then(|v| v.parse().map(|t| ttl = t).map_err(|_| "--ttl: not a number".into())),
+            Long("ttl") => val(&mut p).and_then(|v| {
+                v.parse()
+                    .map(|t| ttl = t)
+                    .map_err(|_| "--ttl: not a number".into())
+            }),
             Long("aud") => val(&mut p).map(|v| aud = Some(v)),
             Long("embed-jwk") => {
                 embed = true;
@@ -206,7 +232,10 @@ pub(crate) fn token(args: &[OsString]) -> ExitCode {
     let mut claims = Vec::new();
     let mut w = Writer::new(&mut claims);
     let _ = (|| -> Result<(), json::write::Full> {
-        w.begin_obj()?.field_str("sub", &sub)?.field_u64("iat", now)?.field_u64("exp", now + ttl)?;
+        w.begin_obj()?
+            .field_str("sub", &sub)?
+            .field_u64("iat", now)?
+            .field_u64("exp", now + ttl)?;
         if let Some(a) = &aud {
             w.field_str("aud", a)?;
         }
@@ -215,7 +244,11 @@ pub(crate) fn token(args: &[OsString]) -> ExitCode {
     })();
     let claims = String::from_utf8_lossy(&claims).to_string();
     let mut out = vec![0u8; jwt::MAX_TOKEN_LEN];
-    let opts = HeaderOpts { kid: None, embed_jwk: embed, typ: None };
+    let opts = HeaderOpts {
+        kid: None,
+        embed_jwk: embed,
+        typ: None,
+    };
     match jwt::sign_claims(&key, opts, &claims, &mut out) {
         Ok(t) => {
             println!("{t}");
@@ -228,7 +261,13 @@ pub(crate) fn token(args: &[OsString]) -> ExitCode {
 /// `botcalld verify-token`.
 pub(crate) fn verify_token(args: &[OsString]) -> ExitCode {
     let mut p = lexopt::Parser::from_args(args.iter().cloned());
-    let (mut jwk_file, mut aud, mut iss, mut leeway, mut tok) = (None::<PathBuf>, None::<String>, None::<String>, 60u64, None::<String>);
+    let (mut jwk_file, mut aud, mut iss, mut leeway, mut tok) = (
+        None::<PathBuf>,
+        None::<String>,
+        None::<String>,
+        60u64,
+        None::<String>,
+    );
     loop {
         let arg = match p.next() {
             Ok(Some(a)) => a,
@@ -239,8 +278,15 @@ pub(crate) fn verify_token(args: &[OsString]) -> ExitCode {
             Long("jwk") => val(&mut p).map(|v| jwk_file = Some(v.into())),
             Long("aud") => val(&mut p).map(|v| aud = Some(v)),
             Long("iss") => val(&mut p).map(|v| iss = Some(v)),
-            Long("leeway") => val(&mut p).and_then(|v| v.parse().map(|l| leeway = l).map_err(|_| "--leeway: not a number".into())),
-            Value(v) if tok.is_none() => v.string().map(|s| tok = Some(s)).map_err(|e| format!("{e:?}")),
+            Long("leeway") => val(&mut p).and_then(|v| {
+                v.parse()
+                    .map(|l| leeway = l)
+                    .map_err(|_| "--leeway: not a number".into())
+            }),
+            Value(v) if tok.is_none() => v
+                .string()
+                .map(|s| tok = Some(s))
+                .map_err(|e| format!("{e:?}")),
             other => Err(other.unexpected().to_string()),
         };
         if let Err(e) = r {
@@ -270,9 +316,15 @@ pub(crate) fn verify_token(args: &[OsString]) -> ExitCode {
         iss: iss.as_deref(),
         ..Policy::default()
     };
-    if let Err(e) = jwt::claims::validate(verified.payload, &policy, crate::app::Clock::new().unix()) {
+    if let Err(e) =
+        jwt::claims::validate(verified.payload, &policy, crate::app::Clock::new().unix())
+    {
         return fail(format!("invalid token: {e} ({})", e.code()));
     }
-    println!("{{\"header\":{},\"claims\":{}}}", verified.header.json.raw(), verified.payload.trim());
+    println!(
+        "{{\"header\":{},\"claims\":{}}}",
+        verified.header.json.raw(),
+        verified.payload.trim()
+    );
     ExitCode::SUCCESS
 }

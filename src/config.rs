@@ -30,6 +30,7 @@ opts! {
     "max_agents" = "100000": "agent table capacity (memory store), allocated at start",
     "keys" = "": "keys file (JSON): per-agent and per-fleet-prefix verification keys",
     "open_registration" = "false": "accept ES256 self-certifying ids (agent id = RFC 7638 key thumbprint)",
+    "min_ttl" = "30": "shortest registration TTL accepted, seconds",
     "token_audience" = "": "require this `aud` in BotAuth tokens (empty: not checked)",
     "token_leeway" = "60": "clock leeway for exp/nbf/iat, seconds",
     "token_cache" = "10000": "verified BotAuth tokens kept (skips repeat signature checks)",
@@ -95,6 +96,7 @@ pub(crate) struct Config {
     pub(crate) max_agents: usize,
     pub(crate) keys: Option<PathBuf>,
     pub(crate) open_registration: bool,
+    pub(crate) min_ttl: u64,
     pub(crate) token_audience: Option<String>,
     pub(crate) token_leeway: u64,
     pub(crate) token_cache: usize,
@@ -155,7 +157,11 @@ fn opt_str(v: &str) -> Option<String> {
 }
 
 fn list(v: &str) -> Vec<String> {
-    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 impl Config {
@@ -170,6 +176,7 @@ impl Config {
             max_agents: 0,
             keys: None,
             open_registration: false,
+            min_ttl: 0,
             token_audience: None,
             token_leeway: 0,
             token_cache: 0,
@@ -221,7 +228,9 @@ impl Config {
             match v.trim() {
                 "true" | "1" | "yes" | "on" => Ok(true),
                 "false" | "0" | "no" | "off" | "" => Ok(false),
-                _ => Err(ConfigError(format!("option `{name}`: `{v}` is not a boolean"))),
+                _ => Err(ConfigError(format!(
+                    "option `{name}`: `{v}` is not a boolean"
+                ))),
             }
         };
         match name {
@@ -237,13 +246,16 @@ impl Config {
             "store" => {
                 let s = v.trim();
                 if s != "memory" && !s.starts_with("redis://") {
-                    return Err(ConfigError(format!("option `store`: `{s}` is neither \"memory\" nor redis://...")));
+                    return Err(ConfigError(format!(
+                        "option `store`: `{s}` is neither \"memory\" nor redis://..."
+                    )));
                 }
                 self.store = s.to_string();
             }
             "max_agents" => self.max_agents = parse(name, v, num)?,
             "keys" => self.keys = opt_str(v).map(PathBuf::from),
             "open_registration" => self.open_registration = b(v)?,
+            "min_ttl" => self.min_ttl = parse(name, v, num)?,
             "token_audience" => self.token_audience = opt_str(v),
             "token_leeway" => self.token_leeway = parse(name, v, num)?,
             "token_cache" => self.token_cache = parse(name, v, num)?,
@@ -253,7 +265,12 @@ impl Config {
                     None => std::env::var_os("STATE_DIRECTORY")
                         .map(|d| {
                             // systemd may pass several, colon-separated.
-                            let d = d.to_string_lossy().split(':').next().unwrap_or("").to_string();
+                            let d = d
+                                .to_string_lossy()
+                                .split(':')
+                                .next()
+                                .unwrap_or("")
+                                .to_string();
                             PathBuf::from(d)
                         })
                         .unwrap_or_else(|| PathBuf::from("botcall-state")),
@@ -277,7 +294,11 @@ impl Config {
                 self.human_check = match v.trim() {
                     "none" => HumanCheck::None,
                     "pow" => HumanCheck::Pow,
-                    o => return Err(ConfigError(format!("option `human_check`: `{o}` is not none | pow"))),
+                    o => {
+                        return Err(ConfigError(format!(
+                            "option `human_check`: `{o}` is not none | pow"
+                        )));
+                    }
                 }
             }
             "pow_difficulty" => self.pow_difficulty = parse(name, v, "an integer 0-32")?,
@@ -296,7 +317,11 @@ impl Config {
                     "warn" => Level::Warn,
                     "info" => Level::Info,
                     "debug" => Level::Debug,
-                    o => return Err(ConfigError(format!("option `log_level`: `{o}` is not error | warn | info | debug"))),
+                    o => {
+                        return Err(ConfigError(format!(
+                            "option `log_level`: `{o}` is not error | warn | info | debug"
+                        )));
+                    }
                 }
             }
             "trusted_proxies" => {
@@ -308,7 +333,11 @@ impl Config {
             "tls_cert" => self.tls_cert = opt_str(v).map(PathBuf::from),
             "tls_key" => self.tls_key = opt_str(v).map(PathBuf::from),
             "redis_fallback_local" => self.redis_fallback_local = b(v)?,
-            _ => return Err(ConfigError(format!("unknown option `{name}` (see botcalld --help)"))),
+            _ => {
+                return Err(ConfigError(format!(
+                    "unknown option `{name}` (see botcalld --help)"
+                )));
+            }
         }
         Ok(())
     }
@@ -327,26 +356,41 @@ impl Config {
                     .iter()
                     .map(|x| match x {
                         toml::Value::String(s) => Ok(s.clone()),
-                        other => Err(ConfigError(format!("{origin}: `{k}` must be a list of strings, got {}", other.type_str()))),
+                        other => Err(ConfigError(format!(
+                            "{origin}: `{k}` must be a list of strings, got {}",
+                            other.type_str()
+                        ))),
                     })
                     .collect::<Result<Vec<_>, _>>()?
                     .join(","),
-                other => return Err(ConfigError(format!("{origin}: `{k}` has an unsupported value type {}", other.type_str()))),
+                other => {
+                    return Err(ConfigError(format!(
+                        "{origin}: `{k}` has an unsupported value type {}",
+                        other.type_str()
+                    )));
+                }
             };
-            self.set(&k, &s).map_err(|e| ConfigError(format!("{origin}: {e}")))?;
+            self.set(&k, &s)
+                .map_err(|e| ConfigError(format!("{origin}: {e}")))?;
         }
         Ok(())
     }
 
     /// Applies `BOTCALL_<NAME>` variables from `vars`.
-    pub(crate) fn apply_env(&mut self, vars: impl Iterator<Item = (String, String)>) -> Result<(), ConfigError> {
+    pub(crate) fn apply_env(
+        &mut self,
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
         for (k, v) in vars {
-            let Some(name) = k.strip_prefix("BOTCALL_") else { continue };
+            let Some(name) = k.strip_prefix("BOTCALL_") else {
+                continue;
+            };
             let name = name.to_ascii_lowercase();
             if name == "config" {
                 continue;
             }
-            self.set(&name, &v).map_err(|e| ConfigError(format!("environment {k}: {e}")))?;
+            self.set(&name, &v)
+                .map_err(|e| ConfigError(format!("environment {k}: {e}")))?;
         }
         Ok(())
     }
@@ -370,7 +414,9 @@ impl Config {
             return bad("max_message_bytes must be between 1024 and 16777216");
         }
         if self.heartbeat_interval == 0 || self.ring_timeout == 0 || self.hello_timeout == 0 {
-            return bad("heartbeat_interval, hello_timeout and ring_timeout must be at least 1 second");
+            return bad(
+                "heartbeat_interval, hello_timeout and ring_timeout must be at least 1 second",
+            );
         }
         if self.pow_difficulty > botcall_core::pow::MAX_DIFFICULTY {
             return bad("pow_difficulty must be at most 32");
@@ -395,19 +441,30 @@ impl Config {
         let mut s = String::new();
         for o in OPTIONS {
             let flag = format!("--{}", o.name.replace('_', "-"));
-            let d = if o.default.is_empty() { String::new() } else { format!(" [default: {}]", o.default) };
+            let d = if o.default.is_empty() {
+                String::new()
+            } else {
+                format!(" [default: {}]", o.default)
+            };
             s.push_str(&format!("  {flag:<26} {}{d}\n", o.help));
-            s.push_str(&format!("  {:<26} env BOTCALL_{}\n", "", o.name.to_ascii_uppercase()));
+            s.push_str(&format!(
+                "  {:<26} env BOTCALL_{}\n",
+                "",
+                o.name.to_ascii_uppercase()
+            ));
         }
         s
     }
 
     /// A sample TOML file with every option commented out at its default.
     pub(crate) fn sample_toml() -> String {
-        let mut s = String::from("# botcalld configuration. Every option, at its default.\n# Precedence: command-line flag > BOTCALL_* environment > this file > default.\n\n");
+        let mut s = String::from(
+            "# botcalld configuration. Every option, at its default.\n# Precedence: command-line flag > BOTCALL_* environment > this file > default.\n\n",
+        );
         for o in OPTIONS {
             s.push_str(&format!("# {}\n", o.help));
-            let quoted = o.default.parse::<i64>().is_err() && !matches!(o.default, "true" | "false");
+            let quoted =
+                o.default.parse::<i64>().is_err() && !matches!(o.default, "true" | "false");
             if quoted {
                 s.push_str(&format!("#{} = \"{}\"\n\n", o.name, o.default));
             } else {
@@ -439,8 +496,14 @@ mod tests {
             .unwrap();
         assert_eq!(c.max_agents, 5);
         assert_eq!(c.turn_urls, vec!["turn:a", "turn:b"]);
-        c.apply_env([("BOTCALL_MAX_AGENTS".to_string(), "7".to_string()), ("HOME".into(), "/x".into())].into_iter())
-            .unwrap();
+        c.apply_env(
+            [
+                ("BOTCALL_MAX_AGENTS".to_string(), "7".to_string()),
+                ("HOME".into(), "/x".into()),
+            ]
+            .into_iter(),
+        )
+        .unwrap();
         assert_eq!(c.max_agents, 7);
         c.set("max_agents", "9").unwrap();
         assert_eq!(c.max_agents, 9);
@@ -450,9 +513,19 @@ mod tests {
     #[test]
     fn errors_name_the_option() {
         let mut c = Config::defaults();
-        assert!(c.set("max_agents", "lots").unwrap_err().0.contains("max_agents"));
+        assert!(
+            c.set("max_agents", "lots")
+                .unwrap_err()
+                .0
+                .contains("max_agents")
+        );
         assert!(c.set("nope", "1").unwrap_err().0.contains("unknown option"));
-        assert!(c.apply_toml("listen = [1]", "f.toml").unwrap_err().0.contains("f.toml"));
+        assert!(
+            c.apply_toml("listen = [1]", "f.toml")
+                .unwrap_err()
+                .0
+                .contains("f.toml")
+        );
         assert!(c.apply_toml("listen = ", "f.toml").is_err());
         c.set("human_check", "pow").unwrap();
         assert!(c.set("human_check", "captcha").is_err());
@@ -468,7 +541,9 @@ mod tests {
             .filter(|l| {
                 l.strip_prefix('#')
                     .and_then(|r| r.split_once(" = "))
-                    .is_some_and(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+                    .is_some_and(|(k, _)| {
+                        !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    })
             })
             .map(|l| format!("{}\n", &l[1..]))
             .collect();

@@ -55,7 +55,11 @@ impl<K: Ord + Clone> Family<K> {
         self.0.borrow().get(k).copied().unwrap_or(0)
     }
     fn snapshot(&self) -> Vec<(K, u64)> {
-        self.0.borrow().iter().map(|(k, v)| (k.clone(), *v)).collect()
+        self.0
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
     }
 }
 
@@ -110,7 +114,13 @@ fn single(out: &mut String, name: &str, kind: &str, help: &str, v: impl std::fmt
     let _ = writeln!(out, "{name} {v}");
 }
 
-fn family<K: Ord + Clone>(out: &mut String, name: &str, help: &str, f: &Family<K>, labels: impl Fn(&K) -> String) {
+fn family<K: Ord + Clone>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    f: &Family<K>,
+    labels: impl Fn(&K) -> String,
+) {
     head(out, name, "counter", help);
     for (k, v) in f.snapshot() {
         let _ = writeln!(out, "{name}{{{}}} {v}", labels(&k));
@@ -120,7 +130,11 @@ fn family<K: Ord + Clone>(out: &mut String, name: &str, help: &str, f: &Family<K
 /// Resident set size of this process, in bytes (Linux `/proc/self/statm`).
 pub(crate) fn process_rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
@@ -128,50 +142,235 @@ impl Metrics {
     /// Prometheus text exposition.
     pub(crate) fn render(&self, store: StoreGauges) -> String {
         let mut o = String::with_capacity(4096);
-        single(&mut o, "botcall_agents_registered", "gauge", "Agents in the store (not expired).", store.registered);
-        single(&mut o, "botcall_agents_online", "gauge", "Agents with a live bot WebSocket.", store.online);
-        single(&mut o, "botcall_agent_table_capacity", "gauge", "Agent table capacity (memory store).", store.capacity);
-        family(&mut o, "botcall_http_requests_total", "HTTP requests by route and status.", &self.http_requests, |(r, s)| {
-            format!("route=\"{r}\",status=\"{s}\"")
-        });
-        family(&mut o, "botcall_auth_failures_total", "Rejected BotAuth tokens by reason.", &self.auth_failures, |r| {
-            format!("reason=\"{r}\"")
-        });
-        family(&mut o, "botcall_rate_limited_total", "Requests refused by a rate limit, by scope.", &self.rate_limited, |r| {
-            format!("scope=\"{r}\"")
-        });
-        single(&mut o, "botcall_table_full_total", "counter", "Registrations refused because the agent table is full.", self.table_full.get());
-        single(&mut o, "botcall_store_errors_total", "counter", "Store operations that failed (store unavailable).", self.store_errors.get());
-        single(&mut o, "botcall_connections_open", "gauge", "Open TCP connections (HTTP and WebSocket).", self.connections_open.get());
-        single(&mut o, "botcall_connections_total", "counter", "Accepted TCP connections.", self.connections_total.get());
-        single(&mut o, "botcall_connections_rejected_total", "counter", "Connections refused at max_connections (503).", self.connections_rejected.get());
-        single(&mut o, "botcall_http_timeouts_total", "counter", "HTTP connections closed by header/idle timeouts.", self.http_timeouts.get());
-        single(&mut o, "botcall_token_cache_hits_total", "counter", "BotAuth verifications served from the cache.", self.token_cache_hits.get());
-        single(&mut o, "botcall_token_cache_misses_total", "counter", "BotAuth verifications that checked a signature.", self.token_cache_misses.get());
-        head(&mut o, "botcall_ws_open", "gauge", "Open WebSockets that said hello, by role.");
+        single(
+            &mut o,
+            "botcall_agents_registered",
+            "gauge",
+            "Agents in the store (not expired).",
+            store.registered,
+        );
+        single(
+            &mut o,
+            "botcall_agents_online",
+            "gauge",
+            "Agents with a live bot WebSocket.",
+            store.online,
+        );
+        single(
+            &mut o,
+            "botcall_agent_table_capacity",
+            "gauge",
+            "Agent table capacity (memory store).",
+            store.capacity,
+        );
+        family(
+            &mut o,
+            "botcall_http_requests_total",
+            "HTTP requests by route and status.",
+            &self.http_requests,
+            |(r, s)| format!("route=\"{r}\",status=\"{s}\""),
+        );
+        family(
+            &mut o,
+            "botcall_auth_failures_total",
+            "Rejected BotAuth tokens by reason.",
+            &self.auth_failures,
+            |r| format!("reason=\"{r}\""),
+        );
+        family(
+            &mut o,
+            "botcall_rate_limited_total",
+            "Requests refused by a rate limit, by scope.",
+            &self.rate_limited,
+            |r| format!("scope=\"{r}\""),
+        );
+        single(
+            &mut o,
+            "botcall_table_full_total",
+            "counter",
+            "Registrations refused because the agent table is full.",
+            self.table_full.get(),
+        );
+        single(
+            &mut o,
+            "botcall_store_errors_total",
+            "counter",
+            "Store operations that failed (store unavailable).",
+            self.store_errors.get(),
+        );
+        single(
+            &mut o,
+            "botcall_connections_open",
+            "gauge",
+            "Open TCP connections (HTTP and WebSocket).",
+            self.connections_open.get(),
+        );
+        single(
+            &mut o,
+            "botcall_connections_total",
+            "counter",
+            "Accepted TCP connections.",
+            self.connections_total.get(),
+        );
+        single(
+            &mut o,
+            "botcall_connections_rejected_total",
+            "counter",
+            "Connections refused at max_connections (503).",
+            self.connections_rejected.get(),
+        );
+        single(
+            &mut o,
+            "botcall_http_timeouts_total",
+            "counter",
+            "HTTP connections closed by header/idle timeouts.",
+            self.http_timeouts.get(),
+        );
+        single(
+            &mut o,
+            "botcall_token_cache_hits_total",
+            "counter",
+            "BotAuth verifications served from the cache.",
+            self.token_cache_hits.get(),
+        );
+        single(
+            &mut o,
+            "botcall_token_cache_misses_total",
+            "counter",
+            "BotAuth verifications that checked a signature.",
+            self.token_cache_misses.get(),
+        );
+        head(
+            &mut o,
+            "botcall_ws_open",
+            "gauge",
+            "Open WebSockets that said hello, by role.",
+        );
         let _ = writeln!(o, "botcall_ws_open{{role=\"bot\"}} {}", self.ws_bots.get());
-        let _ = writeln!(o, "botcall_ws_open{{role=\"caller\"}} {}", self.ws_callers.get());
-        single(&mut o, "botcall_ws_messages_in_total", "counter", "WebSocket messages received.", self.ws_messages_in.get());
-        single(&mut o, "botcall_ws_messages_out_total", "counter", "WebSocket messages sent.", self.ws_messages_out.get());
-        family(&mut o, "botcall_ws_errors_sent_total", "WebSocket error messages sent, by code.", &self.ws_errors_sent, |c| {
-            format!("code=\"{c}\"")
-        });
-        family(&mut o, "botcall_ws_closed_total", "WebSockets closed, by close code.", &self.ws_closed, |c| format!("code=\"{c}\""));
-        single(&mut o, "botcall_ws_slow_reader_closed_total", "counter", "Sockets closed (1013) because their outbound queue was full.", self.ws_slow_reader_closed.get());
-        single(&mut o, "botcall_ws_heartbeat_timeouts_total", "counter", "Sockets closed after 2.5 silent heartbeat intervals.", self.ws_heartbeat_timeouts.get());
-        single(&mut o, "botcall_calls_started_total", "counter", "Calls offered to a bot.", self.calls_started.get());
-        family(&mut o, "botcall_calls_ended_total", "Calls ended, by reason.", &self.calls_ended, |r| format!("reason=\"{r}\""));
-        single(&mut o, "botcall_calls_active", "gauge", "Calls ringing or answered.", self.calls_active.get());
-        single(&mut o, "botcall_attestations_signed_total", "counter", "Human attestations signed.", self.attestations_signed.get());
-        single(&mut o, "botcall_pow_verified_total", "counter", "Proof-of-work checks passed.", self.pow_verified.get());
-        single(&mut o, "botcall_pow_failed_total", "counter", "Proof-of-work checks failed.", self.pow_failed.get());
-        single(&mut o, "botcall_stun_requests_total", "counter", "STUN Binding requests answered.", self.stun_requests.get());
-        single(&mut o, "botcall_stun_dropped_total", "counter", "UDP datagrams on the STUN port not answered.", self.stun_dropped.get());
-        single(&mut o, "botcall_redis_up", "gauge", "1 when the Redis store is reachable (0 otherwise or unused).", self.redis_up.get());
-        family(&mut o, "botcall_remote_messages_total", "Signaling messages relayed through Redis, by direction.", &self.remote_messages, |d| {
-            format!("direction=\"{d}\"")
-        });
-        single(&mut o, "botcall_process_resident_memory_bytes", "gauge", "Resident set size.", process_rss_bytes());
+        let _ = writeln!(
+            o,
+            "botcall_ws_open{{role=\"caller\"}} {}",
+            self.ws_callers.get()
+        );
+        single(
+            &mut o,
+            "botcall_ws_messages_in_total",
+            "counter",
+            "WebSocket messages received.",
+            self.ws_messages_in.get(),
+        );
+        single(
+            &mut o,
+            "botcall_ws_messages_out_total",
+            "counter",
+            "WebSocket messages sent.",
+            self.ws_messages_out.get(),
+        );
+        family(
+            &mut o,
+            "botcall_ws_errors_sent_total",
+            "WebSocket error messages sent, by code.",
+            &self.ws_errors_sent,
+            |c| format!("code=\"{c}\""),
+        );
+        family(
+            &mut o,
+            "botcall_ws_closed_total",
+            "WebSockets closed, by close code.",
+            &self.ws_closed,
+            |c| format!("code=\"{c}\""),
+        );
+        single(
+            &mut o,
+            "botcall_ws_slow_reader_closed_total",
+            "counter",
+            "Sockets closed (1013) because their outbound queue was full.",
+            self.ws_slow_reader_closed.get(),
+        );
+        single(
+            &mut o,
+            "botcall_ws_heartbeat_timeouts_total",
+            "counter",
+            "Sockets closed after 2.5 silent heartbeat intervals.",
+            self.ws_heartbeat_timeouts.get(),
+        );
+        single(
+            &mut o,
+            "botcall_calls_started_total",
+            "counter",
+            "Calls offered to a bot.",
+            self.calls_started.get(),
+        );
+        family(
+            &mut o,
+            "botcall_calls_ended_total",
+            "Calls ended, by reason.",
+            &self.calls_ended,
+            |r| format!("reason=\"{r}\""),
+        );
+        single(
+            &mut o,
+            "botcall_calls_active",
+            "gauge",
+            "Calls ringing or answered.",
+            self.calls_active.get(),
+        );
+        single(
+            &mut o,
+            "botcall_attestations_signed_total",
+            "counter",
+            "Human attestations signed.",
+            self.attestations_signed.get(),
+        );
+        single(
+            &mut o,
+            "botcall_pow_verified_total",
+            "counter",
+            "Proof-of-work checks passed.",
+            self.pow_verified.get(),
+        );
+        single(
+            &mut o,
+            "botcall_pow_failed_total",
+            "counter",
+            "Proof-of-work checks failed.",
+            self.pow_failed.get(),
+        );
+        single(
+            &mut o,
+            "botcall_stun_requests_total",
+            "counter",
+            "STUN Binding requests answered.",
+            self.stun_requests.get(),
+        );
+        single(
+            &mut o,
+            "botcall_stun_dropped_total",
+            "counter",
+            "UDP datagrams on the STUN port not answered.",
+            self.stun_dropped.get(),
+        );
+        single(
+            &mut o,
+            "botcall_redis_up",
+            "gauge",
+            "1 when the Redis store is reachable (0 otherwise or unused).",
+            self.redis_up.get(),
+        );
+        family(
+            &mut o,
+            "botcall_remote_messages_total",
+            "Signaling messages relayed through Redis, by direction.",
+            &self.remote_messages,
+            |d| format!("direction=\"{d}\""),
+        );
+        single(
+            &mut o,
+            "botcall_process_resident_memory_bytes",
+            "gauge",
+            "Resident set size.",
+            process_rss_bytes(),
+        );
         o
     }
 }
@@ -187,7 +386,11 @@ mod tests {
         m.http_requests.inc(("lookup", 200));
         m.auth_failures.inc("expired");
         m.ws_closed.inc(1013);
-        let text = m.render(StoreGauges { registered: 3, online: 1, capacity: 10 });
+        let text = m.render(StoreGauges {
+            registered: 3,
+            online: 1,
+            capacity: 10,
+        });
         assert!(text.contains("botcall_http_requests_total{route=\"lookup\",status=\"200\"} 2\n"));
         assert!(text.contains("botcall_auth_failures_total{reason=\"expired\"} 1\n"));
         assert!(text.contains("botcall_agents_registered 3\n"));
@@ -195,7 +398,10 @@ mod tests {
         // Every sample line belongs to a declared metric.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
-            assert!(text.contains(&format!("# TYPE {name} ")), "{name} undeclared");
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "{name} undeclared"
+            );
         }
     }
 }

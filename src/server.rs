@@ -63,22 +63,34 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
         .unwrap_or_else(|| cfg.state_dir.join("attestation.jwk"));
     let (attest, created) = Attestor::load_or_create(&key_path, &cfg.issuer)?;
     if created {
-        log_info!("generated attestation key {} (kid {})", key_path.display(), attest.kid());
+        log_info!(
+            "generated attestation key {} (kid {})",
+            key_path.display(),
+            attest.kid()
+        );
     }
     let attest = Rc::new(attest);
     let metrics = Rc::new(Metrics::default());
     let store = if cfg.store == "memory" {
-        Store::Memory(MemoryStore::new(cfg.max_agents, crate::app::Clock::new().unix()))
+        Store::Memory(MemoryStore::new(
+            cfg.max_agents,
+            crate::app::Clock::new().unix(),
+        ))
     } else {
-        return Err(format!("store `{}`: this build has no Redis support yet", cfg.store));
+        return Err(format!(
+            "store `{}`: this build has no Redis support yet",
+            cfg.store
+        ));
     };
 
-    let listener = TcpListener::bind(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let listener = TcpListener::bind(cfg.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let listener = Async::new(listener).map_err(|e| e.to_string())?;
     let stun_socket = match cfg.stun_listen {
         Some(addr) => {
-            let s = UdpSocket::bind(addr).map_err(|e| format!("cannot bind STUN on {addr}: {e}"))?;
+            let s =
+                UdpSocket::bind(addr).map_err(|e| format!("cannot bind STUN on {addr}: {e}"))?;
             Some(Async::new(s).map_err(|e| e.to_string())?)
         }
         None => None,
@@ -140,7 +152,10 @@ async fn wait_for_signal(app: &App) {
         }
     };
     if let Some(Ok(sig)) = signals.next().await {
-        log_info!("received {sig:?}: shutting down (grace {} s)", app.cfg.shutdown_grace);
+        log_info!(
+            "received {sig:?}: shutting down (grace {} s)",
+            app.cfg.shutdown_grace
+        );
     }
     crate::ops::notify_stopping();
     app.shutdown.set();
@@ -148,7 +163,9 @@ async fn wait_for_signal(app: &App) {
 
 /// Stops accepting, says goodbye to sockets, waits for in-flight work.
 async fn drain(app: &Rc<App>) {
-    app.ws.borrow_mut().close_all(close::GOING_AWAY, "server shutting down");
+    app.ws
+        .borrow_mut()
+        .close_all(close::GOING_AWAY, "server shutting down");
     let deadline = Instant::now() + Duration::from_secs(app.cfg.shutdown_grace);
     while app.metrics.connections_open.get() > 0 && Instant::now() < deadline {
         Timer::after(Duration::from_millis(20)).await;
@@ -167,7 +184,9 @@ async fn accept_loop(app: Rc<App>, listener: Async<TcpListener>) {
             app.shutdown.wait().await;
             None
         };
-        let Some(accepted) = next.or(stop).await else { return };
+        let Some(accepted) = next.or(stop).await else {
+            return;
+        };
         match accepted {
             Ok((stream, peer)) => {
                 app.metrics.connections_total.inc();

@@ -16,8 +16,9 @@ pub const MAX_REASON_LEN: usize = 64;
 pub const MAX_ENDPOINT_LEN: usize = 256;
 /// Longest `name` in a registration.
 pub const MAX_NAME_LEN: usize = 64;
-/// Registration TTL bounds (seconds) and default.
-pub const MIN_TTL: u64 = 30;
+/// Shortest registration TTL the protocol allows (daemons may ask for more:
+/// `botcalld` refuses less than its `min_ttl`, 30 s by default).
+pub const MIN_TTL: u64 = 1;
 /// Longest registration TTL.
 pub const MAX_TTL: u64 = 86_400;
 /// TTL when a registration gives none.
@@ -1115,7 +1116,11 @@ mod tests {
         for (body, err) in [
             (r#"{}"#, ProtoError::Missing("agent_id")),
             (r#"{"agent_id":""}"#, ProtoError::BadId("agent_id")),
-            (r#"{"agent_id":"a","ttl":5}"#, ProtoError::BadField("ttl")),
+            (r#"{"agent_id":"a","ttl":0}"#, ProtoError::BadField("ttl")),
+            (
+                r#"{"agent_id":"a","ttl":86401}"#,
+                ProtoError::BadField("ttl"),
+            ),
             (
                 r#"{"agent_id":"a","ttl":"60"}"#,
                 ProtoError::BadField("ttl"),

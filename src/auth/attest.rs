@@ -21,7 +21,11 @@ pub(crate) struct Attestor {
 
 impl std::fmt::Debug for Attestor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Attestor {{ kid: {}, issuer: {} }}", self.kid, self.issuer)
+        write!(
+            f,
+            "Attestor {{ kid: {}, issuer: {} }}",
+            self.kid, self.issuer
+        )
     }
 }
 
@@ -44,9 +48,13 @@ pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), String> {
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    f.write_all(text.as_bytes()).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    f.sync_all().map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let mut f = opts
+        .open(&tmp)
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    f.sync_all()
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -63,10 +71,15 @@ impl Attestor {
     pub(crate) fn load_or_create(path: &Path, issuer: &str) -> Result<(Self, bool), String> {
         let (key, created) = match std::fs::read_to_string(path) {
             Ok(text) => {
-                match SigningKey::from_jwk(text.trim()).map_err(|e| format!("{}: {e}", path.display()))? {
+                match SigningKey::from_jwk(text.trim())
+                    .map_err(|e| format!("{}: {e}", path.display()))?
+                {
                     SigningKey::Es256(k) => (k, false),
                     SigningKey::Hs256(_) => {
-                        return Err(format!("{}: the attestation key must be an EC P-256 private JWK", path.display()));
+                        return Err(format!(
+                            "{}: the attestation key must be an EC P-256 private JWK",
+                            path.display()
+                        ));
                     }
                 }
             }
@@ -90,7 +103,10 @@ impl Attestor {
         {
             let mut w = Writer::new(&mut jwks);
             // Writing into a Vec cannot run out of space.
-            let _ = w.begin_obj().and_then(|w| w.key("keys")).and_then(|w| w.begin_arr());
+            let _ = w
+                .begin_obj()
+                .and_then(|w| w.key("keys"))
+                .and_then(|w| w.begin_arr());
             let _ = write_public_jwk(&mut w, &vk, Some(&kid));
             let _ = w.end_arr().and_then(|w| w.end_obj());
         }
@@ -114,14 +130,27 @@ impl Attestor {
 
     /// Signs an attestation that a checked human (`caller`, checked by `hv`,
     /// DTLS fingerprint `fp`) is calling `agent` in `call_id`, valid `ttl` s.
-    pub(crate) fn sign(&self, agent: &str, caller: &str, call_id: &str, hv: &str, fp: &str, now: u64, ttl: u64) -> String {
+    pub(crate) fn sign(
+        &self,
+        agent: &str,
+        caller: &str,
+        call_id: &str,
+        hv: &str,
+        fp: &str,
+        now: u64,
+        ttl: u64,
+    ) -> String {
         let mut claims = Vec::with_capacity(256);
         {
             let mut w = Writer::new(&mut claims);
             let _ = (|| -> Result<(), botcall_core::json::write::Full> {
                 w.begin_obj()?;
-                w.field_str("iss", &self.issuer)?.field_str("aud", agent)?.field_str("sub", caller)?;
-                w.field_str("call_id", call_id)?.field_str("hv", hv)?.field_str("fp", fp)?;
+                w.field_str("iss", &self.issuer)?
+                    .field_str("aud", agent)?
+                    .field_str("sub", caller)?;
+                w.field_str("call_id", call_id)?
+                    .field_str("hv", hv)?
+                    .field_str("fp", fp)?;
                 w.field_u64("iat", now)?.field_u64("exp", now + ttl)?;
                 w.end_obj()?;
                 Ok(())
@@ -129,7 +158,11 @@ impl Attestor {
         }
         let claims = String::from_utf8(claims).unwrap_or_default();
         let mut out = vec![0u8; jwt::MAX_TOKEN_LEN];
-        let opts = HeaderOpts { kid: Some(&self.kid), embed_jwk: false, typ: Some("botcall-attestation+jwt") };
+        let opts = HeaderOpts {
+            kid: Some(&self.kid),
+            embed_jwk: false,
+            typ: Some("botcall-attestation+jwt"),
+        };
         match jwt::sign_claims(&self.key, opts, &claims, &mut out) {
             Ok(t) => t.to_string(),
             // Claims are a few hundred bytes: a 4 KiB buffer always fits.
@@ -153,7 +186,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let (b, created) = Attestor::load_or_create(&path, "botcalld").unwrap();
         assert!(!created);

@@ -84,7 +84,11 @@ mod tests {
     use super::*;
 
     fn p(exp: i64) -> Proven {
-        Proven { agent_id: AgentId::new("a").unwrap(), owner: [1; 8], exp }
+        Proven {
+            agent_id: AgentId::new("a").unwrap(),
+            owner: [1; 8],
+            exp,
+        }
     }
 
     #[test]

@@ -33,19 +33,25 @@ fn jwk(v: &serde_json::Value, what: &str) -> Result<Key, String> {
 impl Keys {
     /// Parses the keys file text.
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
-        let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let doc: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         let obj = doc.as_object().ok_or("must be a JSON object")?;
         let mut keys = Keys::default();
         for (k, _) in obj {
             if k != "agents" && k != "fleets" {
-                return Err(format!("unknown top-level key `{k}` (expected agents, fleets)"));
+                return Err(format!(
+                    "unknown top-level key `{k}` (expected agents, fleets)"
+                ));
             }
         }
         if let Some(agents) = obj.get("agents") {
-            let agents = agents.as_object().ok_or("`agents` must be an object of id → JWK")?;
+            let agents = agents
+                .as_object()
+                .ok_or("`agents` must be an object of id → JWK")?;
             for (agent, v) in agents {
                 id::validate(agent).map_err(|e| format!("agents.{agent}: {e}"))?;
-                keys.agents.insert(agent.clone(), jwk(v, &format!("agents.{agent}"))?);
+                keys.agents
+                    .insert(agent.clone(), jwk(v, &format!("agents.{agent}"))?);
             }
         }
         if let Some(fleets) = obj.get("fleets") {
@@ -57,12 +63,19 @@ impl Keys {
                     .ok_or(format!("fleets[{i}]: `prefix` (string) is required"))?;
                 let prefix = prefix.strip_suffix('*').unwrap_or(prefix);
                 if prefix.is_empty()
-                    || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+                    || !prefix
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
                 {
-                    return Err(format!("fleets[{i}]: prefix `{prefix}` must be non-empty id characters"));
+                    return Err(format!(
+                        "fleets[{i}]: prefix `{prefix}` must be non-empty id characters"
+                    ));
                 }
-                let key = f.get("key").ok_or(format!("fleets[{i}]: `key` (JWK) is required"))?;
-                keys.fleets.push((prefix.to_string(), jwk(key, &format!("fleets[{i}].key"))?));
+                let key = f
+                    .get("key")
+                    .ok_or(format!("fleets[{i}]: `key` (JWK) is required"))?;
+                keys.fleets
+                    .push((prefix.to_string(), jwk(key, &format!("fleets[{i}].key"))?));
             }
             keys.fleets.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
         }
@@ -124,19 +137,41 @@ mod tests {
         let k = Keys::parse(&text).unwrap();
         assert!(matches!(k.for_agent("a1"), Some(Key::Hs256(_))));
         assert!(matches!(k.for_agent("fleet-7.dev42"), Some(Key::Es256(_))));
-        assert!(matches!(k.for_agent("fleet-7.special"), Some(Key::Hs256(_))));
+        assert!(matches!(
+            k.for_agent("fleet-7.special"),
+            Some(Key::Hs256(_))
+        ));
         assert!(matches!(k.for_agent("fleet-9"), Some(Key::Hs256(_))));
         assert!(k.for_agent("fleet-7.").is_some()); // matched by the shorter "fleet-" prefix
         assert!(k.for_agent("other").is_none());
-        assert_ne!(owner_of(k.for_agent("a1").unwrap()), owner_of(k.for_agent("fleet-7.x").unwrap()));
+        assert_ne!(
+            owner_of(k.for_agent("a1").unwrap()),
+            owner_of(k.for_agent("fleet-7.x").unwrap())
+        );
     }
 
     #[test]
     fn bad_files_name_the_problem() {
         assert!(Keys::parse("[]").unwrap_err().contains("object"));
-        assert!(Keys::parse(r#"{"agent":{}}"#).unwrap_err().contains("unknown top-level key"));
-        assert!(Keys::parse(r#"{"agents":{"a b":{}}}"#).unwrap_err().contains("agents.a b"));
-        assert!(Keys::parse(r#"{"agents":{"a":{"kty":"oct","k":"c2hvcnQ"}}}"#).unwrap_err().contains("32 bytes"));
-        assert!(Keys::parse(r#"{"fleets":[{"prefix":"*","key":{}}]}"#).unwrap_err().contains("prefix"));
+        assert!(
+            Keys::parse(r#"{"agent":{}}"#)
+                .unwrap_err()
+                .contains("unknown top-level key")
+        );
+        assert!(
+            Keys::parse(r#"{"agents":{"a b":{}}}"#)
+                .unwrap_err()
+                .contains("agents.a b")
+        );
+        assert!(
+            Keys::parse(r#"{"agents":{"a":{"kty":"oct","k":"c2hvcnQ"}}}"#)
+                .unwrap_err()
+                .contains("32 bytes")
+        );
+        assert!(
+            Keys::parse(r#"{"fleets":[{"prefix":"*","key":{}}]}"#)
+                .unwrap_err()
+                .contains("prefix")
+        );
     }
 }

@@ -69,8 +69,10 @@ fn unverified_sub(token: &str) -> Result<heapless::String<64>, JwtError> {
         return Err(JwtError::Malformed);
     };
     let mut buf = vec![0u8; botcall_core::b64::decoded_len(payload.len())];
-    let bytes = botcall_core::b64::decode(payload.as_bytes(), &mut buf).map_err(|_| JwtError::BadBase64)?;
-    let text = std::str::from_utf8(bytes).map_err(|_| JwtError::BadJson(json::JsonError::Syntax(0)))?;
+    let bytes =
+        botcall_core::b64::decode(payload.as_bytes(), &mut buf).map_err(|_| JwtError::BadBase64)?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| JwtError::BadJson(json::JsonError::Syntax(0)))?;
     let obj = json::parse_object(text)?;
     let sub = obj.opt_str("sub")?.ok_or(JwtError::MissingClaim("sub"))?;
     sub.to_heapless().map_err(|_| JwtError::BadClaim("sub"))
@@ -84,8 +86,16 @@ impl Auth {
             leeway: cfg.token_leeway,
             audience: cfg.token_audience.clone(),
             cache: RefCell::new(TokenCache::new(cfg.token_cache)),
-            ip_limiter: RefCell::new(Limiter::new(cfg.rate_table_size, cfg.rate_ip, cfg.rate_ip_burst)),
-            agent_limiter: RefCell::new(Limiter::new(cfg.rate_table_size, cfg.rate_agent, cfg.rate_agent_burst)),
+            ip_limiter: RefCell::new(Limiter::new(
+                cfg.rate_table_size,
+                cfg.rate_ip,
+                cfg.rate_ip_burst,
+            )),
+            agent_limiter: RefCell::new(Limiter::new(
+                cfg.rate_table_size,
+                cfg.rate_agent,
+                cfg.rate_agent_burst,
+            )),
         }
     }
 
@@ -104,12 +114,16 @@ impl Auth {
         }
         let h = token_hash(token);
         if let Some(proven) = self.cache.borrow_mut().get(&h, now, self.leeway) {
-            return Ok(Authenticated { proven, cached: true });
+            return Ok(Authenticated {
+                proven,
+                cached: true,
+            });
         }
         let aud = self.audience.as_deref();
         let mut scratch = Scratch::new();
         let header_key = if self.open_registration {
-            let header = jwt::decode_header_unverified(token, &mut scratch).map_err(AuthError::Jwt)?;
+            let header =
+                jwt::decode_header_unverified(token, &mut scratch).map_err(AuthError::Jwt)?;
             match header.jwk {
                 Some(jwk) => match Key::from_jwk_obj(jwk).map_err(AuthError::Jwt)? {
                     k @ Key::Es256(_) => Some(k),
@@ -126,7 +140,8 @@ impl Auth {
                     return Err(AuthError::Jwt(JwtError::BadKey));
                 };
                 let thumb = jwt::thumbprint(vk);
-                let proof = jwt::verify_bot_auth(token, &key, self.leeway, aud, now).map_err(AuthError::Jwt)?;
+                let proof = jwt::verify_bot_auth(token, &key, self.leeway, aud, now)
+                    .map_err(AuthError::Jwt)?;
                 if proof.agent_id.as_str() != thumb.as_str() {
                     return Err(AuthError::Jwt(JwtError::WrongSubject));
                 }
@@ -134,8 +149,13 @@ impl Auth {
             }
             None => {
                 let sub = unverified_sub(token).map_err(AuthError::Jwt)?;
-                let key = self.keys.for_agent(&sub).ok_or(AuthError::UnknownAgent)?.clone();
-                let proof: BotAuth = jwt::verify_bot_auth(token, &key, self.leeway, aud, now).map_err(AuthError::Jwt)?;
+                let key = self
+                    .keys
+                    .for_agent(&sub)
+                    .ok_or(AuthError::UnknownAgent)?
+                    .clone();
+                let proof: BotAuth = jwt::verify_bot_auth(token, &key, self.leeway, aud, now)
+                    .map_err(AuthError::Jwt)?;
                 (proof, key)
             }
         };
@@ -145,6 +165,9 @@ impl Auth {
             exp: proof.exp,
         };
         self.cache.borrow_mut().insert(h, proven.clone());
-        Ok(Authenticated { proven, cached: false })
+        Ok(Authenticated {
+            proven,
+            cached: false,
+        })
     }
 }

@@ -29,7 +29,10 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         let burst = f64::from(burst.max(1));
         Limiter {
             map: HashMap::with_capacity(cap.min(1 << 16)),
-            overflow: Bucket { tokens: burst, last_ms: 0 },
+            overflow: Bucket {
+                tokens: burst,
+                last_ms: 0,
+            },
             cap,
             rate: f64::from(rate),
             burst,
@@ -68,7 +71,10 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         if self.map.len() >= self.cap {
             return Self::take(&mut self.overflow, now_ms, rate, burst);
         }
-        let mut b = Bucket { tokens: burst, last_ms: now_ms };
+        let mut b = Bucket {
+            tokens: burst,
+            last_ms: now_ms,
+        };
         let r = Self::take(&mut b, now_ms, rate, burst);
         self.map.insert(key.clone(), b);
         r

@@ -26,7 +26,13 @@ enum Wait {
     Shutdown,
 }
 
-async fn read_some(app: &App, stream: &mut Stream, buf: &mut Vec<u8>, deadline: Instant, idle: bool) -> Wait {
+async fn read_some(
+    app: &App,
+    stream: &mut Stream,
+    buf: &mut Vec<u8>,
+    deadline: Instant,
+    idle: bool,
+) -> Wait {
     let mut chunk = [0u8; CHUNK];
     let read = async {
         match stream.read(&mut chunk).await {
@@ -97,17 +103,23 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
             None => None,
             Some(info) => match info.framing {
                 Framing::None => Some((info, None, info.head_len)),
-                Framing::Length(n) if buf.len() >= info.head_len + n => Some((info, None, info.head_len + n)),
+                Framing::Length(n) if buf.len() >= info.head_len + n => {
+                    Some((info, None, info.head_len + n))
+                }
                 Framing::Length(_) => None,
-                Framing::Chunked => match request::decode_chunked(&buf[info.head_len..], app.cfg.max_body_bytes) {
-                    Err(e) => {
-                        error_response(&app, e, peer).write_to(&mut out, &app.date());
-                        flush(&app, &mut stream, &mut out).await;
-                        return;
+                Framing::Chunked => {
+                    match request::decode_chunked(&buf[info.head_len..], app.cfg.max_body_bytes) {
+                        Err(e) => {
+                            error_response(&app, e, peer).write_to(&mut out, &app.date());
+                            flush(&app, &mut stream, &mut out).await;
+                            return;
+                        }
+                        Ok(Chunked::Partial) => None,
+                        Ok(Chunked::Done { body, consumed }) => {
+                            Some((info, Some(body), info.head_len + consumed))
+                        }
                     }
-                    Ok(Chunked::Partial) => None,
-                    Ok(Chunked::Done { body, consumed }) => Some((info, Some(body), info.head_len + consumed)),
-                },
+                }
             },
         };
         if let Some((info, chunked_body, end)) = ready {
@@ -129,7 +141,11 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
                 if !flush(&app, &mut stream, &mut out).await {
                     return;
                 }
-                let fallback = stream.get_ref().local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+                let fallback = stream
+                    .get_ref()
+                    .local_addr()
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_default();
                 match crate::ws::handshake(&req, &app.cfg.public_host, &fallback) {
                     Ok((resp, hello)) => {
                         resp.write_to(&mut out, &app.date());
@@ -171,7 +187,8 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
         }
 
         // Need more bytes. `100 Continue` if the client waits for it.
-        if let Some(Some(info)) = request::parse_head(&buf, app.cfg.max_head_bytes, app.cfg.max_body_bytes).ok()
+        if let Some(Some(info)) =
+            request::parse_head(&buf, app.cfg.max_head_bytes, app.cfg.max_body_bytes).ok()
             && info.expect_continue
             && !continue_sent
         {

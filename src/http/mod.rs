@@ -59,12 +59,19 @@ impl Response {
         Self::error_with(status, code, message, &[])
     }
 
-    pub(crate) fn error_with(status: u16, code: &str, message: &str, extra: &[(&str, &str)]) -> Self {
+    pub(crate) fn error_with(
+        status: u16,
+        code: &str,
+        message: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let mut body = Vec::with_capacity(64 + message.len());
         let mut w = botcall_core::json::Writer::new(&mut body);
         // A Vec sink never fills up.
         let _ = (|| -> Result<(), botcall_core::json::write::Full> {
-            w.begin_obj()?.field_str("error", message)?.field_str("code", code)?;
+            w.begin_obj()?
+                .field_str("error", message)?
+                .field_str("code", code)?;
             for (k, v) in extra {
                 w.field_str(k, v)?;
             }
@@ -74,7 +81,11 @@ impl Response {
         Self::json(status, body)
     }
 
-    pub(crate) fn with_header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn with_header(
+        mut self,
+        name: &'static str,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Self {
         self.headers.push((name, value.into()));
         self
     }
@@ -88,9 +99,19 @@ impl Response {
     pub(crate) fn write_to(&self, out: &mut Vec<u8>, date: &str) {
         let body = self.body.bytes();
         // Writes into a Vec cannot fail.
-        let _ = write!(out, "HTTP/1.1 {} {}\r\ndate: {date}\r\n", self.status, reason(self.status));
+        let _ = write!(
+            out,
+            "HTTP/1.1 {} {}\r\ndate: {date}\r\n",
+            self.status,
+            reason(self.status)
+        );
         if self.status != 204 && self.status != 304 && self.status != 101 {
-            let _ = write!(out, "content-type: {}\r\ncontent-length: {}\r\n", self.content_type, body.len());
+            let _ = write!(
+                out,
+                "content-type: {}\r\ncontent-length: {}\r\n",
+                self.content_type,
+                body.len()
+            );
         }
         for (k, v) in &self.headers {
             let _ = write!(out, "{k}: {v}\r\n");
@@ -137,8 +158,14 @@ pub(crate) fn reason(status: u16) -> &'static str {
 pub(crate) fn http_date(t: u64) -> String {
     let (y, mo, d, h, mi, s, wd) = civil(t);
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    format!("{}, {d:02} {} {y} {h:02}:{mi:02}:{s:02} GMT", DAYS[wd], MONTHS[(mo - 1) as usize])
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {d:02} {} {y} {h:02}:{mi:02}:{s:02} GMT",
+        DAYS[wd],
+        MONTHS[(mo - 1) as usize]
+    )
 }
 
 /// UTC calendar fields of Unix second `t`: (year, month, day, h, m, s, weekday from Thursday).
@@ -155,7 +182,15 @@ pub(crate) fn civil(t: u64) -> (i64, u32, u32, u64, u64, u64, usize) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, secs / 3600, secs / 60 % 60, secs % 60, (days % 7) as usize)
+    (
+        y,
+        m,
+        d,
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        (days % 7) as usize,
+    )
 }
 
 #[cfg(test)]
@@ -171,7 +206,12 @@ mod tests {
 
     #[test]
     fn error_bodies_are_json() {
-        let r = Response::error_with(429, "rate_limited", "slow \"down\"", &[("retry_after", "2")]);
+        let r = Response::error_with(
+            429,
+            "rate_limited",
+            "slow \"down\"",
+            &[("retry_after", "2")],
+        );
         let Body::Owned(b) = &r.body else { panic!() };
         let v: serde_json::Value = serde_json::from_slice(b).unwrap();
         assert_eq!(v["code"], "rate_limited");
@@ -179,7 +219,9 @@ mod tests {
         let mut out = Vec::new();
         r.closing().write_to(&mut out, "D");
         let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("HTTP/1.1 429 Too Many Requests\r\ndate: D\r\ncontent-type: application/json\r\n"));
+        assert!(text.starts_with(
+            "HTTP/1.1 429 Too Many Requests\r\ndate: D\r\ncontent-type: application/json\r\n"
+        ));
         assert!(text.contains("connection: close\r\n"));
     }
 }

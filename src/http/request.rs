@@ -81,7 +81,11 @@ pub(crate) struct HeadInfo {
 }
 
 /// Parses the head at the start of `buf`. `Ok(None)`: need more bytes.
-pub(crate) fn parse_head(buf: &[u8], max_head: usize, max_body: usize) -> Result<Option<HeadInfo>, HttpError> {
+pub(crate) fn parse_head(
+    buf: &[u8],
+    max_head: usize,
+    max_body: usize,
+) -> Result<Option<HeadInfo>, HttpError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let status = match req.parse(buf) {
@@ -93,7 +97,11 @@ pub(crate) fn parse_head(buf: &[u8], max_head: usize, max_body: usize) -> Result
     let head_len = match status {
         httparse::Status::Complete(n) => n,
         httparse::Status::Partial => {
-            return if buf.len() > max_head { Err(HttpError::HeadTooLarge) } else { Ok(None) };
+            return if buf.len() > max_head {
+                Err(HttpError::HeadTooLarge)
+            } else {
+                Ok(None)
+            };
         }
     };
     if head_len > max_head {
@@ -104,12 +112,15 @@ pub(crate) fn parse_head(buf: &[u8], max_head: usize, max_body: usize) -> Result
     let mut expect_continue = false;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(h.value).map_err(|_| HttpError::BadRequest("bad Content-Length"))?;
+            let v = std::str::from_utf8(h.value)
+                .map_err(|_| HttpError::BadRequest("bad Content-Length"))?;
             let v = v.trim();
             if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || v.len() > 12 {
                 return Err(HttpError::BadRequest("bad Content-Length"));
             }
-            let n: usize = v.parse().map_err(|_| HttpError::BadRequest("bad Content-Length"))?;
+            let n: usize = v
+                .parse()
+                .map_err(|_| HttpError::BadRequest("bad Content-Length"))?;
             if length.is_some_and(|l| l != n) {
                 return Err(HttpError::BadRequest("conflicting Content-Length headers"));
             }
@@ -129,7 +140,11 @@ pub(crate) fn parse_head(buf: &[u8], max_head: usize, max_body: usize) -> Result
         }
     }
     let framing = match (length, chunked) {
-        (Some(_), true) => return Err(HttpError::BadRequest("both Content-Length and Transfer-Encoding")),
+        (Some(_), true) => {
+            return Err(HttpError::BadRequest(
+                "both Content-Length and Transfer-Encoding",
+            ));
+        }
         (Some(n), false) if n > max_body => return Err(HttpError::BodyTooLarge),
         (Some(0), false) => Framing::None,
         (Some(n), false) => Framing::Length(n),
@@ -189,7 +204,10 @@ pub(crate) fn decode_chunked(buf: &[u8], max_body: usize) -> Result<Chunked, Htt
                 };
                 pos += eol + 2;
                 if eol == 0 {
-                    return Ok(Chunked::Done { body, consumed: pos });
+                    return Ok(Chunked::Done {
+                        body,
+                        consumed: pos,
+                    });
                 }
             }
         }
@@ -313,13 +331,26 @@ mod tests {
         let r = b"GET /lookup/a HTTP/1.1\r\nHost: x\r\n\r\n";
         assert_eq!(
             parse_head(r, MAXH, MAXB),
-            Ok(Some(HeadInfo { head_len: r.len(), framing: Framing::None, expect_continue: false }))
+            Ok(Some(HeadInfo {
+                head_len: r.len(),
+                framing: Framing::None,
+                expect_continue: false
+            }))
         );
-        assert_eq!(parse_head(b"GET /lookup/a HTTP/1.1\r\nHo", MAXH, MAXB), Ok(None));
+        assert_eq!(
+            parse_head(b"GET /lookup/a HTTP/1.1\r\nHo", MAXH, MAXB),
+            Ok(None)
+        );
         let p = b"POST /register HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
-        assert_eq!(parse_head(p, MAXH, MAXB).unwrap().unwrap().framing, Framing::Length(5));
+        assert_eq!(
+            parse_head(p, MAXH, MAXB).unwrap().unwrap().framing,
+            Framing::Length(5)
+        );
         let c = b"POST /register HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
-        assert_eq!(parse_head(c, MAXH, MAXB).unwrap().unwrap().framing, Framing::Chunked);
+        assert_eq!(
+            parse_head(c, MAXH, MAXB).unwrap().unwrap().framing,
+            Framing::Chunked
+        );
     }
 
     #[test]
@@ -337,7 +368,12 @@ mod tests {
             (b"GET /\x01 HTTP/1.1\r\n\r\n", HttpError::BadRequest("malformed request head")),
         ];
         for (req, err) in cases {
-            assert_eq!(parse_head(req, MAXH, MAXB), Err(err), "{}", String::from_utf8_lossy(req));
+            assert_eq!(
+                parse_head(req, MAXH, MAXB),
+                Err(err),
+                "{}",
+                String::from_utf8_lossy(req)
+            );
         }
         let big = [b'a'; 9000];
         assert_eq!(parse_head(&big, MAXH, MAXB), Err(HttpError::HeadTooLarge));
@@ -363,12 +399,28 @@ mod tests {
             other => panic!("{other:?}"),
         }
         for cut in 0..body.len() - 4 {
-            assert_eq!(decode_chunked(&body[..cut], MAXB), Ok(Chunked::Partial), "cut {cut}");
+            assert_eq!(
+                decode_chunked(&body[..cut], MAXB),
+                Ok(Chunked::Partial),
+                "cut {cut}"
+            );
         }
-        assert_eq!(decode_chunked(b"5\r\nhelloXX", MAXB), Err(HttpError::BadRequest("chunk not followed by CRLF")));
-        assert_eq!(decode_chunked(b"zz\r\n", MAXB), Err(HttpError::BadRequest("bad chunk size")));
-        assert_eq!(decode_chunked(b"ffffffff\r\n", 100), Err(HttpError::BodyTooLarge));
-        assert_eq!(decode_chunked(b"ffffffffffffffffff\r\n", 100), Err(HttpError::BadRequest("bad chunk size")));
+        assert_eq!(
+            decode_chunked(b"5\r\nhelloXX", MAXB),
+            Err(HttpError::BadRequest("chunk not followed by CRLF"))
+        );
+        assert_eq!(
+            decode_chunked(b"zz\r\n", MAXB),
+            Err(HttpError::BadRequest("bad chunk size"))
+        );
+        assert_eq!(
+            decode_chunked(b"ffffffff\r\n", 100),
+            Err(HttpError::BodyTooLarge)
+        );
+        assert_eq!(
+            decode_chunked(b"ffffffffffffffffff\r\n", 100),
+            Err(HttpError::BadRequest("bad chunk size"))
+        );
     }
 
     #[test]

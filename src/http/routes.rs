@@ -39,9 +39,19 @@ pub(crate) fn client_ip(app: &App, req: &Request<'_>, peer: SocketAddr) -> IpAdd
 
 /// Answers one request (not the WebSocket upgrade).
 pub(crate) async fn handle(app: &App, req: &Request<'_>, peer: SocketAddr) -> Response {
-    let path = req.path.strip_prefix("/v1").filter(|p| p.starts_with('/')).unwrap_or(req.path);
+    let path = req
+        .path
+        .strip_prefix("/v1")
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or(req.path);
     let (name, is_api) = route_name(path);
-    let mut resp = if is_api && let Err(retry) = app.auth.ip_limiter.borrow_mut().check(&client_ip(app, req, peer), app.clock.mono_ms()) {
+    let mut resp = if is_api
+        && let Err(retry) = app
+            .auth
+            .ip_limiter
+            .borrow_mut()
+            .check(&client_ip(app, req, peer), app.clock.mono_ms())
+    {
         app.metrics.rate_limited.inc("ip");
         rate_limited(retry)
     } else {
@@ -69,12 +79,23 @@ fn route_name(path: &str) -> (&'static str, bool) {
 }
 
 fn method_not_allowed(allow: &'static str) -> Response {
-    Response::error(405, "method_not_allowed", "method not allowed on this route").with_header("allow", allow)
+    Response::error(
+        405,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+    .with_header("allow", allow)
 }
 
 fn rate_limited(retry: u64) -> Response {
     let secs = retry.to_string();
-    Response::error_with(429, "rate_limited", "too many requests", &[("retry_after", &secs)]).with_header("retry-after", secs)
+    Response::error_with(
+        429,
+        "rate_limited",
+        "too many requests",
+        &[("retry_after", &secs)],
+    )
+    .with_header("retry-after", secs)
 }
 
 fn is_get(req: &Request<'_>) -> bool {
@@ -85,7 +106,9 @@ async fn dispatch(app: &App, req: &Request<'_>, path: &str, name: &'static str) 
     match name {
         "register" if req.method == "POST" => register(app, req).await,
         "register" => method_not_allowed("POST"),
-        "unregister" if req.method == "DELETE" => unregister(app, req, &path["/register/".len()..]).await,
+        "unregister" if req.method == "DELETE" => {
+            unregister(app, req, &path["/register/".len()..]).await
+        }
         "unregister" => method_not_allowed("DELETE"),
         "lookup" if is_get(req) => lookup(app, &path["/lookup/".len()..]).await,
         "lookup" => method_not_allowed("GET, HEAD"),
@@ -99,7 +122,8 @@ async fn dispatch(app: &App, req: &Request<'_>, path: &str, name: &'static str) 
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
             r
         }
-        "ws" => Response::error(426, "upgrade_required", "this endpoint speaks WebSocket").with_header("upgrade", "websocket"),
+        "ws" => Response::error(426, "upgrade_required", "this endpoint speaks WebSocket")
+            .with_header("upgrade", "websocket"),
         "jwks" | "healthz" | "metrics" => method_not_allowed("GET, HEAD"),
         _ if is_get(req) => static_files::serve(path, req.header("if-none-match")),
         _ => Response::error(404, "not_found", "no such route"),
@@ -110,8 +134,17 @@ fn healthz(app: &App) -> Response {
     let mut body = Vec::with_capacity(64);
     let mut w = Writer::new(&mut body);
     let _ = (|| -> Result<(), botcall_core::json::write::Full> {
-        w.begin_obj()?.field_str("status", "ok")?.field_str("version", env!("CARGO_PKG_VERSION"))?;
-        w.field_str("store", if app.cfg.store == "memory" { "memory" } else { "redis" })?;
+        w.begin_obj()?
+            .field_str("status", "ok")?
+            .field_str("version", env!("CARGO_PKG_VERSION"))?;
+        w.field_str(
+            "store",
+            if app.cfg.store == "memory" {
+                "memory"
+            } else {
+                "redis"
+            },
+        )?;
         w.end_obj()?;
         Ok(())
     })();
@@ -127,15 +160,24 @@ fn store_error(app: &App, e: StoreError) -> Response {
         StoreError::Taken => Response::error(403, "id_taken", "another key owns this agent id"),
         StoreError::Unavailable => {
             app.metrics.store_errors.inc();
-            Response::error(503, "store_unavailable", "the agent store is unavailable").with_header("retry-after", "5")
+            Response::error(503, "store_unavailable", "the agent store is unavailable")
+                .with_header("retry-after", "5")
         }
     }
 }
 
 fn auth_error(app: &App, e: AuthError) -> Response {
     app.metrics.auth_failures.inc(e.reason());
-    let status = if e == AuthError::UnknownAgent { 403 } else { 401 };
-    let code = if status == 403 { "unknown_agent" } else { "unauthorized" };
+    let status = if e == AuthError::UnknownAgent {
+        403
+    } else {
+        401
+    };
+    let code = if status == 403 {
+        "unknown_agent"
+    } else {
+        "unauthorized"
+    };
     let mut r = Response::error_with(status, code, &e.message(), &[("reason", e.reason())]);
     if status == 401 {
         r = r.with_header("www-authenticate", "Bearer");
@@ -147,10 +189,18 @@ fn auth_error(app: &App, e: AuthError) -> Response {
 fn authenticate(app: &App, req: &Request<'_>) -> Result<Authenticated, Response> {
     let Some(token) = req.bearer() else {
         app.metrics.auth_failures.inc("missing_token");
-        return Err(Response::error_with(401, "unauthorized", "Authorization: Bearer <BotAuth token> required", &[("reason", "missing_token")])
-            .with_header("www-authenticate", "Bearer"));
+        return Err(Response::error_with(
+            401,
+            "unauthorized",
+            "Authorization: Bearer <BotAuth token> required",
+            &[("reason", "missing_token")],
+        )
+        .with_header("www-authenticate", "Bearer"));
     };
-    let a = app.auth.authenticate(token, app.clock.unix()).map_err(|e| auth_error(app, e))?;
+    let a = app
+        .auth
+        .authenticate(token, app.clock.unix())
+        .map_err(|e| auth_error(app, e))?;
     if a.cached {
         app.metrics.token_cache_hits.inc();
     } else {
@@ -160,17 +210,29 @@ fn authenticate(app: &App, req: &Request<'_>) -> Result<Authenticated, Response>
 }
 
 fn agent_limit(app: &App, id: &id::AgentId) -> Result<(), Response> {
-    app.auth.agent_limiter.borrow_mut().check(id, app.clock.mono_ms()).map_err(|retry| {
-        app.metrics.rate_limited.inc("agent");
-        rate_limited(retry)
-    })
+    app.auth
+        .agent_limiter
+        .borrow_mut()
+        .check(id, app.clock.mono_ms())
+        .map_err(|retry| {
+            app.metrics.rate_limited.inc("agent");
+            rate_limited(retry)
+        })
 }
 
 /// `POST /register`.
 async fn register(app: &App, req: &Request<'_>) -> Response {
     let ct = req.header("content-type").unwrap_or("");
-    if !ct.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")) {
-        return Response::error(415, "unsupported_media_type", "Content-Type must be application/json");
+    if !ct
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    {
+        return Response::error(
+            415,
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        );
     }
     let Ok(body) = std::str::from_utf8(req.body) else {
         return Response::error(400, "bad_json", "body is not UTF-8");
@@ -179,6 +241,10 @@ async fn register(app: &App, req: &Request<'_>) -> Response {
         Ok(r) => r,
         Err(e) => return Response::error(400, e.code(), &e.to_string()),
     };
+    if reg.ttl.is_some_and(|t| t < app.cfg.min_ttl) {
+        let msg = format!("ttl must be at least {} seconds", app.cfg.min_ttl);
+        return Response::error(400, "bad_field", &msg);
+    }
     if let Err(r) = agent_limit(app, &reg.agent_id) {
         return r;
     }
@@ -206,7 +272,8 @@ async fn register(app: &App, req: &Request<'_>) -> Response {
             let mut w = Writer::new(&mut body);
             let _ = (|| -> Result<(), botcall_core::json::write::Full> {
                 w.begin_obj()?.key("confirmed")?.bool(true)?;
-                w.field_str("agent_id", &reg.agent_id)?.field_u64("expires_in", expires_in)?;
+                w.field_str("agent_id", &reg.agent_id)?
+                    .field_u64("expires_in", expires_in)?;
                 w.end_obj()?;
                 Ok(())
             })();
@@ -219,7 +286,11 @@ async fn register(app: &App, req: &Request<'_>) -> Response {
 /// `DELETE /register/{id}`.
 async fn unregister(app: &App, req: &Request<'_>, id: &str) -> Response {
     let Ok(agent) = id::AgentId::new(id) else {
-        return Response::error(400, "invalid_agent_id", "agent ids are 1-64 characters of A-Z a-z 0-9 . _ -");
+        return Response::error(
+            400,
+            "invalid_agent_id",
+            "agent ids are 1-64 characters of A-Z a-z 0-9 . _ -",
+        );
     };
     if let Err(r) = agent_limit(app, &agent) {
         return r;
@@ -232,12 +303,20 @@ async fn unregister(app: &App, req: &Request<'_>, id: &str) -> Response {
         app.metrics.auth_failures.inc("wrong_agent");
         return Response::error(403, "wrong_agent", "the token's sub is not this agent_id");
     }
-    match app.store.unregister(id, &authed.proven.owner, app.clock.unix()).await {
+    match app
+        .store
+        .unregister(id, &authed.proven.owner, app.clock.unix())
+        .await
+    {
         Ok(true) => {
             let mut body = Vec::with_capacity(64);
             let mut w = Writer::new(&mut body);
             let _ = (|| -> Result<(), botcall_core::json::write::Full> {
-                w.begin_obj()?.key("deleted")?.bool(true)?.field_str("agent_id", id)?.end_obj()?;
+                w.begin_obj()?
+                    .key("deleted")?
+                    .bool(true)?
+                    .field_str("agent_id", id)?
+                    .end_obj()?;
                 Ok(())
             })();
             Response::json(200, body)
@@ -247,7 +326,10 @@ async fn unregister(app: &App, req: &Request<'_>, id: &str) -> Response {
     }
 }
 
-fn write_agent(w: &mut Writer<'_, Vec<u8>>, a: &AgentView) -> Result<(), botcall_core::json::write::Full> {
+fn write_agent(
+    w: &mut Writer<'_, Vec<u8>>,
+    a: &AgentView,
+) -> Result<(), botcall_core::json::write::Full> {
     AgentInfo {
         agent_id: a.rec.agent_id.as_str(),
         endpoint: a.rec.endpoint.as_deref(),
@@ -264,7 +346,11 @@ fn write_agent(w: &mut Writer<'_, Vec<u8>>, a: &AgentView) -> Result<(), botcall
 /// `GET /lookup/{id}`.
 async fn lookup(app: &App, id: &str) -> Response {
     if id::validate(id).is_err() {
-        return Response::error(400, "invalid_agent_id", "agent ids are 1-64 characters of A-Z a-z 0-9 . _ -");
+        return Response::error(
+            400,
+            "invalid_agent_id",
+            "agent ids are 1-64 characters of A-Z a-z 0-9 . _ -",
+        );
     }
     match app.store.lookup(id, app.clock.unix()).await {
         Ok(Some(a)) => {
@@ -292,10 +378,19 @@ async fn agents(app: &App, req: &Request<'_>) -> Response {
         },
     };
     let cursor = req.query_param("cursor").filter(|c| !c.is_empty());
-    if cursor.is_some_and(|c| c.len() > 64 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))) {
+    if cursor.is_some_and(|c| {
+        c.len() > 64
+            || !c
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    }) {
         return Response::error(400, "bad_field", "bad cursor");
     }
-    match app.store.list(online, limit, cursor, app.clock.unix()).await {
+    match app
+        .store
+        .list(online, limit, cursor, app.clock.unix())
+        .await
+    {
         Ok(page) => {
             let mut body = Vec::with_capacity(128 + 200 * page.agents.len());
             let mut w = Writer::new(&mut body);

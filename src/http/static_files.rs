@@ -40,12 +40,21 @@ pub(crate) fn serve(path: &str, if_none_match: Option<&str>) -> Response {
     let Some(f) = find(path) else {
         return Response::error(404, "not_found", "no such route");
     };
-    let fresh = if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == f.etag || t.trim() == "*"));
-    let cache = if f.content_type.starts_with("image/") { "public, max-age=86400" } else { "no-cache" };
+    let fresh =
+        if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == f.etag || t.trim() == "*"));
+    let cache = if f.content_type.starts_with("image/") {
+        "public, max-age=86400"
+    } else {
+        "no-cache"
+    };
     let mut r = Response {
         status: if fresh { 304 } else { 200 },
         content_type: f.content_type,
-        body: if fresh { Body::Empty } else { Body::Static(f.body) },
+        body: if fresh {
+            Body::Empty
+        } else {
+            Body::Static(f.body)
+        },
         headers: Vec::new(),
         close: false,
         head_only: false,
@@ -73,8 +82,18 @@ mod tests {
         }
         let r = serve("/", None);
         assert_eq!(r.status, 200);
-        assert!(r.headers.iter().any(|(k, _)| *k == "content-security-policy"));
-        let etag = r.headers.iter().find(|(k, _)| *k == "etag").unwrap().1.to_string();
+        assert!(
+            r.headers
+                .iter()
+                .any(|(k, _)| *k == "content-security-policy")
+        );
+        let etag = r
+            .headers
+            .iter()
+            .find(|(k, _)| *k == "etag")
+            .unwrap()
+            .1
+            .to_string();
         assert_eq!(serve("/call/weather-bot", Some(&etag)).status, 304);
         assert_eq!(serve("/nope.js", None).status, 404);
     }

@@ -97,7 +97,12 @@ pub(crate) struct Hub {
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Hub {{ bots: {}, calls: {} }}", self.bots.len(), self.calls.len())
+        write!(
+            f,
+            "Hub {{ bots: {}, calls: {} }}",
+            self.bots.len(),
+            self.calls.len()
+        )
     }
 }
 
@@ -115,7 +120,12 @@ fn encode(msg: &Msg<'_>) -> Vec<u8> {
 }
 
 impl Hub {
-    pub(crate) fn new(cfg: HubConfig, rng: Rng, attest: Rc<Attestor>, metrics: Rc<Metrics>) -> Self {
+    pub(crate) fn new(
+        cfg: HubConfig,
+        rng: Rng,
+        attest: Rc<Attestor>,
+        metrics: Rc<Metrics>,
+    ) -> Self {
         Hub {
             cfg,
             sessions: HashMap::new(),
@@ -139,7 +149,8 @@ impl Hub {
         (self.rng)(&mut raw);
         let mut text = [0u8; 24];
         let b64 = botcall_core::b64::encode(&raw, &mut text).unwrap_or("x");
-        AgentId::new(&format!("{prefix}{b64}")).expect("22 base64url characters and a short prefix form a valid id")
+        AgentId::new(&format!("{prefix}{b64}"))
+            .expect("22 base64url characters and a short prefix form a valid id")
     }
 
     fn session(&self, conn: ConnId) -> Option<&Session> {
@@ -155,7 +166,13 @@ impl Hub {
     }
 
     /// Sends `error {code, message, call_id?}`.
-    pub(crate) fn error(&mut self, conn: ConnId, code: &'static str, message: &str, call_id: Option<&AgentId>) {
+    pub(crate) fn error(
+        &mut self,
+        conn: ConnId,
+        code: &'static str,
+        message: &str,
+        call_id: Option<&AgentId>,
+    ) {
         self.metrics.ws_errors_sent.inc(code);
         let msg = Msg::Error {
             code: Text::Str(code),
@@ -167,17 +184,20 @@ impl Hub {
 
     /// A socket opened (before `hello`).
     pub(crate) fn open(&mut self, conn: ConnId, now: Instant) {
-        self.sessions.insert(conn, Session {
-            role: None,
-            name: None,
-            opened: now,
-            last_seen: now,
-            last_ping: now,
-            calls: Vec::new(),
-            max_calls: 1,
-            verified: false,
-            challenge: None,
-        });
+        self.sessions.insert(
+            conn,
+            Session {
+                role: None,
+                name: None,
+                opened: now,
+                last_seen: now,
+                last_ping: now,
+                calls: Vec::new(),
+                max_calls: 1,
+                verified: false,
+                challenge: None,
+            },
+        );
         self.pending_hello += 1;
     }
 
@@ -204,18 +224,33 @@ impl Hub {
 
     /// An authenticated bot said hello. A previous socket for the same agent
     /// is closed with 4000 `replaced` and its calls end.
-    pub(crate) fn hello_bot(&mut self, conn: ConnId, agent: AgentId, max_calls: u8, ice_servers: &str, now: Instant) {
+    pub(crate) fn hello_bot(
+        &mut self,
+        conn: ConnId,
+        agent: AgentId,
+        max_calls: u8,
+        ice_servers: &str,
+        now: Instant,
+    ) {
         if let Some(&old) = self.bots.get(&agent)
             && old != conn
         {
             self.end_session(old, "replaced");
-            self.out.push_back(Output::Close(old, close::REPLACED, "replaced by a newer connection"));
+            self.out.push_back(Output::Close(
+                old,
+                close::REPLACED,
+                "replaced by a newer connection",
+            ));
         }
-        let Some(s) = self.session_mut(conn) else { return };
+        let Some(s) = self.session_mut(conn) else {
+            return;
+        };
         if s.role.is_none() {
             self.pending_hello -= 1;
         }
-        let Some(s) = self.session_mut(conn) else { return };
+        let Some(s) = self.session_mut(conn) else {
+            return;
+        };
         s.role = Some(Role::Bot);
         s.name = Some(agent.clone());
         s.max_calls = max_calls.max(1);
@@ -259,11 +294,15 @@ impl Hub {
     pub(crate) fn hello_caller(&mut self, conn: ConnId, ice_servers: &str, now: Instant) {
         let session = self.random_id("s-");
         let challenge = self.new_challenge(conn, now);
-        let Some(s) = self.session_mut(conn) else { return };
+        let Some(s) = self.session_mut(conn) else {
+            return;
+        };
         if s.role.is_none() {
             self.pending_hello -= 1;
         }
-        let Some(s) = self.session_mut(conn) else { return };
+        let Some(s) = self.session_mut(conn) else {
+            return;
+        };
         s.role = Some(Role::Caller);
         s.name = Some(session.clone());
         s.max_calls = 0;
@@ -282,13 +321,21 @@ impl Hub {
     }
 
     /// Checks a proof against the session's challenge.
-    fn verify_proof(&mut self, conn: ConnId, proof: &Proof<'_>, now: Instant) -> Result<(), (&'static str, String)> {
+    fn verify_proof(
+        &mut self,
+        conn: ConnId,
+        proof: &Proof<'_>,
+        now: Instant,
+    ) -> Result<(), (&'static str, String)> {
         let difficulty = self.cfg.pow_difficulty;
         let Some(s) = self.session_mut(conn) else {
             return Err(("hello_required", "say hello first".into()));
         };
         if !proof.method.eq_str("pow") {
-            return Err(("human_check_failed", "unsupported human-check method".into()));
+            return Err((
+                "human_check_failed",
+                "unsupported human-check method".into(),
+            ));
         }
         let Some(ch) = s.challenge.as_ref() else {
             return Err(("human_check_failed", "no challenge outstanding".into()));
@@ -298,10 +345,15 @@ impl Hub {
             return Err(("human_check_required", "challenge expired".into()));
         }
         if !proof.challenge.eq_str(&ch.0) {
-            return Err(("human_check_failed", "proof is for another challenge".into()));
+            return Err((
+                "human_check_failed",
+                "proof is for another challenge".into(),
+            ));
         }
-        let nonce: heapless::String<{ pow::MAX_NONCE_LEN }> =
-            proof.nonce.to_heapless().map_err(|_| ("human_check_failed", "bad nonce".to_string()))?;
+        let nonce: heapless::String<{ pow::MAX_NONCE_LEN }> = proof
+            .nonce
+            .to_heapless()
+            .map_err(|_| ("human_check_failed", "bad nonce".to_string()))?;
         match pow::check(&ch.0, &nonce, difficulty) {
             Ok(()) => {
                 s.verified = true;
@@ -311,13 +363,23 @@ impl Hub {
             }
             Err(_) => {
                 self.metrics.pow_failed.inc();
-                Err(("human_check_failed", "proof of work does not meet the difficulty".into()))
+                Err((
+                    "human_check_failed",
+                    "proof of work does not meet the difficulty".into(),
+                ))
             }
         }
     }
 
-    fn human_check_needed(&mut self, conn: ConnId, proof: Option<&Proof<'_>>, now: Instant) -> bool {
-        if self.cfg.human_check == HumanCheck::None || self.session(conn).is_some_and(|s| s.verified) {
+    fn human_check_needed(
+        &mut self,
+        conn: ConnId,
+        proof: Option<&Proof<'_>>,
+        now: Instant,
+    ) -> bool {
+        if self.cfg.human_check == HumanCheck::None
+            || self.session(conn).is_some_and(|s| s.verified)
+        {
             return false;
         }
         match proof {
@@ -329,24 +391,41 @@ impl Hub {
                 }
             },
             None => {
-                self.refuse_with_challenge(conn, "human_check_required", "solve the challenge first", now);
+                self.refuse_with_challenge(
+                    conn,
+                    "human_check_required",
+                    "solve the challenge first",
+                    now,
+                );
                 true
             }
         }
     }
 
-    fn refuse_with_challenge(&mut self, conn: ConnId, code: &'static str, message: &str, now: Instant) {
+    fn refuse_with_challenge(
+        &mut self,
+        conn: ConnId,
+        code: &'static str,
+        message: &str,
+        now: Instant,
+    ) {
         self.error(conn, code, message, None);
         // Hand out a fresh challenge if there is none left to solve.
-        let has = self.session(conn).and_then(|s| s.challenge.as_ref()).is_some_and(|c| c.1 > now);
+        let has = self
+            .session(conn)
+            .and_then(|s| s.challenge.as_ref())
+            .is_some_and(|c| c.1 > now);
         if !has && let Some(c) = self.new_challenge(conn, now) {
             let ch = self.challenge_msg(&c);
             let mut v = Vec::with_capacity(160);
             let mut w = botcall_core::json::Writer::new(&mut v);
             let _ = (|| -> Result<(), botcall_core::json::write::Full> {
-                w.begin_obj()?.field_str("type", "challenge")?.field_str("method", "pow")?;
+                w.begin_obj()?
+                    .field_str("type", "challenge")?
+                    .field_str("method", "pow")?;
                 w.field_str("alg", "sha256")?.field_str("challenge", &c)?;
-                w.field_u64("difficulty", u64::from(ch.difficulty))?.field_u64("expires_in", ch.expires_in)?;
+                w.field_u64("difficulty", u64::from(ch.difficulty))?
+                    .field_u64("expires_in", ch.expires_in)?;
                 w.end_obj()?;
                 Ok(())
             })();
@@ -362,63 +441,134 @@ impl Hub {
             return;
         };
         match msg {
-            Msg::Hello { .. } => self.error(conn, "already_hello", "this socket already said hello", None),
+            Msg::Hello { .. } => self.error(
+                conn,
+                "already_hello",
+                "this socket already said hello",
+                None,
+            ),
             Msg::Ping => self.send(conn, &Msg::Pong),
             Msg::Pong => {}
             Msg::Verify { proof } => {
                 if role != Role::Caller {
                     self.error(conn, "wrong_role", "only callers verify", None);
                 } else if self.cfg.human_check == HumanCheck::None {
-                    self.send(conn, &Msg::Verified { hv: Text::Str("none") });
+                    self.send(
+                        conn,
+                        &Msg::Verified {
+                            hv: Text::Str("none"),
+                        },
+                    );
                 } else {
                     match self.verify_proof(conn, &proof, now) {
-                        Ok(()) => self.send(conn, &Msg::Verified { hv: Text::Str("pow") }),
+                        Ok(()) => self.send(
+                            conn,
+                            &Msg::Verified {
+                                hv: Text::Str("pow"),
+                            },
+                        ),
                         Err((code, m)) => self.refuse_with_challenge(conn, code, &m, now),
                     }
                 }
             }
-            Msg::Call { to, sdp_offer, proof } => {
+            Msg::Call {
+                to,
+                sdp_offer,
+                proof,
+            } => {
                 if role != Role::Caller {
                     self.error(conn, "wrong_role", "bots cannot place calls", None);
                     return;
                 }
                 self.place_call(conn, to, sdp_offer, proof.as_ref(), now, unix);
             }
-            Msg::Answer { call_id, sdp_answer } => {
-                let Some(call) = self.party_call(conn, &call_id) else { return };
+            Msg::Answer {
+                call_id,
+                sdp_answer,
+            } => {
+                let Some(call) = self.party_call(conn, &call_id) else {
+                    return;
+                };
                 if call.bot != conn {
-                    self.error(conn, "not_your_call", "only the called bot answers", Some(&call_id));
+                    self.error(
+                        conn,
+                        "not_your_call",
+                        "only the called bot answers",
+                        Some(&call_id),
+                    );
                     return;
                 }
                 if call.state == CallState::Answered {
-                    self.error(conn, "wrong_state", "call is already answered", Some(&call_id));
+                    self.error(
+                        conn,
+                        "wrong_state",
+                        "call is already answered",
+                        Some(&call_id),
+                    );
                     return;
                 }
                 let caller = call.caller;
                 if let Some(c) = self.calls.get_mut(&call_id) {
                     c.state = CallState::Answered;
                 }
-                self.send(caller, &Msg::Answer { call_id, sdp_answer });
+                self.send(
+                    caller,
+                    &Msg::Answer {
+                        call_id,
+                        sdp_answer,
+                    },
+                );
             }
             Msg::Reject { call_id, reason } => {
-                let Some(call) = self.party_call(conn, &call_id) else { return };
+                let Some(call) = self.party_call(conn, &call_id) else {
+                    return;
+                };
                 if call.bot != conn || call.state == CallState::Answered {
-                    self.error(conn, "wrong_state", "only a ringing call's bot can reject it", Some(&call_id));
+                    self.error(
+                        conn,
+                        "wrong_state",
+                        "only a ringing call's bot can reject it",
+                        Some(&call_id),
+                    );
                     return;
                 }
                 let caller = call.caller;
-                self.send(caller, &Msg::Reject { call_id: call_id.clone(), reason });
+                self.send(
+                    caller,
+                    &Msg::Reject {
+                        call_id: call_id.clone(),
+                        reason,
+                    },
+                );
                 self.end_call(&call_id, "rejected");
             }
             Msg::Ice { call_id, candidate } => {
-                let Some(call) = self.party_call(conn, &call_id) else { return };
-                let other = if call.caller == conn { call.bot } else { call.caller };
+                let Some(call) = self.party_call(conn, &call_id) else {
+                    return;
+                };
+                let other = if call.caller == conn {
+                    call.bot
+                } else {
+                    call.caller
+                };
                 self.send(other, &Msg::Ice { call_id, candidate });
             }
             Msg::Hangup { call_id, reason } => {
-                let Some(call) = self.party_call(conn, &call_id) else { return };
-                let other = if call.caller == conn { call.bot } else { call.caller };
-                self.send(other, &Msg::Hangup { call_id: call_id.clone(), reason });
+                let Some(call) = self.party_call(conn, &call_id) else {
+                    return;
+                };
+                let other = if call.caller == conn {
+                    call.bot
+                } else {
+                    call.caller
+                };
+                self.send(
+                    other,
+                    &Msg::Hangup {
+                        call_id: call_id.clone(),
+                        reason,
+                    },
+                );
                 self.end_call(&call_id, "hangup");
             }
             _ => self.error(conn, "bad_message", "not a message clients send", None),
@@ -433,7 +583,12 @@ impl Hub {
                 None
             }
             Some(c) if c.caller != conn && c.bot != conn => {
-                self.error(conn, "not_your_call", "this call belongs to other sessions", Some(id));
+                self.error(
+                    conn,
+                    "not_your_call",
+                    "this call belongs to other sessions",
+                    Some(id),
+                );
                 None
             }
             Some(c) => Some(CallParties {
@@ -444,10 +599,23 @@ impl Hub {
         }
     }
 
-    fn place_call(&mut self, conn: ConnId, to: AgentId, offer: Text<'_>, proof: Option<&Proof<'_>>, now: Instant, unix: u64) {
+    fn place_call(
+        &mut self,
+        conn: ConnId,
+        to: AgentId,
+        offer: Text<'_>,
+        proof: Option<&Proof<'_>>,
+        now: Instant,
+        unix: u64,
+    ) {
         let limit = self.cfg.max_calls_per_caller;
         if self.session(conn).is_some_and(|s| s.calls.len() >= limit) {
-            self.error(conn, "too_many_calls", "this session has too many calls", None);
+            self.error(
+                conn,
+                "too_many_calls",
+                "this session has too many calls",
+                None,
+            );
             return;
         }
         if self.human_check_needed(conn, proof, now) {
@@ -457,7 +625,9 @@ impl Hub {
             self.error(conn, "offline", "the agent is not online", None);
             return;
         };
-        let busy = self.session(bot).is_none_or(|s| s.calls.len() >= usize::from(s.max_calls));
+        let busy = self
+            .session(bot)
+            .is_none_or(|s| s.calls.len() >= usize::from(s.max_calls));
         if busy {
             self.error(conn, "busy", "the agent is busy", None);
             return;
@@ -474,11 +644,22 @@ impl Hub {
             }
         };
         let call_id = self.random_id("c-");
-        let (caller_name, hv) = match self.session(conn).and_then(|s| Some((s.name.clone()?, s.verified))) {
+        let (caller_name, hv) = match self
+            .session(conn)
+            .and_then(|s| Some((s.name.clone()?, s.verified)))
+        {
             Some((name, verified)) => (name, if verified { "pow" } else { "none" }),
             None => return,
         };
-        let attestation = self.attest.sign(&to, &caller_name, &call_id, hv, &fp, unix, self.cfg.attestation_ttl);
+        let attestation = self.attest.sign(
+            &to,
+            &caller_name,
+            &call_id,
+            hv,
+            &fp,
+            unix,
+            self.cfg.attestation_ttl,
+        );
         self.metrics.attestations_signed.inc();
         self.calls.insert(
             call_id.clone(),
@@ -548,7 +729,11 @@ impl Hub {
         }
         for id in &s.calls {
             if let Some(call) = self.end_call(id, reason) {
-                let other = if call.caller == conn { call.bot } else { call.caller };
+                let other = if call.caller == conn {
+                    call.bot
+                } else {
+                    call.caller
+                };
                 self.send(
                     other,
                     &Msg::Hangup {

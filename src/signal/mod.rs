@@ -32,7 +32,8 @@ pub(crate) fn ice_servers(app: &App, host: &str, user: &str, unix: u64) -> Strin
         }
         if let (Some(secret), false) = (&app.cfg.turn_secret, app.cfg.turn_urls.is_empty()) {
             let username = format!("{}:{user}", unix + app.cfg.turn_ttl);
-            let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+            let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(secret.as_bytes())
+                .expect("HMAC takes any key length");
             mac.update(username.as_bytes());
             let credential = Base64::encode_string(&mac.finalize().into_bytes());
             w.begin_obj()?.key("urls")?.begin_arr()?;
@@ -40,7 +41,8 @@ pub(crate) fn ice_servers(app: &App, host: &str, user: &str, unix: u64) -> Strin
                 w.str(u)?;
             }
             w.end_arr()?;
-            w.field_str("username", &username)?.field_str("credential", &credential)?;
+            w.field_str("username", &username)?
+                .field_str("credential", &credential)?;
             w.end_obj()?;
         }
         w.end_arr()?;
@@ -50,19 +52,30 @@ pub(crate) fn ice_servers(app: &App, host: &str, user: &str, unix: u64) -> Strin
 }
 
 /// Handles one text message from socket `conn`.
-pub(crate) async fn on_message(app: &App, conn: ConnId, text: &str, pre: &mut Option<Box<PreHello>>) {
+pub(crate) async fn on_message(
+    app: &App,
+    conn: ConnId,
+    text: &str,
+    pre: &mut Option<Box<PreHello>>,
+) {
     let now = Instant::now();
     let unix = app.clock.unix();
     let msg = match Msg::decode(text) {
         Ok(m) => m,
         Err(e) => {
-            app.hub.borrow_mut().error(conn, e.code(), &e.to_string(), None);
+            app.hub
+                .borrow_mut()
+                .error(conn, e.code(), &e.to_string(), None);
             return;
         }
     };
     let has_role = app.hub.borrow().has_role(conn).is_some();
     match msg {
-        Msg::Hello { role, token, max_calls } if !has_role => {
+        Msg::Hello {
+            role,
+            token,
+            max_calls,
+        } if !has_role => {
             let host = pre.as_ref().map(|p| p.host.to_string()).unwrap_or_default();
             match role {
                 Role::Caller => {
@@ -75,7 +88,13 @@ pub(crate) async fn on_message(app: &App, conn: ConnId, text: &str, pre: &mut Op
                         None => match pre.as_ref().and_then(|p| p.bearer.as_deref()) {
                             Some(b) => b.to_string(),
                             None => {
-                                refuse(app, conn, "unauthorized", "a bot hello needs a BotAuth token", close::POLICY);
+                                refuse(
+                                    app,
+                                    conn,
+                                    "unauthorized",
+                                    "a bot hello needs a BotAuth token",
+                                    close::POLICY,
+                                );
                                 return;
                             }
                         },
@@ -116,7 +135,15 @@ fn refuse(app: &App, conn: ConnId, code: &'static str, message: &str, close_code
     hub.kick(conn, close_code, code);
 }
 
-async fn bot_hello(app: &App, conn: ConnId, token: &str, max_calls: Option<u64>, host: &str, now: Instant, unix: u64) {
+async fn bot_hello(
+    app: &App,
+    conn: ConnId,
+    token: &str,
+    max_calls: Option<u64>,
+    host: &str,
+    now: Instant,
+    unix: u64,
+) {
     let authed = match app.auth.authenticate(token, unix) {
         Ok(a) => a,
         Err(e) => {
@@ -145,18 +172,40 @@ async fn bot_hello(app: &App, conn: ConnId, token: &str, max_calls: Option<u64>,
     match app.store.attach(rec, unix).await {
         Ok(stored_calls) => {
             let ice = ice_servers(app, host, agent.as_str(), unix);
-            app.hub
-                .borrow_mut()
-                .hello_bot(conn, agent, hello_calls.unwrap_or(stored_calls), &ice, now);
+            app.hub.borrow_mut().hello_bot(
+                conn,
+                agent,
+                hello_calls.unwrap_or(stored_calls),
+                &ice,
+                now,
+            );
         }
-        Err(StoreError::Taken) => refuse(app, conn, "id_taken", "another key owns this agent id", close::POLICY),
+        Err(StoreError::Taken) => refuse(
+            app,
+            conn,
+            "id_taken",
+            "another key owns this agent id",
+            close::POLICY,
+        ),
         Err(StoreError::Full) => {
             app.metrics.table_full.inc();
-            refuse(app, conn, "server_busy", "the agent table is full", close::TRY_AGAIN);
+            refuse(
+                app,
+                conn,
+                "server_busy",
+                "the agent table is full",
+                close::TRY_AGAIN,
+            );
         }
         Err(StoreError::Unavailable) => {
             app.metrics.store_errors.inc();
-            refuse(app, conn, "server_busy", "the store is unavailable, try again", close::TRY_AGAIN);
+            refuse(
+                app,
+                conn,
+                "server_busy",
+                "the store is unavailable, try again",
+                close::TRY_AGAIN,
+            );
         }
     }
 }

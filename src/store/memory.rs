@@ -73,7 +73,9 @@ impl Table {
     fn find(&self, id: &str) -> Option<u32> {
         let h = self.hash(id);
         let slots = &self.slots;
-        self.index.find(h, |&i| slots[i as usize].rec.agent_id.as_str() == id).copied()
+        self.index
+            .find(h, |&i| slots[i as usize].rec.agent_id.as_str() == id)
+            .copied()
     }
 
     /// The slot for `id` if it is live and not yet expired at `now`.
@@ -166,8 +168,9 @@ impl Table {
         };
         let h = self.hash(self.slots[i as usize].rec.agent_id.as_str());
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index
-            .insert_unique(h, i, |&j| hasher.hash_one(slots[j as usize].rec.agent_id.as_str()));
+        self.index.insert_unique(h, i, |&j| {
+            hasher.hash_one(slots[j as usize].rec.agent_id.as_str())
+        });
         self.live += 1;
         if online {
             self.online += 1;
@@ -204,7 +207,12 @@ impl Table {
     }
 
     /// Removes a registration owned by `owner`.
-    pub(crate) fn unregister(&mut self, id: &str, owner: &Owner, now: u64) -> Result<bool, StoreError> {
+    pub(crate) fn unregister(
+        &mut self,
+        id: &str,
+        owner: &Owner,
+        now: u64,
+    ) -> Result<bool, StoreError> {
         self.expire(now);
         match self.get_or_purge(id, now) {
             None => Ok(false),
@@ -235,14 +243,24 @@ impl Table {
     }
 
     /// One directory page, in slot order; the cursor is a slot position.
-    pub(crate) fn list(&self, online_only: bool, limit: usize, cursor: Option<&str>, now: u64) -> Page {
+    pub(crate) fn list(
+        &self,
+        online_only: bool,
+        limit: usize,
+        cursor: Option<&str>,
+        now: u64,
+    ) -> Page {
         let start: usize = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
         let mut page = Page::default();
         let end = self.slots.len().min(start.saturating_add(MAX_SCAN));
         let mut pos = start;
         while pos < end && page.agents.len() < limit {
             let s = &self.slots[pos];
-            if s.live && s.rec.listed && (s.online || s.expires_at > now) && (!online_only || s.online) {
+            if s.live
+                && s.rec.listed
+                && (s.online || s.expires_at > now)
+                && (!online_only || s.online)
+            {
                 page.agents.push(self.view(pos as u32, now));
             }
             pos += 1;
@@ -322,7 +340,10 @@ impl Table {
 
     /// Bytes reserved per agent (slot + index bucket), for sizing docs.
     pub(crate) fn bytes_per_entry() -> usize {
-        std::mem::size_of::<Slot>() + std::mem::size_of::<u32>() * 2 + 1 + std::mem::size_of::<u32>()
+        std::mem::size_of::<Slot>()
+            + std::mem::size_of::<u32>() * 2
+            + 1
+            + std::mem::size_of::<u32>()
     }
 }
 
@@ -346,7 +367,13 @@ impl AgentStore for MemoryStore {
     async fn lookup(&self, id: &str, now: u64) -> Result<Option<AgentView>, StoreError> {
         Ok(self.0.borrow().lookup(id, now))
     }
-    async fn list(&self, online_only: bool, limit: usize, cursor: Option<&str>, now: u64) -> Result<Page, StoreError> {
+    async fn list(
+        &self,
+        online_only: bool,
+        limit: usize,
+        cursor: Option<&str>,
+        now: u64,
+    ) -> Result<Page, StoreError> {
         Ok(self.0.borrow().list(online_only, limit, cursor, now))
     }
     async fn attach(&self, rec: Record, now: u64) -> Result<u8, StoreError> {

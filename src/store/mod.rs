@@ -63,7 +63,13 @@ pub(crate) trait AgentStore {
     /// Reads one agent.
     async fn lookup(&self, id: &str, now: u64) -> Result<Option<AgentView>, StoreError>;
     /// Lists listed agents from `cursor`, at most `limit`.
-    async fn list(&self, online_only: bool, limit: usize, cursor: Option<&str>, now: u64) -> Result<Page, StoreError>;
+    async fn list(
+        &self,
+        online_only: bool,
+        limit: usize,
+        cursor: Option<&str>,
+        now: u64,
+    ) -> Result<Page, StoreError>;
     /// Marks `rec.agent_id` online (registering it with `rec` if absent):
     /// its socket is connected here. The TTL does not run while online.
     /// Returns the stored `max_calls`.
@@ -98,7 +104,13 @@ impl AgentStore for Store {
             Store::Memory(s) => s.lookup(id, now).await,
         }
     }
-    async fn list(&self, online_only: bool, limit: usize, cursor: Option<&str>, now: u64) -> Result<Page, StoreError> {
+    async fn list(
+        &self,
+        online_only: bool,
+        limit: usize,
+        cursor: Option<&str>,
+        now: u64,
+    ) -> Result<Page, StoreError> {
         match self {
             Store::Memory(s) => s.list(online_only, limit, cursor, now).await,
         }

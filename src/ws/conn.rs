@@ -76,8 +76,15 @@ impl Registry {
     }
 
     /// Queues a frame. Unknown ids (already gone) are ignored.
-    pub(crate) fn push(&mut self, id: ConnId, frame: Vec<u8>, limit: usize) -> Result<(), QueueFull> {
-        let Some(e) = self.conns.get_mut(&id) else { return Ok(()) };
+    pub(crate) fn push(
+        &mut self,
+        id: ConnId,
+        frame: Vec<u8>,
+        limit: usize,
+    ) -> Result<(), QueueFull> {
+        let Some(e) = self.conns.get_mut(&id) else {
+            return Ok(());
+        };
         if e.closing {
             return Ok(());
         }
@@ -93,7 +100,9 @@ impl Registry {
     /// Queues a close frame after what is queued (or instead of it, when
     /// `discard`), and stops further output.
     pub(crate) fn close(&mut self, id: ConnId, code: u16, reason: &str, discard: bool) {
-        let Some(e) = self.conns.get_mut(&id) else { return };
+        let Some(e) = self.conns.get_mut(&id) else {
+            return;
+        };
         if e.closing {
             return;
         }
@@ -139,7 +148,13 @@ enum Event {
 }
 
 /// Starts the task for an upgraded socket.
-pub(crate) fn spawn(app: Rc<App>, stream: Stream, leftover: Vec<u8>, pre: PreHello, guard: ConnGuard) {
+pub(crate) fn spawn(
+    app: Rc<App>,
+    stream: Stream,
+    leftover: Vec<u8>,
+    pre: PreHello,
+    guard: ConnGuard,
+) {
     let id = app.ws.borrow_mut().insert();
     app.hub.borrow_mut().open(id, Instant::now());
     let st = ConnState {
@@ -183,7 +198,13 @@ fn shut(app: &App, id: ConnId, code: u16, reason: &str) {
     app.hub.borrow_mut().close(id);
 }
 
-fn poll_conn(app: &Rc<App>, id: ConnId, stream: &mut Stream, st: &mut ConnState, cx: &mut Context<'_>) -> Poll<Event> {
+fn poll_conn(
+    app: &Rc<App>,
+    id: ConnId,
+    stream: &mut Stream,
+    st: &mut ConnState,
+    cx: &mut Context<'_>,
+) -> Poll<Event> {
     loop {
         // 1. Write what is queued.
         let closing = {
@@ -358,7 +379,12 @@ fn process(app: &App, id: ConnId, st: &mut ConnState, data: &mut [u8]) -> (Step,
                     st.dropped += 1;
                     app.metrics.rate_limited.inc("ws");
                     if st.dropped == 1 || st.dropped % 20 == 0 {
-                        app.hub.borrow_mut().error(id, "rate_limited", "too many messages; slow down", None);
+                        app.hub.borrow_mut().error(
+                            id,
+                            "rate_limited",
+                            "too many messages; slow down",
+                            None,
+                        );
                         wrote = true;
                     }
                     if st.dropped > 200 {

@@ -72,7 +72,10 @@ pub(crate) struct Frame<'a> {
 ///
 /// Payloads above `max_payload` are refused from the header alone, before
 /// any of the payload is buffered.
-pub(crate) fn parse(buf: &mut [u8], max_payload: usize) -> Result<Option<(Frame<'_>, usize)>, FrameError> {
+pub(crate) fn parse(
+    buf: &mut [u8],
+    max_payload: usize,
+) -> Result<Option<(Frame<'_>, usize)>, FrameError> {
     let (Some(&b0), Some(&b1)) = (buf.first(), buf.get(1)) else {
         return Ok(None);
     };
@@ -86,11 +89,15 @@ pub(crate) fn parse(buf: &mut [u8], max_payload: usize) -> Result<Option<(Frame<
     }
     let (len, mut at) = match b1 & 0x7f {
         126 => {
-            let Some(b) = buf.get(2..4) else { return Ok(None) };
+            let Some(b) = buf.get(2..4) else {
+                return Ok(None);
+            };
             (u64::from(u16::from_be_bytes([b[0], b[1]])), 4)
         }
         127 => {
-            let Some(b) = buf.get(2..10) else { return Ok(None) };
+            let Some(b) = buf.get(2..10) else {
+                return Ok(None);
+            };
             let mut a = [0u8; 8];
             a.copy_from_slice(b);
             let n = u64::from_be_bytes(a);
@@ -108,7 +115,9 @@ pub(crate) fn parse(buf: &mut [u8], max_payload: usize) -> Result<Option<(Frame<
         return Err(FrameError(close::TOO_BIG, "message too big"));
     }
     let len = len as usize;
-    let Some(mask) = buf.get(at..at + 4) else { return Ok(None) };
+    let Some(mask) = buf.get(at..at + 4) else {
+        return Ok(None);
+    };
     let mask = [mask[0], mask[1], mask[2], mask[3]];
     at += 4;
     let end = at + len;
@@ -118,7 +127,14 @@ pub(crate) fn parse(buf: &mut [u8], max_payload: usize) -> Result<Option<(Frame<
     for (i, b) in payload.iter_mut().enumerate() {
         *b ^= mask[i & 3];
     }
-    Ok(Some((Frame { fin, op, payload: &buf[at..end] }, end)))
+    Ok(Some((
+        Frame {
+            fin,
+            op,
+            payload: &buf[at..end],
+        },
+        end,
+    )))
 }
 
 /// Appends an unmasked, final server frame to `out`.
@@ -163,7 +179,8 @@ pub(crate) fn check_close(payload: &[u8]) -> Result<u16, FrameError> {
             if !valid {
                 return Err(FrameError(close::PROTOCOL, "bad close code"));
             }
-            std::str::from_utf8(&payload[2..]).map_err(|_| FrameError(close::BAD_DATA, "close reason not UTF-8"))?;
+            std::str::from_utf8(&payload[2..])
+                .map_err(|_| FrameError(close::BAD_DATA, "close reason not UTF-8"))?;
             Ok(code)
         }
     }
@@ -194,9 +211,18 @@ mod tests {
     #[test]
     fn rfc6455_masked_hello() {
         // RFC 6455 §5.7: a single-frame masked text message "Hello".
-        let mut f = vec![0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+        let mut f = vec![
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
         let (frame, used) = parse(&mut f, 100).unwrap().unwrap();
-        assert_eq!(frame, Frame { fin: true, op: Op::Text, payload: b"Hello" });
+        assert_eq!(
+            frame,
+            Frame {
+                fin: true,
+                op: Op::Text,
+                payload: b"Hello"
+            }
+        );
         assert_eq!(used, 11);
     }
 
@@ -244,11 +270,19 @@ mod tests {
         out.clear();
         encode(Op::Text, &[0; 300], &mut out);
         assert_eq!(&out[..4], &[0x81, 126, 1, 44]);
-        assert_eq!(close_frame(4000, "replaced"), [0x88, 10, 0x0f, 0xa0, b'r', b'e', b'p', b'l', b'a', b'c', b'e', b'd']);
+        assert_eq!(
+            close_frame(4000, "replaced"),
+            [
+                0x88, 10, 0x0f, 0xa0, b'r', b'e', b'p', b'l', b'a', b'c', b'e', b'd'
+            ]
+        );
         assert_eq!(check_close(&[0x03, 0xe8]), Ok(1000));
         assert_eq!(check_close(&[0x03]).unwrap_err().0, close::PROTOCOL);
         assert_eq!(check_close(&[0x03, 0xed]).unwrap_err().0, close::PROTOCOL); // 1005 is reserved
-        assert_eq!(check_close(&[0x03, 0xe8, 0xff]).unwrap_err().0, close::BAD_DATA);
+        assert_eq!(
+            check_close(&[0x03, 0xe8, 0xff]).unwrap_err().0,
+            close::BAD_DATA
+        );
     }
 
     #[test]

@@ -19,7 +19,10 @@ pub(crate) struct PreHello {
 
 /// Whether this request asks for our WebSocket endpoint.
 pub(crate) fn is_upgrade(req: &Request<'_>) -> bool {
-    matches!(req.path, "/v1/ws" | "/ws") && req.header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+    matches!(req.path, "/v1/ws" | "/ws")
+        && req
+            .header("upgrade")
+            .is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
 }
 
 /// `Sec-WebSocket-Accept` for a client key.
@@ -33,21 +36,38 @@ pub(crate) fn accept_key(key: &str) -> String {
 /// Host part (no port) of a Host header value; IPv6 literals keep their brackets.
 pub(crate) fn host_name(host: &str) -> &str {
     if host.starts_with('[') {
-        return host.split_once(']').map(|(h, _)| &host[..h.len() + 1]).unwrap_or(host);
+        return host
+            .split_once(']')
+            .map(|(h, _)| &host[..h.len() + 1])
+            .unwrap_or(host);
     }
     host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }
 
 /// Validates the upgrade and builds the 101 answer.
-pub(crate) fn handshake(req: &Request<'_>, public_host: &str, fallback_host: &str) -> Result<(Response, PreHello), Response> {
+pub(crate) fn handshake(
+    req: &Request<'_>,
+    public_host: &str,
+    fallback_host: &str,
+) -> Result<(Response, PreHello), Response> {
     if req.method != "GET" {
-        return Err(Response::error(405, "method_not_allowed", "WebSocket upgrade must be GET").with_header("allow", "GET"));
+        return Err(
+            Response::error(405, "method_not_allowed", "WebSocket upgrade must be GET")
+                .with_header("allow", "GET"),
+        );
     }
     if !req.header_has_token("connection", "upgrade") || req.minor_version == 0 {
-        return Err(Response::error(400, "bad_request", "Connection: Upgrade over HTTP/1.1 required"));
+        return Err(Response::error(
+            400,
+            "bad_request",
+            "Connection: Upgrade over HTTP/1.1 required",
+        ));
     }
     if req.header("sec-websocket-version") != Some("13") {
-        return Err(Response::error(426, "bad_request", "Sec-WebSocket-Version 13 required").with_header("sec-websocket-version", "13"));
+        return Err(
+            Response::error(426, "bad_request", "Sec-WebSocket-Version 13 required")
+                .with_header("sec-websocket-version", "13"),
+        );
     }
     let key = req.header("sec-websocket-key").unwrap_or("");
     let mut raw = [0u8; 18];
@@ -57,7 +77,10 @@ pub(crate) fn handshake(req: &Request<'_>, public_host: &str, fallback_host: &st
     let host = if !public_host.is_empty() {
         public_host
     } else {
-        req.header("host").map(host_name).filter(|h| !h.is_empty()).unwrap_or(fallback_host)
+        req.header("host")
+            .map(host_name)
+            .filter(|h| !h.is_empty())
+            .unwrap_or(fallback_host)
     };
     let resp = Response {
         status: 101,
@@ -86,7 +109,10 @@ mod tests {
 
     #[test]
     fn rfc6455_accept_example() {
-        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
     }
 
     #[test]
@@ -107,8 +133,18 @@ mod tests {
         assert_eq!(&*pre.host, "h");
         assert_eq!(pre.bearer.as_deref(), Some("t.o.k"));
         let bad_key = b"GET /v1/ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: abc\r\n\r\n";
-        assert_eq!(handshake(&Request::parse(bad_key, b"").unwrap(), "", "x").unwrap_err().status, 400);
+        assert_eq!(
+            handshake(&Request::parse(bad_key, b"").unwrap(), "", "x")
+                .unwrap_err()
+                .status,
+            400
+        );
         let bad_ver = b"GET /v1/ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-        assert_eq!(handshake(&Request::parse(bad_ver, b"").unwrap(), "", "x").unwrap_err().status, 426);
+        assert_eq!(
+            handshake(&Request::parse(bad_ver, b"").unwrap(), "", "x")
+                .unwrap_err()
+                .status,
+            426
+        );
     }
 }

@@ -1,0 +1,425 @@
+//! Shared test harness: start a real `botcalld` on loopback ports it picks
+//! itself, talk HTTP to it over real sockets, open real WebSockets
+//! (tungstenite, a third-party implementation), mint tokens.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use botcall_core::json::Writer;
+use botcall_core::jwt::{self, HeaderOpts, SigningKey};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_botcalld");
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("botcall-test-{tag}-{}-{n}-{}", std::process::id(), now()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Keys the tests sign with; the daemon gets their public halves.
+pub struct Keys {
+    pub hs: SigningKey,
+    pub ec: SigningKey,
+    pub fleet: SigningKey,
+    pub other_ec: SigningKey,
+}
+
+fn ec_key(seed: u8) -> SigningKey {
+    let mut d = [seed; 32];
+    d[0] = 1;
+    SigningKey::Es256(p256::ecdsa::SigningKey::from_slice(&d).unwrap())
+}
+
+impl Keys {
+    pub fn new() -> Self {
+        let jwk = r#"{"kty":"oct","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0xMjM0NTY"}"#;
+        Keys {
+            hs: SigningKey::from_jwk(jwk).unwrap(),
+            ec: ec_key(7),
+            fleet: ec_key(9),
+            other_ec: ec_key(11),
+        }
+    }
+
+    pub fn public_jwk(k: &SigningKey) -> String {
+        match k {
+            SigningKey::Es256(sk) => {
+                let mut v = Vec::new();
+                jwt::key::write_public_jwk(&mut Writer::new(&mut v), sk.verifying_key(), None).unwrap();
+                String::from_utf8(v).unwrap()
+            }
+            SigningKey::Hs256(_) => {
+                let mut v = Vec::new();
+                k.write_jwk(&mut Writer::new(&mut v), None).unwrap();
+                String::from_utf8(v).unwrap()
+            }
+        }
+    }
+
+    /// Keys file: `hs-*` ids by exact entry, `ec-bot` by ES256, fleet `fleet-7.*`.
+    pub fn file(&self) -> String {
+        let hs = Self::public_jwk(&self.hs);
+        let ec = Self::public_jwk(&self.ec);
+        let fleet = Self::public_jwk(&self.fleet);
+        let mut agents = Vec::new();
+        for id in ["hs-bot", "hs-bot-2", "hs-bot-3", "hs-a", "hs-b", "hs-c", "hs-d", "hs-e", "hs-f"] {
+            agents.push(format!("\"{id}\":{hs}"));
+        }
+        agents.push(format!("\"ec-bot\":{ec}"));
+        agents.push(format!("\"ec-bot-2\":{ec}"));
+        format!(r#"{{"agents":{{{}}},"fleets":[{{"prefix":"fleet-7.*","key":{fleet}}}]}}"#, agents.join(","))
+    }
+
+    /// The open-registration id of `k` (its RFC 7638 thumbprint).
+    pub fn thumbprint(k: &SigningKey) -> String {
+        match k {
+            SigningKey::Es256(sk) => jwt::thumbprint(sk.verifying_key()).to_string(),
+            _ => panic!("thumbprints are for EC keys"),
+        }
+    }
+}
+
+/// Signs arbitrary claims JSON.
+pub fn sign(key: &SigningKey, claims: &str, embed_jwk: bool) -> String {
+    let mut out = vec![0u8; 4096];
+    let opts = HeaderOpts { kid: None, embed_jwk, typ: None };
+    jwt::sign_claims(key, opts, claims, &mut out).unwrap().to_string()
+}
+
+/// A BotAuth token for `sub`, valid `ttl` seconds from now.
+pub fn token(key: &SigningKey, sub: &str, ttl: i64) -> String {
+    let n = now() as i64;
+    sign(key, &format!(r#"{{"sub":"{sub}","iat":{n},"exp":{}}}"#, n + ttl), false)
+}
+
+/// A running daemon; killed on drop.
+pub struct Daemon {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub stun: Option<SocketAddr>,
+    pub dir: TempDir,
+    log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    /// Starts `botcalld` with the test keys and `extra` flags.
+    pub fn start(extra: &[&str]) -> Daemon {
+        Self::start_in(TempDir::new("daemon"), extra)
+    }
+
+    pub fn start_in(dir: TempDir, extra: &[&str]) -> Daemon {
+        let keys_path = dir.path().join("keys.json");
+        if !keys_path.exists() {
+            std::fs::write(&keys_path, Keys::new().file()).unwrap();
+        }
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--listen", "127.0.0.1:0", "--stun-listen", "127.0.0.1:0", "--log-level", "debug"])
+            .arg("--keys")
+            .arg(&keys_path)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .args(extra)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start botcalld");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("listening on http://")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(line.clone());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("botcalld did not start:\n{}", log.lock().unwrap());
+            }
+        };
+        let addr: SocketAddr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .expect("listen address in log");
+        let stun = line
+            .split("STUN udp ")
+            .nth(1)
+            .and_then(|r| r.split([';', ' ']).next())
+            .and_then(|a| a.parse().ok());
+        Daemon { child: Some(child), addr, stun, dir, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/v1/ws", self.addr)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends a signal and waits (bounded) for the exit status.
+    pub fn signal(&mut self, sig: &str, within: Duration) -> ExitStatus {
+        let pid = self.pid();
+        Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap();
+        self.wait(within)
+    }
+
+    pub fn wait(&mut self, within: Duration) -> ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        let t0 = Instant::now();
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                self.child = None;
+                return st;
+            }
+            if t0.elapsed() > within {
+                let _ = child.kill();
+                panic!("botcalld did not exit within {within:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the daemon and hands its directory back (to restart on it).
+    pub fn stop(mut self) -> TempDir {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let dir = std::mem::replace(&mut self.dir, TempDir(PathBuf::new()));
+        std::mem::forget(self);
+        dir
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        http(self.addr, "GET", path, &[], b"")
+    }
+
+    /// A metric's value (exact series text, e.g. `botcall_calls_active` or
+    /// `botcall_http_requests_total{route="lookup",status="200"}`); 0 if absent.
+    pub fn metric(&self, series: &str) -> f64 {
+        let text = self.get("/metrics").text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')).map(|v| v.trim().parse().unwrap()))
+            .unwrap_or(0.0)
+    }
+
+    /// Waits until `cond` holds (bounded), polling.
+    pub fn eventually(&self, what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+        let t0 = Instant::now();
+        while !cond() {
+            if t0.elapsed() > within {
+                panic!("timed out waiting for {what}\n--- daemon log ---\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    /// The `code` of an error body.
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or("").to_string()
+    }
+}
+
+/// Parses every response in `raw` (several when pipelined).
+pub fn parse_responses(mut raw: &[u8]) -> Vec<Resp> {
+    let mut out = Vec::new();
+    while !raw.is_empty() {
+        let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { break };
+        let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .map(|(_, v)| v.parse().unwrap())
+            .unwrap_or(0);
+        let body_start = end + 4;
+        let body_end = (body_start + len).min(raw.len());
+        let body = raw[body_start..body_end].to_vec();
+        raw = &raw[body_end..];
+        out.push(Resp { status, headers, body });
+    }
+    out
+}
+
+/// Sends raw bytes, reads until the server closes (or 10 s pass).
+pub fn raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// One request on a fresh connection (`Connection: close`).
+pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    let raw = raw(addr, &bytes);
+    parse_responses(&raw).into_iter().next().unwrap_or_else(|| panic!("no response to {method} {path}"))
+}
+
+/// `POST /register` with a bearer token and JSON body.
+pub fn register(d: &Daemon, token: &str, body: &str) -> Resp {
+    let auth = format!("Bearer {token}");
+    http(d.addr, "POST", "/register", &[("Authorization", &auth), ("Content-Type", "application/json")], body.as_bytes())
+}
+
+pub type Ws = tungstenite::WebSocket<TcpStream>;
+
+/// Opens a WebSocket to the daemon (extra request headers allowed).
+pub fn ws_connect(d: &Daemon, headers: &[(&str, &str)]) -> Ws {
+    use tungstenite::client::IntoClientRequest;
+    let mut req = d.ws_url().into_client_request().unwrap();
+    for (k, v) in headers {
+        req.headers_mut().insert(
+            tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    let stream = TcpStream::connect(d.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (ws, _) = tungstenite::client(req, stream).expect("websocket handshake");
+    ws
+}
+
+pub fn send(ws: &mut Ws, v: serde_json::Value) {
+    ws.send(tungstenite::Message::text(v.to_string())).unwrap();
+}
+
+/// Next JSON text message (pings are answered by tungstenite on the way).
+pub fn recv(ws: &mut Ws) -> serde_json::Value {
+    loop {
+        match ws.read().expect("websocket read") {
+            tungstenite::Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+            tungstenite::Message::Close(c) => panic!("closed: {c:?}"),
+            _ => continue,
+        }
+    }
+}
+
+/// Reads until the server closes; returns the close code.
+pub fn recv_close(ws: &mut Ws) -> Option<u16> {
+    loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(c)) => return c.map(|f| f.code.into()),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// A bot socket that said hello with `token`; returns it and the welcome.
+pub fn bot(d: &Daemon, token: &str) -> (Ws, serde_json::Value) {
+    let mut ws = ws_connect(d, &[]);
+    send(&mut ws, serde_json::json!({"type": "hello", "role": "bot", "token": token}));
+    let w = recv(&mut ws);
+    (ws, w)
+}
+
+/// A caller socket after hello; returns it and the welcome.
+pub fn caller(d: &Daemon) -> (Ws, serde_json::Value) {
+    let mut ws = ws_connect(d, &[]);
+    send(&mut ws, serde_json::json!({"type": "hello", "role": "caller"}));
+    let w = recv(&mut ws);
+    (ws, w)
+}
+
+/// A minimal SDP offer with a DTLS fingerprint.
+pub const FP: &str = "sha-256 0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9";
+
+pub fn offer() -> String {
+    format!("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=fingerprint:{FP}\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n")
+}
