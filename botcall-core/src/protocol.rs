@@ -340,6 +340,8 @@ pub enum Msg<'a> {
         /// The proof.
         proof: Proof<'a>,
     },
+    /// Daemon → caller: a (fresh) human-check challenge to solve.
+    Challenge(Challenge<'a>),
     /// Daemon → caller: the proof was accepted.
     Verified {
         /// The method now on record.
@@ -453,6 +455,7 @@ impl<'a> Msg<'a> {
             Msg::Welcome { .. } => "welcome",
             Msg::Call { .. } => "call",
             Msg::Verify { .. } => "verify",
+            Msg::Challenge(_) => "challenge",
             Msg::Verified { .. } => "verified",
             Msg::Ringing { .. } => "ringing",
             Msg::Incoming { .. } => "incoming",
@@ -532,16 +535,7 @@ impl<'a> Msg<'a> {
                     .ok_or(ProtoError::Missing("ice_servers"))?;
                 let challenge = match o.opt_obj("challenge")? {
                     None => None,
-                    Some(c) => Some(Challenge {
-                        method: text_field(&c, "method", 16)?,
-                        challenge: text_field(&c, "challenge", 64)?,
-                        difficulty: u8::try_from(
-                            c.opt_u64("difficulty")?
-                                .ok_or(ProtoError::Missing("difficulty"))?,
-                        )
-                        .map_err(|_| ProtoError::BadField("difficulty"))?,
-                        expires_in: c.opt_u64("expires_in")?.unwrap_or(0),
-                    }),
+                    Some(c) => Some(challenge(&c)?),
                 };
                 Msg::Welcome {
                     role,
@@ -562,6 +556,7 @@ impl<'a> Msg<'a> {
             "verify" => Msg::Verify {
                 proof: proof(o.opt_obj("proof")?.ok_or(ProtoError::Missing("proof"))?)?,
             },
+            "challenge" => Msg::Challenge(challenge(&o)?),
             "verified" => Msg::Verified {
                 hv: text_field(&o, "hv", 16)?,
             },
@@ -659,12 +654,7 @@ impl<'a> Msg<'a> {
                 };
                 if let Some(c) = challenge {
                     w.key("challenge")?.begin_obj()?;
-                    w.key("method")?;
-                    c.method.write(&mut w)?;
-                    w.field_str("alg", "sha256")?.key("challenge")?;
-                    c.challenge.write(&mut w)?;
-                    w.field_u64("difficulty", u64::from(c.difficulty))?
-                        .field_u64("expires_in", c.expires_in)?;
+                    c.write_fields(&mut w)?;
                     w.end_obj()?;
                 }
             }
@@ -680,6 +670,7 @@ impl<'a> Msg<'a> {
                 }
             }
             Msg::Verify { proof } => write_proof(&mut w, proof)?,
+            Msg::Challenge(c) => c.write_fields(&mut w)?,
             Msg::Verified { hv } => {
                 w.key("hv")?;
                 hv.write(&mut w)?;
@@ -734,6 +725,31 @@ impl<'a> Msg<'a> {
             }
         }
         w.end_obj()?;
+        Ok(())
+    }
+}
+
+fn challenge<'a>(c: &Object<'a>) -> Result<Challenge<'a>, ProtoError> {
+    Ok(Challenge {
+        method: text_field(c, "method", 16)?,
+        challenge: text_field(c, "challenge", 64)?,
+        difficulty: u8::try_from(
+            c.opt_u64("difficulty")?
+                .ok_or(ProtoError::Missing("difficulty"))?,
+        )
+        .map_err(|_| ProtoError::BadField("difficulty"))?,
+        expires_in: c.opt_u64("expires_in")?.unwrap_or(0),
+    })
+}
+
+impl Challenge<'_> {
+    fn write_fields<S: Sink + ?Sized>(&self, w: &mut Writer<'_, S>) -> Result<(), Full> {
+        w.key("method")?;
+        self.method.write(w)?;
+        w.field_str("alg", "sha256")?.key("challenge")?;
+        self.challenge.write(w)?;
+        w.field_u64("difficulty", u64::from(self.difficulty))?
+            .field_u64("expires_in", self.expires_in)?;
         Ok(())
     }
 }
@@ -984,6 +1000,12 @@ mod tests {
                 },
             },
             Msg::Verified { hv: "pow".into() },
+            Msg::Challenge(Challenge {
+                method: "pow".into(),
+                challenge: "abc".into(),
+                difficulty: 12,
+                expires_in: 60,
+            }),
             Msg::Ringing {
                 call_id: id("c1"),
                 to: id("bot"),

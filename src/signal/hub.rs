@@ -417,19 +417,7 @@ impl Hub {
             .is_some_and(|c| c.1 > now);
         if !has && let Some(c) = self.new_challenge(conn, now) {
             let ch = self.challenge_msg(&c);
-            let mut v = Vec::with_capacity(160);
-            let mut w = botcall_core::json::Writer::new(&mut v);
-            let _ = (|| -> Result<(), botcall_core::json::write::Full> {
-                w.begin_obj()?
-                    .field_str("type", "challenge")?
-                    .field_str("method", "pow")?;
-                w.field_str("alg", "sha256")?.field_str("challenge", &c)?;
-                w.field_u64("difficulty", u64::from(ch.difficulty))?
-                    .field_u64("expires_in", ch.expires_in)?;
-                w.end_obj()?;
-                Ok(())
-            })();
-            self.out.push_back(Output::Send(conn, v));
+            self.send(conn, &Msg::Challenge(ch));
         }
     }
 
