@@ -175,7 +175,7 @@ impl App {
                             "too slow to read",
                             true,
                         );
-                        self.hub.borrow_mut().close(conn);
+                        self.hub.borrow_mut().close(conn, Instant::now());
                     }
                 }
                 Output::Ping(conn) => {
@@ -186,6 +186,11 @@ impl App {
                 Output::Close(conn, code, reason) => {
                     self.metrics.ws_closed.inc(code);
                     self.ws.borrow_mut().close(conn, code, reason, false);
+                }
+                Output::Remote(daemon, envelope) => {
+                    // Only a shared store has a bus; without one nothing is remote.
+                    let _ = (daemon, envelope);
+                    self.metrics.remote_messages.inc("dropped");
                 }
                 Output::BotOffline(agent) => {
                     let app = self.clone();

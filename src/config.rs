@@ -48,6 +48,7 @@ opts! {
     "heartbeat_interval" = "30": "seconds between server pings; 2.5 silent intervals close a socket",
     "hello_timeout" = "10": "seconds a new WebSocket has to send hello",
     "ring_timeout" = "30": "seconds a call may ring before it is hung up",
+    "reconnect_grace" = "10": "seconds an answered call waits for its bot to reconnect (here or on another daemon)",
     "max_calls_per_caller" = "2": "simultaneous calls per caller session",
     "human_check" = "none": "human check before a call: none | pow",
     "pow_difficulty" = "18": "proof-of-work difficulty (leading zero bits)",
@@ -114,6 +115,7 @@ pub(crate) struct Config {
     pub(crate) heartbeat_interval: u64,
     pub(crate) hello_timeout: u64,
     pub(crate) ring_timeout: u64,
+    pub(crate) reconnect_grace: u64,
     pub(crate) max_calls_per_caller: usize,
     pub(crate) human_check: HumanCheck,
     pub(crate) pow_difficulty: u8,
@@ -194,6 +196,7 @@ impl Config {
             heartbeat_interval: 0,
             hello_timeout: 0,
             ring_timeout: 0,
+            reconnect_grace: 0,
             max_calls_per_caller: 0,
             human_check: HumanCheck::None,
             pow_difficulty: 0,
@@ -289,6 +292,7 @@ impl Config {
             "heartbeat_interval" => self.heartbeat_interval = parse(name, v, num)?,
             "hello_timeout" => self.hello_timeout = parse(name, v, num)?,
             "ring_timeout" => self.ring_timeout = parse(name, v, num)?,
+            "reconnect_grace" => self.reconnect_grace = parse(name, v, num)?,
             "max_calls_per_caller" => self.max_calls_per_caller = parse(name, v, num)?,
             "human_check" => {
                 self.human_check = match v.trim() {

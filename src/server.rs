@@ -96,17 +96,25 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
         None => None,
     };
 
+    let daemon_id = {
+        let mut raw = [0u8; 9];
+        os_random(&mut raw);
+        let mut text = [0u8; 12];
+        format!("d-{}", botcall_core::b64::encode(&raw, &mut text).unwrap_or("0"))
+    };
     let hub = Hub::new(
         HubConfig {
             heartbeat: Duration::from_secs(cfg.heartbeat_interval),
             hello_timeout: Duration::from_secs(cfg.hello_timeout),
             ring_timeout: Duration::from_secs(cfg.ring_timeout),
+            reconnect_grace: Duration::from_secs(cfg.reconnect_grace),
             max_calls_per_caller: cfg.max_calls_per_caller,
             human_check: cfg.human_check,
             pow_difficulty: cfg.pow_difficulty,
             challenge_ttl: Duration::from_secs(300),
             attestation_ttl: 120,
         },
+        daemon_id.as_str().into(),
         Box::new(os_random),
         attest.clone(),
         metrics.clone(),

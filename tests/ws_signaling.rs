@@ -18,7 +18,10 @@ fn online(d: &Daemon, id: &str) -> Option<bool> {
 }
 
 fn call(caller: &mut Ws, to: &str) -> serde_json::Value {
-    send(caller, json!({"type": "call", "to": to, "sdp_offer": offer()}));
+    send(
+        caller,
+        json!({"type": "call", "to": to, "sdp_offer": offer()}),
+    );
     recv(caller)
 }
 
@@ -31,14 +34,26 @@ fn bot_is_online_while_connected() {
     assert_eq!(welcome["type"], "welcome");
     assert_eq!(welcome["agent_id"], "hs-bot");
     assert_eq!(welcome["heartbeat_interval"], 30);
-    assert!(welcome["ice_servers"][0]["urls"][0].as_str().unwrap().starts_with("stun:127.0.0.1:"));
+    assert!(
+        welcome["ice_servers"][0]["urls"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("stun:127.0.0.1:")
+    );
     assert_eq!(online(&d, "hs-bot"), Some(true));
     assert_eq!(d.metric("botcall_agents_online"), 1.0);
     ws.close(None).unwrap();
     let _ = recv_close(&mut ws);
-    d.eventually("bot offline", Duration::from_secs(5), || online(&d, "hs-bot") == Some(false));
+    d.eventually("bot offline", Duration::from_secs(5), || {
+        online(&d, "hs-bot") == Some(false)
+    });
     // The registration outlives the socket by its TTL.
-    assert!(d.get("/lookup/hs-bot").json()["expires_in"].as_u64().unwrap() > 250);
+    assert!(
+        d.get("/lookup/hs-bot").json()["expires_in"]
+            .as_u64()
+            .unwrap()
+            > 250
+    );
 }
 
 #[test]
@@ -61,7 +76,10 @@ fn missed_heartbeats_close_the_socket_and_take_the_bot_offline() {
     // This one never reads again, so never answers pings.
     let (mut silent, _) = bot(&d, &token(&k.hs, "hs-bot-2", 300));
     let t0 = Instant::now();
-    alive.get_mut().set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    alive
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     while t0.elapsed() < Duration::from_millis(4500) {
         match alive.read() {
             Ok(_) => {}
@@ -69,7 +87,11 @@ fn missed_heartbeats_close_the_socket_and_take_the_bot_offline() {
             Err(e) => panic!("live bot lost its socket: {e}"),
         }
     }
-    assert_eq!(online(&d, "hs-bot-2"), Some(false), "silent bot still online");
+    assert_eq!(
+        online(&d, "hs-bot-2"),
+        Some(false),
+        "silent bot still online"
+    );
     assert_eq!(online(&d, "hs-bot"), Some(true));
     assert_eq!(recv_close(&mut silent), Some(4001));
     assert!(d.metric("botcall_ws_heartbeat_timeouts_total") >= 1.0);
@@ -98,36 +120,90 @@ fn full_call_with_verified_attestation_ice_and_hangup() {
     // The attestation verifies against the published JWKS and names this call.
     let jwks_text = d.get("/.well-known/jwks.json").text();
     let jwks = Jwks::parse(&jwks_text).unwrap();
-    let att = verify_attestation(inc["attestation"].as_str().unwrap(), &jwks, "hs-bot", Some("botcalld"), now()).unwrap();
+    let att = verify_attestation(
+        inc["attestation"].as_str().unwrap(),
+        &jwks,
+        "hs-bot",
+        Some("botcalld"),
+        now(),
+    )
+    .unwrap();
     assert_eq!(att.call_id.as_str(), call_id);
     assert_eq!(att.caller.as_str(), session);
     assert_eq!(att.fp.as_str(), FP);
     assert_eq!(att.hv.as_str(), "none");
     assert!(att.exp - att.iat <= 120);
-    assert!(verify_attestation(inc["attestation"].as_str().unwrap(), &jwks, "other-bot", None, now()).is_err());
+    assert!(
+        verify_attestation(
+            inc["attestation"].as_str().unwrap(),
+            &jwks,
+            "other-bot",
+            None,
+            now()
+        )
+        .is_err()
+    );
 
-    send(&mut b, json!({"type": "answer", "call_id": call_id, "sdp_answer": "v=0\r\nanswer\r\n"}));
+    send(
+        &mut b,
+        json!({"type": "answer", "call_id": call_id, "sdp_answer": "v=0\r\nanswer\r\n"}),
+    );
     let ans = recv(&mut c);
-    assert_eq!(ans, json!({"type": "answer", "call_id": call_id, "sdp_answer": "v=0\r\nanswer\r\n"}));
+    assert_eq!(
+        ans,
+        json!({"type": "answer", "call_id": call_id, "sdp_answer": "v=0\r\nanswer\r\n"})
+    );
     // A second answer is a state error.
-    send(&mut b, json!({"type": "answer", "call_id": call_id, "sdp_answer": "v=0\r\n"}));
+    send(
+        &mut b,
+        json!({"type": "answer", "call_id": call_id, "sdp_answer": "v=0\r\n"}),
+    );
     assert_eq!(recv(&mut b)["code"], "wrong_state");
 
     let cand = json!({"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host", "sdpMid": "0", "sdpMLineIndex": 0});
-    send(&mut c, json!({"type": "ice", "call_id": call_id, "candidate": cand}));
-    assert_eq!(recv(&mut b), json!({"type": "ice", "call_id": call_id, "candidate": cand}));
-    send(&mut b, json!({"type": "ice", "call_id": call_id, "candidate": "candidate:2 1 udp 1 127.0.0.1 50001 typ host"}));
-    assert_eq!(recv(&mut c)["candidate"], "candidate:2 1 udp 1 127.0.0.1 50001 typ host");
-    send(&mut b, json!({"type": "ice", "call_id": call_id, "candidate": null}));
+    send(
+        &mut c,
+        json!({"type": "ice", "call_id": call_id, "candidate": cand}),
+    );
+    assert_eq!(
+        recv(&mut b),
+        json!({"type": "ice", "call_id": call_id, "candidate": cand})
+    );
+    send(
+        &mut b,
+        json!({"type": "ice", "call_id": call_id, "candidate": "candidate:2 1 udp 1 127.0.0.1 50001 typ host"}),
+    );
+    assert_eq!(
+        recv(&mut c)["candidate"],
+        "candidate:2 1 udp 1 127.0.0.1 50001 typ host"
+    );
+    send(
+        &mut b,
+        json!({"type": "ice", "call_id": call_id, "candidate": null}),
+    );
     assert_eq!(recv(&mut c)["candidate"], serde_json::Value::Null);
 
     assert_eq!(d.metric("botcall_calls_active"), 1.0);
-    send(&mut c, json!({"type": "hangup", "call_id": call_id, "reason": "bye"}));
-    assert_eq!(recv(&mut b), json!({"type": "hangup", "call_id": call_id, "reason": "bye"}));
-    d.eventually("call ended", Duration::from_secs(2), || d.metric("botcall_calls_active") == 0.0);
-    assert_eq!(d.metric("botcall_calls_ended_total{reason=\"hangup\"}"), 1.0);
+    send(
+        &mut c,
+        json!({"type": "hangup", "call_id": call_id, "reason": "bye"}),
+    );
+    assert_eq!(
+        recv(&mut b),
+        json!({"type": "hangup", "call_id": call_id, "reason": "bye"})
+    );
+    d.eventually("call ended", Duration::from_secs(2), || {
+        d.metric("botcall_calls_active") == 0.0
+    });
+    assert_eq!(
+        d.metric("botcall_calls_ended_total{reason=\"hangup\"}"),
+        1.0
+    );
     // The call is gone.
-    send(&mut c, json!({"type": "ice", "call_id": call_id, "candidate": null}));
+    send(
+        &mut c,
+        json!({"type": "ice", "call_id": call_id, "candidate": null}),
+    );
     assert_eq!(recv(&mut c)["code"], "unknown_call");
 }
 
@@ -136,10 +212,21 @@ fn busy_offline_not_found_and_reject() {
     let d = Daemon::start(&[]);
     let k = Keys::new();
     // Registered over HTTP but not connected: offline.
-    assert_eq!(register(&d, &token(&k.hs, "hs-bot-3", 300), r#"{"agent_id":"hs-bot-3"}"#).status, 200);
+    assert_eq!(
+        register(
+            &d,
+            &token(&k.hs, "hs-bot-3", 300),
+            r#"{"agent_id":"hs-bot-3"}"#
+        )
+        .status,
+        200
+    );
     let (mut c1, _) = caller(&d);
     let e = call(&mut c1, "hs-bot-3");
-    assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some("offline")));
+    assert_eq!(
+        (e["type"].as_str(), e["code"].as_str()),
+        (Some("error"), Some("offline"))
+    );
     let e = call(&mut c1, "nobody-here");
     assert_eq!(e["code"], "not_found");
 
@@ -150,11 +237,20 @@ fn busy_offline_not_found_and_reject() {
     let (mut c2, _) = caller(&d);
     assert_eq!(call(&mut c2, "hs-bot")["code"], "busy");
     // The bot declines the first call; the caller hears why; the bot is free again.
-    send(&mut b, json!({"type": "reject", "call_id": inc["call_id"], "reason": "declined"}));
+    send(
+        &mut b,
+        json!({"type": "reject", "call_id": inc["call_id"], "reason": "declined"}),
+    );
     let r = recv(&mut c1);
-    assert_eq!((r["type"].as_str(), r["reason"].as_str()), (Some("reject"), Some("declined")));
+    assert_eq!(
+        (r["type"].as_str(), r["reason"].as_str()),
+        (Some("reject"), Some("declined"))
+    );
     assert_eq!(call(&mut c2, "hs-bot")["type"], "ringing");
-    assert_eq!(d.metric("botcall_calls_ended_total{reason=\"rejected\"}"), 1.0);
+    assert_eq!(
+        d.metric("botcall_calls_ended_total{reason=\"rejected\"}"),
+        1.0
+    );
 }
 
 #[test]
@@ -166,8 +262,14 @@ fn ring_timeout_hangs_up_both_sides() {
     let id = call(&mut c, "hs-bot")["call_id"].clone();
     assert_eq!(recv(&mut b)["type"], "incoming");
     let t0 = Instant::now();
-    assert_eq!(recv(&mut c), json!({"type": "hangup", "call_id": id, "reason": "timeout"}));
-    assert_eq!(recv(&mut b), json!({"type": "hangup", "call_id": id, "reason": "timeout"}));
+    assert_eq!(
+        recv(&mut c),
+        json!({"type": "hangup", "call_id": id, "reason": "timeout"})
+    );
+    assert_eq!(
+        recv(&mut b),
+        json!({"type": "hangup", "call_id": id, "reason": "timeout"})
+    );
     assert!(t0.elapsed() < Duration::from_secs(3));
 }
 
@@ -180,11 +282,14 @@ fn a_side_that_disconnects_hangs_up_its_calls() {
     let id = call(&mut c, "hs-bot")["call_id"].clone();
     recv(&mut b);
     drop(c); // TCP close without a close frame
-    assert_eq!(recv(&mut b), json!({"type": "hangup", "call_id": id, "reason": "peer_gone"}));
+    assert_eq!(
+        recv(&mut b),
+        json!({"type": "hangup", "call_id": id, "reason": "peer_gone"})
+    );
 }
 
 #[test]
-fn a_newer_socket_replaces_the_old_one() {
+fn a_newer_socket_replaces_the_old_one_and_takes_its_calls() {
     let d = Daemon::start(&[]);
     let k = Keys::new();
     let (mut old, _) = bot(&d, &token(&k.hs, "hs-bot", 300));
@@ -194,11 +299,36 @@ fn a_newer_socket_replaces_the_old_one() {
     let (mut new, w) = bot(&d, &token(&k.hs, "hs-bot", 300));
     assert_eq!(w["type"], "welcome");
     assert_eq!(recv_close(&mut old), Some(4000));
-    // The old socket's call ends; the agent stays online on the new socket.
-    assert_eq!(recv(&mut c), json!({"type": "hangup", "call_id": id, "reason": "replaced"}));
     assert_eq!(online(&d, "hs-bot"), Some(true));
+    // The call moved with the agent: the new socket answers it.
+    send(&mut new, json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\n"}));
+    assert_eq!(recv(&mut c)["type"], "answer");
+    send(&mut c, json!({"type": "hangup", "call_id": id, "reason": "bye"}));
+    assert_eq!(recv(&mut new)["type"], "hangup");
+    // And the next call reaches the new socket.
     assert_eq!(call(&mut c, "hs-bot")["type"], "ringing");
     assert_eq!(recv(&mut new)["type"], "incoming");
+}
+
+#[test]
+fn an_answered_call_survives_a_quick_bot_reconnect() {
+    let d = Daemon::start(&["--reconnect-grace", "2"]);
+    let k = Keys::new();
+    let (mut b, _) = bot(&d, &token(&k.hs, "hs-bot", 300));
+    let (mut c, _) = caller(&d);
+    let id = call(&mut c, "hs-bot")["call_id"].clone();
+    recv(&mut b);
+    send(&mut b, json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\n"}));
+    recv(&mut c);
+    drop(b); // network loss
+    let (mut back, _) = bot(&d, &token(&k.hs, "hs-bot", 300));
+    send(&mut c, json!({"type": "ice", "call_id": id, "candidate": null}));
+    assert_eq!(recv(&mut back)["type"], "ice");
+    // Gone for longer than the grace: the caller is told.
+    drop(back);
+    let t0 = Instant::now();
+    assert_eq!(recv(&mut c), json!({"type": "hangup", "call_id": id, "reason": "peer_gone"}));
+    assert!(t0.elapsed() >= Duration::from_millis(1000), "hung up before the grace");
 }
 
 #[test]
@@ -206,11 +336,17 @@ fn malformed_messages_get_errors_and_bad_frames_close() {
     let d = Daemon::start(&["--max-message-bytes", "4096", "--hello-timeout", "1"]);
     let k = Keys::new();
     let mut ws = ws_connect(&d, &[]);
-    send(&mut ws, json!({"type": "call", "to": "x", "sdp_offer": "v=0"}));
+    send(
+        &mut ws,
+        json!({"type": "call", "to": "x", "sdp_offer": "v=0"}),
+    );
     assert_eq!(recv(&mut ws)["code"], "hello_required");
     ws.send(Message::text("{not json")).unwrap();
     assert_eq!(recv(&mut ws)["code"], "bad_json");
-    ws.send(Message::text(r#"{"type":"hello","type":"hello","role":"caller"}"#)).unwrap();
+    ws.send(Message::text(
+        r#"{"type":"hello","type":"hello","role":"caller"}"#,
+    ))
+    .unwrap();
     assert_eq!(recv(&mut ws)["code"], "bad_json");
     send(&mut ws, json!({"type": "dance"}));
     assert_eq!(recv(&mut ws)["code"], "unknown_type");
@@ -220,9 +356,15 @@ fn malformed_messages_get_errors_and_bad_frames_close() {
     assert_eq!(recv(&mut ws)["type"], "welcome");
     send(&mut ws, json!({"type": "hello", "role": "caller"}));
     assert_eq!(recv(&mut ws)["code"], "already_hello");
-    send(&mut ws, json!({"type": "call", "to": "bad id!", "sdp_offer": "v=0"}));
+    send(
+        &mut ws,
+        json!({"type": "call", "to": "bad id!", "sdp_offer": "v=0"}),
+    );
     assert_eq!(recv(&mut ws)["code"], "bad_field");
-    send(&mut ws, json!({"type": "answer", "call_id": "c-nope", "sdp_answer": "v=0"}));
+    send(
+        &mut ws,
+        json!({"type": "answer", "call_id": "c-nope", "sdp_answer": "v=0"}),
+    );
     assert_eq!(recv(&mut ws)["code"], "unknown_call");
     send(&mut ws, json!({"type": "ping"}));
     assert_eq!(recv(&mut ws)["type"], "pong");
@@ -235,7 +377,10 @@ fn malformed_messages_get_errors_and_bad_frames_close() {
     assert_eq!(recv_close(&mut bin), Some(1003));
 
     let mut bad_token = ws_connect(&d, &[]);
-    send(&mut bad_token, json!({"type": "hello", "role": "bot", "token": token(&k.other_ec, "ec-bot", 300)}));
+    send(
+        &mut bad_token,
+        json!({"type": "hello", "role": "bot", "token": token(&k.other_ec, "ec-bot", 300)}),
+    );
     let e = recv(&mut bad_token);
     assert_eq!(e["code"], "unauthorized", "{e}");
     assert_eq!(recv_close(&mut bad_token), Some(1008));
@@ -262,12 +407,21 @@ fn messages_about_other_peoples_calls_are_refused() {
     let id = call(&mut c, "hs-bot")["call_id"].clone();
     recv(&mut b);
     let (mut stranger, _) = caller(&d);
-    send(&mut stranger, json!({"type": "hangup", "call_id": id, "reason": "x"}));
+    send(
+        &mut stranger,
+        json!({"type": "hangup", "call_id": id, "reason": "x"}),
+    );
     assert_eq!(recv(&mut stranger)["code"], "not_your_call");
     // A caller cannot answer; a bot cannot place calls.
-    send(&mut c, json!({"type": "answer", "call_id": id, "sdp_answer": "v=0"}));
+    send(
+        &mut c,
+        json!({"type": "answer", "call_id": id, "sdp_answer": "v=0"}),
+    );
     assert_eq!(recv(&mut c)["code"], "not_your_call");
-    send(&mut b, json!({"type": "call", "to": "hs-bot", "sdp_offer": offer()}));
+    send(
+        &mut b,
+        json!({"type": "call", "to": "hs-bot", "sdp_offer": offer()}),
+    );
     assert_eq!(recv(&mut b)["code"], "wrong_role");
 }
 
@@ -277,7 +431,10 @@ fn offer_without_fingerprint_is_refused() {
     let k = Keys::new();
     let (_b, _) = bot(&d, &token(&k.hs, "hs-bot", 300));
     let (mut c, _) = caller(&d);
-    send(&mut c, json!({"type": "call", "to": "hs-bot", "sdp_offer": "v=0\r\nm=audio 9 x 111\r\n"}));
+    send(
+        &mut c,
+        json!({"type": "call", "to": "hs-bot", "sdp_offer": "v=0\r\nm=audio 9 x 111\r\n"}),
+    );
     let e = recv(&mut c);
     assert_eq!(e["code"], "bad_message");
     assert!(e["message"].as_str().unwrap().contains("fingerprint"));
@@ -296,15 +453,28 @@ fn proof_of_work_human_check() {
     // No proof: refused.
     assert_eq!(call(&mut c, "hs-bot")["code"], "human_check_required");
     // A wrong nonce: refused (nonce "!" is not even allowed).
-    send(&mut c, json!({"type": "call", "to": "hs-bot", "sdp_offer": offer(), "proof": {"method": "pow", "challenge": challenge, "nonce": "!"}}));
+    send(
+        &mut c,
+        json!({"type": "call", "to": "hs-bot", "sdp_offer": offer(), "proof": {"method": "pow", "challenge": challenge, "nonce": "!"}}),
+    );
     assert_eq!(recv(&mut c)["code"], "human_check_failed");
     let nonce = botcall_core::pow::solve(&challenge, 10, 0, 1 << 24).unwrap();
-    send(&mut c, json!({"type": "call", "to": "hs-bot", "sdp_offer": offer(), "proof": {"method": "pow", "challenge": challenge, "nonce": nonce.as_str()}}));
+    send(
+        &mut c,
+        json!({"type": "call", "to": "hs-bot", "sdp_offer": offer(), "proof": {"method": "pow", "challenge": challenge, "nonce": nonce.as_str()}}),
+    );
     assert_eq!(recv(&mut c)["type"], "ringing");
     let inc = recv(&mut b);
     assert_eq!(inc["hv"], "pow");
     let jwks_text = d.get("/.well-known/jwks.json").text();
-    let att = verify_attestation(inc["attestation"].as_str().unwrap(), &Jwks::parse(&jwks_text).unwrap(), "hs-bot", None, now()).unwrap();
+    let att = verify_attestation(
+        inc["attestation"].as_str().unwrap(),
+        &Jwks::parse(&jwks_text).unwrap(),
+        "hs-bot",
+        None,
+        now(),
+    )
+    .unwrap();
     assert_eq!(att.hv.as_str(), "pow");
     assert_eq!(d.metric("botcall_pow_verified_total"), 1.0);
 }
@@ -318,7 +488,9 @@ fn per_socket_message_rate_is_limited() {
     }
     let mut pongs = 0;
     let mut limited = 0;
-    c.get_mut().set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    c.get_mut()
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     while let Ok(Message::Text(t)) = c.read() {
         let v: serde_json::Value = serde_json::from_str(&t).unwrap();
         match v["type"].as_str() {
@@ -335,7 +507,14 @@ fn per_socket_message_rate_is_limited() {
 
 #[test]
 fn a_reader_too_slow_is_closed_with_1013() {
-    let d = Daemon::start(&["--ws-queue-bytes", "65536", "--ws-rate", "0", "--max-message-bytes", "16384"]);
+    let d = Daemon::start(&[
+        "--ws-queue-bytes",
+        "65536",
+        "--ws-rate",
+        "0",
+        "--max-message-bytes",
+        "16384",
+    ]);
     let k = Keys::new();
     let (mut b, _) = bot(&d, &token(&k.hs, "hs-bot", 300));
     // Shrink the bot's receive buffer so the kernel cannot hide the backlog.
@@ -346,9 +525,15 @@ fn a_reader_too_slow_is_closed_with_1013() {
     let big = "x".repeat(15_000);
     let t0 = Instant::now();
     let mut closed = false;
-    c.get_mut().set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+    c.get_mut()
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
     for _ in 0..2000 {
-        if c.send(Message::text(json!({"type": "ice", "call_id": id, "candidate": big}).to_string())).is_err() {
+        if c.send(Message::text(
+            json!({"type": "ice", "call_id": id, "candidate": big}).to_string(),
+        ))
+        .is_err()
+        {
             break;
         }
         if d.metric("botcall_ws_slow_reader_closed_total") >= 1.0 {
@@ -359,10 +544,15 @@ fn a_reader_too_slow_is_closed_with_1013() {
             break;
         }
     }
-    assert!(closed || d.metric("botcall_ws_slow_reader_closed_total") >= 1.0, "slow reader never closed");
+    assert!(
+        closed || d.metric("botcall_ws_slow_reader_closed_total") >= 1.0,
+        "slow reader never closed"
+    );
     assert_eq!(d.metric("botcall_ws_closed_total{code=\"1013\"}"), 1.0);
     // The caller's call was hung up for it.
-    d.eventually("call ended", Duration::from_secs(5), || d.metric("botcall_calls_active") == 0.0);
+    d.eventually("call ended", Duration::from_secs(5), || {
+        d.metric("botcall_calls_active") == 0.0
+    });
 }
 
 #[test]
@@ -397,7 +587,8 @@ fn stun_answers_a_binding_request() {
     assert_eq!(mapped, Some(sock.local_addr().unwrap()));
     // Garbage gets no answer.
     sock.send_to(b"hello", stun).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     assert!(sock.recv_from(&mut buf).is_err());
     assert!(d.metric("botcall_stun_requests_total") >= 1.0);
 }
@@ -406,13 +597,19 @@ fn stun_answers_a_binding_request() {
 fn stun_answers_a_third_party_client() {
     let d = Daemon::start(&[]);
     let stun = d.stun.expect("stun address");
-    let python = std::env::var("BOTCALL_PYTHON").unwrap_or_else(|_| "/tmp/botcall-venv/bin/python".into());
+    let python =
+        std::env::var("BOTCALL_PYTHON").unwrap_or_else(|_| "/tmp/botcall-venv/bin/python".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stun_third_party.py");
     let out = std::process::Command::new(&python)
         .args([script, &stun.ip().to_string(), &stun.port().to_string()])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {python} (run .ci/setup first): {e}"));
-    assert!(out.status.success(), "aioice STUN client failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "aioice STUN client failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 // --- raw WebSocket helpers for frames tungstenite refuses to send ---

@@ -1,7 +1,9 @@
 //! The signaling router, sans-IO: sessions (one per WebSocket), online bots,
-//! calls, heartbeats and the human check. Input is `(conn, message, now)`
-//! and `tick(now)`; output is a queue of [`Output`]s the event loop turns
-//! into frames, closes and store updates. No sockets, no clock reads.
+//! heartbeats, and dispatch of client messages to the call logic
+//! ([`super::calls`]) and the human check ([`super::human`]). Input is
+//! `(conn, message, now)`, remote envelopes and `tick(now)`; output is a
+//! queue of [`Output`]s the event loop turns into frames, closes, store
+//! updates and Redis publishes. No sockets, no clock reads.
 //!
 //! Rule, as in str0m: mutate with `handle*`/`tick`, then drain
 //! [`Hub::poll_output`] until it returns `None`.
@@ -11,9 +13,10 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use botcall_core::id::AgentId;
-use botcall_core::protocol::{Challenge, Msg, Proof, Role, Text};
-use botcall_core::{pow, sdp};
+use botcall_core::protocol::{Msg, RawJson, Role, Text};
 
+use super::calls::{Call, Party};
+use super::remote;
 use crate::auth::attest::Attestor;
 use crate::config::HumanCheck;
 use crate::metrics::Metrics;
@@ -22,6 +25,9 @@ use crate::ws::frame::close;
 /// A connection's id, never reused (shared with the IO layer's registry),
 /// so a late output can never reach a newer socket.
 pub(crate) type ConnId = u64;
+
+/// A daemon's id on the Redis bus.
+pub(crate) type DaemonId = Rc<str>;
 
 /// Something for the IO layer to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,6 +40,8 @@ pub(crate) enum Output {
     Close(ConnId, u16, &'static str),
     /// The bot's socket is gone: mark the agent offline in the store.
     BotOffline(AgentId),
+    /// Publish this envelope to another daemon.
+    Remote(DaemonId, Vec<u8>),
 }
 
 /// Hub settings (from the config).
@@ -42,6 +50,8 @@ pub(crate) struct HubConfig {
     pub(crate) heartbeat: Duration,
     pub(crate) hello_timeout: Duration,
     pub(crate) ring_timeout: Duration,
+    /// How long an answered call waits for its bot to reconnect.
+    pub(crate) reconnect_grace: Duration,
     pub(crate) max_calls_per_caller: usize,
     pub(crate) human_check: HumanCheck,
     pub(crate) pow_difficulty: u8,
@@ -53,66 +63,46 @@ pub(crate) struct HubConfig {
 pub(crate) type Rng = Box<dyn FnMut(&mut [u8])>;
 
 #[derive(Debug)]
-struct Session {
-    role: Option<Role>,
+pub(super) struct Session {
+    pub(super) role: Option<Role>,
     /// Bots: the agent id. Callers: the session id. `None` before hello.
-    name: Option<AgentId>,
+    pub(super) name: Option<AgentId>,
     opened: Instant,
     last_seen: Instant,
     last_ping: Instant,
     /// Calls this session is part of.
-    calls: Vec<AgentId>,
-    max_calls: u8,
+    pub(super) calls: Vec<AgentId>,
+    pub(super) max_calls: u8,
     /// Human check passed (callers).
-    verified: bool,
-    challenge: Option<Box<(String, Instant)>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CallState {
-    Ringing { deadline: Instant },
-    Answered,
-}
-
-#[derive(Debug)]
-struct Call {
-    caller: ConnId,
-    bot: ConnId,
-    state: CallState,
+    pub(super) verified: bool,
+    pub(super) challenge: Option<Box<(String, Instant)>>,
 }
 
 /// The router.
 pub(crate) struct Hub {
-    cfg: HubConfig,
-    sessions: HashMap<ConnId, Session>,
-    bots: HashMap<AgentId, ConnId>,
-    calls: HashMap<AgentId, Call>,
-    out: VecDeque<Output>,
+    pub(super) cfg: HubConfig,
+    /// This daemon's id (envelopes carry it as `from`).
+    pub(super) me: DaemonId,
+    pub(super) sessions: HashMap<ConnId, Session>,
+    pub(super) bots: HashMap<AgentId, ConnId>,
+    pub(super) calls: HashMap<AgentId, Call>,
+    pub(super) out: VecDeque<Output>,
     rng: Rng,
-    attest: Rc<Attestor>,
-    metrics: Rc<Metrics>,
-    /// Sessions without a role yet, checked for the hello timeout.
-    pending_hello: usize,
+    pub(super) attest: Rc<Attestor>,
+    pub(super) metrics: Rc<Metrics>,
 }
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Hub {{ bots: {}, calls: {} }}",
-            self.bots.len(),
-            self.calls.len()
-        )
+        write!(f, "Hub {{ bots: {}, calls: {} }}", self.bots.len(), self.calls.len())
     }
 }
 
-fn raw_json(text: &str) -> botcall_core::protocol::RawJson<'_> {
-    botcall_core::protocol::RawJson::new(text)
-        .or_else(|_| botcall_core::protocol::RawJson::new("[]"))
-        .expect("`[]` is valid JSON")
+pub(super) fn raw_json(text: &str) -> RawJson<'_> {
+    RawJson::new(text).or_else(|_| RawJson::new("[]")).expect("`[]` is valid JSON")
 }
 
-fn encode(msg: &Msg<'_>) -> Vec<u8> {
+pub(super) fn encode(msg: &Msg<'_>) -> Vec<u8> {
     let mut v = Vec::with_capacity(128);
     // A Vec sink never fills up.
     let _ = msg.encode(&mut v);
@@ -120,14 +110,10 @@ fn encode(msg: &Msg<'_>) -> Vec<u8> {
 }
 
 impl Hub {
-    pub(crate) fn new(
-        cfg: HubConfig,
-        rng: Rng,
-        attest: Rc<Attestor>,
-        metrics: Rc<Metrics>,
-    ) -> Self {
+    pub(crate) fn new(cfg: HubConfig, me: DaemonId, rng: Rng, attest: Rc<Attestor>, metrics: Rc<Metrics>) -> Self {
         Hub {
             cfg,
+            me,
             sessions: HashMap::new(),
             bots: HashMap::new(),
             calls: HashMap::new(),
@@ -135,7 +121,6 @@ impl Hub {
             rng,
             attest,
             metrics,
-            pending_hello: 0,
         }
     }
 
@@ -144,35 +129,28 @@ impl Hub {
         self.out.pop_front()
     }
 
-    fn random_id(&mut self, prefix: &str) -> AgentId {
+    pub(super) fn random_id(&mut self, prefix: &str) -> AgentId {
         let mut raw = [0u8; 16];
         (self.rng)(&mut raw);
         let mut text = [0u8; 24];
         let b64 = botcall_core::b64::encode(&raw, &mut text).unwrap_or("x");
-        AgentId::new(&format!("{prefix}{b64}"))
-            .expect("22 base64url characters and a short prefix form a valid id")
+        AgentId::new(&format!("{prefix}{b64}")).expect("22 base64url characters and a short prefix form a valid id")
     }
 
-    fn session(&self, conn: ConnId) -> Option<&Session> {
+    pub(super) fn session(&self, conn: ConnId) -> Option<&Session> {
         self.sessions.get(&conn)
     }
 
-    fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
+    pub(super) fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
         self.sessions.get_mut(&conn)
     }
 
-    fn send(&mut self, conn: ConnId, msg: &Msg<'_>) {
+    pub(super) fn send(&mut self, conn: ConnId, msg: &Msg<'_>) {
         self.out.push_back(Output::Send(conn, encode(msg)));
     }
 
     /// Sends `error {code, message, call_id?}`.
-    pub(crate) fn error(
-        &mut self,
-        conn: ConnId,
-        code: &'static str,
-        message: &str,
-        call_id: Option<&AgentId>,
-    ) {
+    pub(crate) fn error(&mut self, conn: ConnId, code: &'static str, message: &str, call_id: Option<&AgentId>) {
         self.metrics.ws_errors_sent.inc(code);
         let msg = Msg::Error {
             code: Text::Str(code),
@@ -198,7 +176,6 @@ impl Hub {
                 challenge: None,
             },
         );
-        self.pending_hello += 1;
     }
 
     /// Any frame from the client is a sign of life.
@@ -208,7 +185,7 @@ impl Hub {
         }
     }
 
-    /// Whether the session already said hello.
+    /// The session's role, once it said hello.
     pub(crate) fn has_role(&self, conn: ConnId) -> Option<Role> {
         self.session(conn).and_then(|s| s.role)
     }
@@ -218,45 +195,51 @@ impl Hub {
         self.bots.contains_key(agent)
     }
 
-    pub(crate) fn online_count(&self) -> usize {
-        self.bots.len()
+    /// Agents with a live socket here (to re-announce after a store outage).
+    pub(crate) fn online_agents(&self) -> Vec<(AgentId, u8)> {
+        self.bots
+            .iter()
+            .map(|(a, c)| (a.clone(), self.session(*c).map_or(1, |s| s.max_calls)))
+            .collect()
     }
 
     /// An authenticated bot said hello. A previous socket for the same agent
-    /// is closed with 4000 `replaced` and its calls end.
+    /// here is closed with 4000 `replaced`; its calls move to the new socket,
+    /// as do calls waiting for this bot to come back. `moved_from`: the
+    /// daemon that held the agent's socket until now, told to hand over.
     pub(crate) fn hello_bot(
         &mut self,
         conn: ConnId,
         agent: AgentId,
         max_calls: u8,
         ice_servers: &str,
+        moved_from: Option<DaemonId>,
         now: Instant,
     ) {
         if let Some(&old) = self.bots.get(&agent)
             && old != conn
         {
-            self.end_session(old, "replaced");
-            self.out.push_back(Output::Close(
-                old,
-                close::REPLACED,
-                "replaced by a newer connection",
-            ));
+            // Keep its calls: detach them first so ending the session spares them.
+            let calls = self.session_mut(old).map(|s| std::mem::take(&mut s.calls)).unwrap_or_default();
+            self.rebind_bot(&calls, Party::Local(conn));
+            self.end_session(old, "replaced", now);
+            self.out.push_back(Output::Close(old, close::REPLACED, "replaced by a newer connection"));
+            if let Some(s) = self.session_mut(conn) {
+                s.calls.extend(calls);
+            }
         }
-        let Some(s) = self.session_mut(conn) else {
-            return;
-        };
-        if s.role.is_none() {
-            self.pending_hello -= 1;
-        }
-        let Some(s) = self.session_mut(conn) else {
-            return;
-        };
+        let Some(s) = self.session_mut(conn) else { return };
         s.role = Some(Role::Bot);
         s.name = Some(agent.clone());
         s.max_calls = max_calls.max(1);
         s.last_seen = now;
         self.bots.insert(agent.clone(), conn);
         self.metrics.ws_bots.inc();
+        self.adopt_away_calls(&agent, conn);
+        if let Some(d) = moved_from.filter(|d| *d != self.me) {
+            let env = remote::encode(&self.me, remote::Kind::Moved, &remote::Out { agent: Some(&agent), ..Default::default() }, None);
+            self.out.push_back(Output::Remote(d, env));
+        }
         let welcome = Msg::Welcome {
             role: Role::Bot,
             agent_id: Some(agent.clone()),
@@ -268,41 +251,12 @@ impl Hub {
         self.send(conn, &welcome);
     }
 
-    fn new_challenge(&mut self, conn: ConnId, now: Instant) -> Option<String> {
-        if self.cfg.human_check != HumanCheck::Pow {
-            return None;
-        }
-        let c = self.random_id("").to_string();
-        let ttl = self.cfg.challenge_ttl;
-        if let Some(s) = self.session_mut(conn) {
-            s.challenge = Some(Box::new((c.clone(), now + ttl)));
-        }
-        Some(c)
-    }
-
-    fn challenge_msg<'a>(&self, text: &'a str) -> Challenge<'a> {
-        Challenge {
-            method: Text::Str("pow"),
-            challenge: Text::Str(text),
-            difficulty: self.cfg.pow_difficulty,
-            expires_in: self.cfg.challenge_ttl.as_secs(),
-        }
-    }
-
     /// A caller said hello: it gets a session id, ICE servers and, when the
     /// human check is on, a challenge.
     pub(crate) fn hello_caller(&mut self, conn: ConnId, ice_servers: &str, now: Instant) {
         let session = self.random_id("s-");
         let challenge = self.new_challenge(conn, now);
-        let Some(s) = self.session_mut(conn) else {
-            return;
-        };
-        if s.role.is_none() {
-            self.pending_hello -= 1;
-        }
-        let Some(s) = self.session_mut(conn) else {
-            return;
-        };
+        let Some(s) = self.session_mut(conn) else { return };
         s.role = Some(Role::Caller);
         s.name = Some(session.clone());
         s.max_calls = 0;
@@ -320,389 +274,51 @@ impl Hub {
         self.send(conn, &welcome);
     }
 
-    /// Checks a proof against the session's challenge.
-    fn verify_proof(
-        &mut self,
-        conn: ConnId,
-        proof: &Proof<'_>,
-        now: Instant,
-    ) -> Result<(), (&'static str, String)> {
-        let difficulty = self.cfg.pow_difficulty;
-        let Some(s) = self.session_mut(conn) else {
-            return Err(("hello_required", "say hello first".into()));
-        };
-        if !proof.method.eq_str("pow") {
-            return Err((
-                "human_check_failed",
-                "unsupported human-check method".into(),
-            ));
-        }
-        let Some(ch) = s.challenge.as_ref() else {
-            return Err(("human_check_failed", "no challenge outstanding".into()));
-        };
-        if ch.1 <= now {
-            s.challenge = None;
-            return Err(("human_check_required", "challenge expired".into()));
-        }
-        if !proof.challenge.eq_str(&ch.0) {
-            return Err((
-                "human_check_failed",
-                "proof is for another challenge".into(),
-            ));
-        }
-        let nonce: heapless::String<{ pow::MAX_NONCE_LEN }> = proof
-            .nonce
-            .to_heapless()
-            .map_err(|_| ("human_check_failed", "bad nonce".to_string()))?;
-        match pow::check(&ch.0, &nonce, difficulty) {
-            Ok(()) => {
-                s.verified = true;
-                s.challenge = None;
-                self.metrics.pow_verified.inc();
-                Ok(())
-            }
-            Err(_) => {
-                self.metrics.pow_failed.inc();
-                Err((
-                    "human_check_failed",
-                    "proof of work does not meet the difficulty".into(),
-                ))
-            }
-        }
-    }
-
-    fn human_check_needed(
-        &mut self,
-        conn: ConnId,
-        proof: Option<&Proof<'_>>,
-        now: Instant,
-    ) -> bool {
-        if self.cfg.human_check == HumanCheck::None
-            || self.session(conn).is_some_and(|s| s.verified)
-        {
-            return false;
-        }
-        match proof {
-            Some(p) => match self.verify_proof(conn, p, now) {
-                Ok(()) => false,
-                Err((code, message)) => {
-                    self.refuse_with_challenge(conn, code, &message, now);
-                    true
-                }
-            },
-            None => {
-                self.refuse_with_challenge(
-                    conn,
-                    "human_check_required",
-                    "solve the challenge first",
-                    now,
-                );
-                true
-            }
-        }
-    }
-
-    fn refuse_with_challenge(
-        &mut self,
-        conn: ConnId,
-        code: &'static str,
-        message: &str,
-        now: Instant,
-    ) {
-        self.error(conn, code, message, None);
-        // Hand out a fresh challenge if there is none left to solve.
-        let has = self
-            .session(conn)
-            .and_then(|s| s.challenge.as_ref())
-            .is_some_and(|c| c.1 > now);
-        if !has && let Some(c) = self.new_challenge(conn, now) {
-            let ch = self.challenge_msg(&c);
-            self.send(conn, &Msg::Challenge(ch));
-        }
-    }
-
-    /// A decoded message from a session that has said hello. `unix` is the
-    /// wall clock for attestation times.
-    pub(crate) fn handle(&mut self, conn: ConnId, msg: Msg<'_>, now: Instant, unix: u64) {
+    /// A decoded message from a session that has said hello. `remote`: the
+    /// daemon holding the agent of a `call`, when it is not here. `unix` is
+    /// the wall clock for attestation times.
+    pub(crate) fn handle(&mut self, conn: ConnId, msg: Msg<'_>, remote_bot: Option<DaemonId>, now: Instant, unix: u64) {
         let Some(role) = self.has_role(conn) else {
             self.error(conn, "hello_required", "send hello first", None);
             return;
         };
         match msg {
-            Msg::Hello { .. } => self.error(
-                conn,
-                "already_hello",
-                "this socket already said hello",
-                None,
-            ),
+            Msg::Hello { .. } => self.error(conn, "already_hello", "this socket already said hello", None),
             Msg::Ping => self.send(conn, &Msg::Pong),
             Msg::Pong => {}
             Msg::Verify { proof } => {
                 if role != Role::Caller {
                     self.error(conn, "wrong_role", "only callers verify", None);
                 } else if self.cfg.human_check == HumanCheck::None {
-                    self.send(
-                        conn,
-                        &Msg::Verified {
-                            hv: Text::Str("none"),
-                        },
-                    );
+                    self.send(conn, &Msg::Verified { hv: Text::Str("none") });
                 } else {
                     match self.verify_proof(conn, &proof, now) {
-                        Ok(()) => self.send(
-                            conn,
-                            &Msg::Verified {
-                                hv: Text::Str("pow"),
-                            },
-                        ),
+                        Ok(()) => self.send(conn, &Msg::Verified { hv: Text::Str("pow") }),
                         Err((code, m)) => self.refuse_with_challenge(conn, code, &m, now),
                     }
                 }
             }
-            Msg::Call {
-                to,
-                sdp_offer,
-                proof,
-            } => {
+            Msg::Call { to, sdp_offer, proof } => {
                 if role != Role::Caller {
                     self.error(conn, "wrong_role", "bots cannot place calls", None);
                     return;
                 }
-                self.place_call(conn, to, sdp_offer, proof.as_ref(), now, unix);
+                self.place_call(conn, to, sdp_offer, proof.as_ref(), remote_bot, now, unix);
             }
-            Msg::Answer {
-                call_id,
-                sdp_answer,
-            } => {
-                let Some(call) = self.party_call(conn, &call_id) else {
-                    return;
-                };
-                if call.bot != conn {
-                    self.error(
-                        conn,
-                        "not_your_call",
-                        "only the called bot answers",
-                        Some(&call_id),
-                    );
-                    return;
-                }
-                if call.state == CallState::Answered {
-                    self.error(
-                        conn,
-                        "wrong_state",
-                        "call is already answered",
-                        Some(&call_id),
-                    );
-                    return;
-                }
-                let caller = call.caller;
-                if let Some(c) = self.calls.get_mut(&call_id) {
-                    c.state = CallState::Answered;
-                }
-                self.send(
-                    caller,
-                    &Msg::Answer {
-                        call_id,
-                        sdp_answer,
-                    },
-                );
-            }
-            Msg::Reject { call_id, reason } => {
-                let Some(call) = self.party_call(conn, &call_id) else {
-                    return;
-                };
-                if call.bot != conn || call.state == CallState::Answered {
-                    self.error(
-                        conn,
-                        "wrong_state",
-                        "only a ringing call's bot can reject it",
-                        Some(&call_id),
-                    );
-                    return;
-                }
-                let caller = call.caller;
-                self.send(
-                    caller,
-                    &Msg::Reject {
-                        call_id: call_id.clone(),
-                        reason,
-                    },
-                );
-                self.end_call(&call_id, "rejected");
-            }
-            Msg::Ice { call_id, candidate } => {
-                let Some(call) = self.party_call(conn, &call_id) else {
-                    return;
-                };
-                let other = if call.caller == conn {
-                    call.bot
-                } else {
-                    call.caller
-                };
-                self.send(other, &Msg::Ice { call_id, candidate });
-            }
-            Msg::Hangup { call_id, reason } => {
-                let Some(call) = self.party_call(conn, &call_id) else {
-                    return;
-                };
-                let other = if call.caller == conn {
-                    call.bot
-                } else {
-                    call.caller
-                };
-                self.send(
-                    other,
-                    &Msg::Hangup {
-                        call_id: call_id.clone(),
-                        reason,
-                    },
-                );
-                self.end_call(&call_id, "hangup");
+            m @ (Msg::Answer { .. } | Msg::Reject { .. } | Msg::Ice { .. } | Msg::Hangup { .. }) => {
+                self.from_local_party(conn, m, now);
             }
             _ => self.error(conn, "bad_message", "not a message clients send", None),
         }
     }
 
-    /// The call `id` if `conn` is one of its parties (errors sent otherwise).
-    fn party_call(&mut self, conn: ConnId, id: &AgentId) -> Option<CallParties> {
-        match self.calls.get(id) {
-            None => {
-                self.error(conn, "unknown_call", "no such call", Some(id));
-                None
-            }
-            Some(c) if c.caller != conn && c.bot != conn => {
-                self.error(
-                    conn,
-                    "not_your_call",
-                    "this call belongs to other sessions",
-                    Some(id),
-                );
-                None
-            }
-            Some(c) => Some(CallParties {
-                caller: c.caller,
-                bot: c.bot,
-                state: c.state,
-            }),
-        }
-    }
-
-    fn place_call(
-        &mut self,
-        conn: ConnId,
-        to: AgentId,
-        offer: Text<'_>,
-        proof: Option<&Proof<'_>>,
-        now: Instant,
-        unix: u64,
-    ) {
-        let limit = self.cfg.max_calls_per_caller;
-        if self.session(conn).is_some_and(|s| s.calls.len() >= limit) {
-            self.error(
-                conn,
-                "too_many_calls",
-                "this session has too many calls",
-                None,
-            );
-            return;
-        }
-        if self.human_check_needed(conn, proof, now) {
-            return;
-        }
-        let Some(&bot) = self.bots.get(&to) else {
-            self.error(conn, "offline", "the agent is not online", None);
-            return;
-        };
-        let busy = self
-            .session(bot)
-            .is_none_or(|s| s.calls.len() >= usize::from(s.max_calls));
-        if busy {
-            self.error(conn, "busy", "the agent is busy", None);
-            return;
-        }
-        let fp = match offer {
-            Text::Json(j) => sdp::fingerprint_json(j),
-            Text::Str(s) => sdp::fingerprint(s),
-        };
-        let fp = match fp {
-            Ok(fp) => fp,
-            Err(e) => {
-                self.error(conn, "bad_message", &format!("sdp_offer: {e}"), None);
-                return;
-            }
-        };
-        let call_id = self.random_id("c-");
-        let (caller_name, hv) = match self
-            .session(conn)
-            .and_then(|s| Some((s.name.clone()?, s.verified)))
-        {
-            Some((name, verified)) => (name, if verified { "pow" } else { "none" }),
-            None => return,
-        };
-        let attestation = self.attest.sign(
-            &to,
-            &caller_name,
-            &call_id,
-            hv,
-            &fp,
-            unix,
-            self.cfg.attestation_ttl,
-        );
-        self.metrics.attestations_signed.inc();
-        self.calls.insert(
-            call_id.clone(),
-            Call {
-                caller: conn,
-                bot,
-                state: CallState::Ringing {
-                    deadline: now + self.cfg.ring_timeout,
-                },
-            },
-        );
-        for party in [conn, bot] {
-            if let Some(s) = self.session_mut(party) {
-                s.calls.push(call_id.clone());
-            }
-        }
-        self.metrics.calls_started.inc();
-        self.metrics.calls_active.inc();
-        self.send(
-            conn,
-            &Msg::Ringing {
-                call_id: call_id.clone(),
-                to: to.clone(),
-            },
-        );
-        self.send(
-            bot,
-            &Msg::Incoming {
-                call_id,
-                from: caller_name,
-                sdp_offer: offer,
-                attestation: Text::Str(&attestation),
-                hv: Text::Str(hv),
-            },
-        );
-    }
-
-    fn end_call(&mut self, id: &AgentId, reason: &'static str) -> Option<Call> {
-        let call = self.calls.remove(id)?;
-        for party in [call.caller, call.bot] {
-            if let Some(s) = self.session_mut(party) {
-                s.calls.retain(|c| c != id);
-            }
-        }
-        self.metrics.calls_ended.inc(reason);
-        self.metrics.calls_active.dec();
-        Some(call)
-    }
-
-    /// Removes a session: its calls end (the other side gets `hangup` with
-    /// `reason`), a bot goes offline unless `keep_online`.
-    fn end_session(&mut self, conn: ConnId, reason: &'static str) -> Option<Session> {
+    /// Removes a session. A caller's calls end (the other side gets `hangup`
+    /// with `reason`); a bot's answered calls wait `reconnect_grace` for it
+    /// to come back, its ringing calls end.
+    pub(super) fn end_session(&mut self, conn: ConnId, reason: &'static str, now: Instant) -> Option<Session> {
         let s = self.sessions.remove(&conn)?;
         match (s.role, &s.name) {
-            (None, _) => self.pending_hello -= 1,
+            (None, _) => {}
             (Some(Role::Bot), Some(name)) => {
                 self.metrics.ws_bots.dec();
                 if self.bots.get(name) == Some(&conn) {
@@ -715,37 +331,32 @@ impl Hub {
             (Some(Role::Bot), None) => self.metrics.ws_bots.dec(),
             (Some(Role::Caller), _) => self.metrics.ws_callers.dec(),
         }
+        let is_bot = s.role == Some(Role::Bot);
         for id in &s.calls {
-            if let Some(call) = self.end_call(id, reason) {
-                let other = if call.caller == conn {
-                    call.bot
-                } else {
-                    call.caller
-                };
-                self.send(
-                    other,
-                    &Msg::Hangup {
-                        call_id: id.clone(),
-                        reason: Text::Str(reason),
-                    },
-                );
+            if is_bot && self.calls.get(id).is_some_and(|c| c.is_answered()) {
+                if let Some(c) = self.calls.get_mut(id) {
+                    c.bot = Party::Away { since: now };
+                }
+                continue;
             }
+            self.end_call_notify(id, reason, Some(conn));
         }
         Some(s)
     }
 
     /// Ends a session now and closes its socket (auth failure, abuse).
     pub(crate) fn kick(&mut self, conn: ConnId, code: u16, reason: &'static str) {
-        self.end_session(conn, "peer_gone");
+        let now = self.session(conn).map_or_else(Instant::now, |s| s.last_seen);
+        self.end_session(conn, "peer_gone", now);
         self.out.push_back(Output::Close(conn, code, reason));
     }
 
     /// The socket closed (or is being closed). Idempotent.
-    pub(crate) fn close(&mut self, conn: ConnId) {
-        self.end_session(conn, "peer_gone");
+    pub(crate) fn close(&mut self, conn: ConnId, now: Instant) {
+        self.end_session(conn, "peer_gone", now);
     }
 
-    /// Heartbeats, hello timeouts and ring timeouts at `now`.
+    /// Heartbeats, hello timeouts, ring timeouts and reconnect grace at `now`.
     pub(crate) fn tick(&mut self, now: Instant) {
         let hb = self.cfg.heartbeat;
         let silent_limit = hb * 5 / 2;
@@ -770,34 +381,9 @@ impl Hub {
                 self.metrics.ws_heartbeat_timeouts.inc();
             }
             // Offline at once, not when the dead socket finally errors.
-            self.end_session(conn, "peer_gone");
+            self.end_session(conn, "peer_gone", now);
             self.out.push_back(Output::Close(conn, code, why));
         }
-        let expired: Vec<AgentId> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| matches!(c.state, CallState::Ringing { deadline } if deadline <= now))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in expired {
-            if let Some(call) = self.end_call(&id, "timeout") {
-                for party in [call.caller, call.bot] {
-                    self.send(
-                        party,
-                        &Msg::Hangup {
-                            call_id: id.clone(),
-                            reason: Text::Str("timeout"),
-                        },
-                    );
-                }
-            }
-        }
+        self.call_timeouts(now);
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct CallParties {
-    caller: ConnId,
-    bot: ConnId,
-    state: CallState,
 }

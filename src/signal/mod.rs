@@ -2,7 +2,10 @@
 //! store or the clock — bot authentication on `hello`, "not found" versus
 //! "offline" for calls, ICE server lists with TURN credentials.
 
+pub(crate) mod calls;
+mod human;
 pub(crate) mod hub;
+pub(crate) mod remote;
 
 use std::time::Instant;
 
@@ -105,27 +108,24 @@ pub(crate) async fn on_message(
             *pre = None;
         }
         Msg::Call { ref to, .. } if has_role && !app.hub.borrow().is_online(to) => {
-            let code = match app.store.lookup(to, unix).await {
-                Ok(None) => "not_found",
-                Ok(Some(_)) => "offline",
+            let found = app.store.lookup(to, unix).await;
+            let mut hub = app.hub.borrow_mut();
+            // The bot may have come online here during the lookup.
+            if hub.is_online(to) {
+                hub.handle(conn, msg, None, now, unix);
+                return;
+            }
+            match found {
+                Ok(Some(v)) if v.online && v.daemon.is_some() => hub.handle(conn, msg, v.daemon, now, unix),
+                Ok(Some(_)) => hub.error(conn, "offline", "the agent is not online", None),
+                Ok(None) => hub.error(conn, "not_found", "no such agent", None),
                 Err(_) => {
                     app.metrics.store_errors.inc();
-                    "server_busy"
+                    hub.error(conn, "server_busy", "the store is unavailable, try again", None);
                 }
-            };
-            let message = match code {
-                "not_found" => "no such agent",
-                "offline" => "the agent is not online",
-                _ => "the store is unavailable, try again",
-            };
-            // The bot may have come online during the lookup.
-            if app.hub.borrow().is_online(to) {
-                app.hub.borrow_mut().handle(conn, msg, now, unix);
-            } else {
-                app.hub.borrow_mut().error(conn, code, message, None);
             }
         }
-        other => app.hub.borrow_mut().handle(conn, other, now, unix),
+        other => app.hub.borrow_mut().handle(conn, other, None, now, unix),
     }
 }
 
@@ -170,15 +170,10 @@ async fn bot_hello(
         owner: authed.proven.owner,
     };
     match app.store.attach(rec, unix).await {
-        Ok(stored_calls) => {
+        Ok(a) => {
             let ice = ice_servers(app, host, agent.as_str(), unix);
-            app.hub.borrow_mut().hello_bot(
-                conn,
-                agent,
-                hello_calls.unwrap_or(stored_calls),
-                &ice,
-                now,
-            );
+            let calls = hello_calls.unwrap_or(a.max_calls);
+            app.hub.borrow_mut().hello_bot(conn, agent, calls, &ice, a.moved_from, now);
         }
         Err(StoreError::Taken) => refuse(
             app,

@@ -15,7 +15,7 @@ use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
 
-use super::{AgentStore, AgentView, Owner, Page, Record, StoreError};
+use super::{AgentStore, AgentView, Attached, Owner, Page, Record, StoreError};
 use crate::metrics::StoreGauges;
 
 /// Seconds covered by the wheel; longer TTLs wait for extra turns.
@@ -234,6 +234,7 @@ impl Table {
             } else {
                 s.expires_at.saturating_sub(now)
             },
+            daemon: None,
         }
     }
 
@@ -376,8 +377,9 @@ impl AgentStore for MemoryStore {
     ) -> Result<Page, StoreError> {
         Ok(self.0.borrow().list(online_only, limit, cursor, now))
     }
-    async fn attach(&self, rec: Record, now: u64) -> Result<u8, StoreError> {
-        self.0.borrow_mut().attach(rec, now)
+    async fn attach(&self, rec: Record, now: u64) -> Result<Attached, StoreError> {
+        let max_calls = self.0.borrow_mut().attach(rec, now)?;
+        Ok(Attached { max_calls, moved_from: None })
     }
     async fn detach(&self, id: &str, now: u64) -> Result<(), StoreError> {
         self.0.borrow_mut().detach(id, now);

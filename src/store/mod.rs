@@ -10,6 +10,7 @@ use botcall_core::id::AgentId;
 use botcall_core::protocol::Codecs;
 
 use crate::metrics::StoreGauges;
+use crate::signal::hub::DaemonId;
 
 /// Who owns an id: a hash of the key that registered it. Only the same key
 /// may refresh, change or delete the registration until it expires.
@@ -34,6 +35,17 @@ pub(crate) struct AgentView {
     pub(crate) rec: Record,
     pub(crate) online: bool,
     pub(crate) expires_in: u64,
+    /// The daemon holding the bot's socket (shared stores only).
+    pub(crate) daemon: Option<DaemonId>,
+}
+
+/// What [`AgentStore::attach`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Attached {
+    /// The registration's `max_calls`.
+    pub(crate) max_calls: u8,
+    /// Another daemon that held the agent's socket until now (shared stores).
+    pub(crate) moved_from: Option<DaemonId>,
 }
 
 /// Why a store operation failed.
@@ -72,8 +84,7 @@ pub(crate) trait AgentStore {
     ) -> Result<Page, StoreError>;
     /// Marks `rec.agent_id` online (registering it with `rec` if absent):
     /// its socket is connected here. The TTL does not run while online.
-    /// Returns the stored `max_calls`.
-    async fn attach(&self, rec: Record, now: u64) -> Result<u8, StoreError>;
+    async fn attach(&self, rec: Record, now: u64) -> Result<Attached, StoreError>;
     /// Marks the agent offline; its TTL starts running from `now`.
     async fn detach(&self, id: &str, now: u64) -> Result<(), StoreError>;
     /// Drops expired registrations (cost proportional to what expires).
@@ -115,7 +126,7 @@ impl AgentStore for Store {
             Store::Memory(s) => s.list(online_only, limit, cursor, now).await,
         }
     }
-    async fn attach(&self, rec: Record, now: u64) -> Result<u8, StoreError> {
+    async fn attach(&self, rec: Record, now: u64) -> Result<Attached, StoreError> {
         match self {
             Store::Memory(s) => s.attach(rec, now).await,
         }

@@ -185,7 +185,7 @@ async fn run(app: Rc<App>, id: ConnId, mut stream: Stream, mut st: ConnState, gu
             Event::Closed => break,
         }
     }
-    app.hub.borrow_mut().close(id);
+    app.hub.borrow_mut().close(id, Instant::now());
     app.ws.borrow_mut().remove(id);
     app.deliver();
     drop(guard);
@@ -195,7 +195,7 @@ async fn run(app: Rc<App>, id: ConnId, mut stream: Stream, mut st: ConnState, gu
 fn shut(app: &App, id: ConnId, code: u16, reason: &str) {
     app.metrics.ws_closed.inc(code);
     app.ws.borrow_mut().close(id, code, reason, false);
-    app.hub.borrow_mut().close(id);
+    app.hub.borrow_mut().close(id, Instant::now());
 }
 
 fn poll_conn(
@@ -342,7 +342,7 @@ fn process(app: &App, id: ConnId, st: &mut ConnState, data: &mut [u8]) -> (Step,
                 };
                 app.metrics.ws_closed.inc(code);
                 app.ws.borrow_mut().close(id, code, "", false);
-                app.hub.borrow_mut().close(id);
+                app.hub.borrow_mut().close(id, Instant::now());
                 return (Step::Wrote, data.len());
             }
             Op::Binary => {

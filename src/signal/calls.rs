@@ -1,0 +1,515 @@
+//! Calls: who the two parties are, which state the call is in, and how a
+//! message from one party reaches the other — a local socket, another
+//! daemon over Redis, or nowhere while a bot reconnects.
+//!
+//! States: `Placing` (caller's daemon, waiting for the bot's daemon to
+//! confirm) → `Ringing` (until answer, reject, hangup or the ring timeout)
+//! → `Answered` → ended (removed). A party is `Local(conn)`, `Remote(daemon)`
+//! or `Away` (an answered call's bot lost its socket; it has
+//! `reconnect_grace` to come back, here or on another daemon).
+
+use std::time::Instant;
+
+use botcall_core::id::AgentId;
+use botcall_core::protocol::{Msg, Proof, Text};
+use botcall_core::sdp;
+
+use super::hub::{ConnId, DaemonId, Hub, Output, encode};
+use super::remote::{self, Kind};
+
+/// One side of a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Party {
+    /// A socket on this daemon.
+    Local(ConnId),
+    /// The side lives on another daemon.
+    Remote(DaemonId),
+    /// A bot whose socket dropped during an answered call.
+    Away { since: Instant },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallState {
+    Placing { deadline: Instant },
+    Ringing { deadline: Instant },
+    Answered,
+}
+
+/// A call as this daemon sees it (half of it when the other side is remote).
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub(crate) caller: Party,
+    pub(crate) bot: Party,
+    pub(crate) agent: AgentId,
+    pub(crate) session: AgentId,
+    pub(crate) hv: &'static str,
+    pub(crate) state: CallState,
+}
+
+impl Call {
+    pub(crate) fn is_answered(&self) -> bool {
+        self.state == CallState::Answered
+    }
+}
+
+fn hv_static(hv: Option<&str>) -> &'static str {
+    match hv {
+        Some("pow") => "pow",
+        _ => "none",
+    }
+}
+
+impl Hub {
+    /// Sends `msg` (about `call_id`) to `party`.
+    fn to_party(&mut self, party: &Party, call_id: &AgentId, msg: &Msg<'_>) {
+        match party {
+            Party::Local(conn) => self.out.push_back(Output::Send(*conn, encode(msg))),
+            Party::Remote(d) => {
+                let out = remote::Out { call_id: Some(call_id), ..Default::default() };
+                let env = remote::encode(&self.me, Kind::Signal, &out, Some(msg));
+                self.metrics.remote_messages.inc("out");
+                self.out.push_back(Output::Remote(d.clone(), env));
+            }
+            Party::Away { .. } => {}
+        }
+    }
+
+    fn add_to_session(&mut self, party: &Party, id: &AgentId) {
+        if let Party::Local(conn) = party
+            && let Some(s) = self.session_mut(*conn)
+            && !s.calls.contains(id)
+        {
+            s.calls.push(id.clone());
+        }
+    }
+
+    fn remove_from_sessions(&mut self, call: &Call, id: &AgentId) {
+        for party in [&call.caller, &call.bot] {
+            if let Party::Local(conn) = party
+                && let Some(s) = self.sessions.get_mut(conn)
+            {
+                s.calls.retain(|c| c != id);
+            }
+        }
+    }
+
+    pub(super) fn end_call(&mut self, id: &AgentId, reason: &'static str) -> Option<Call> {
+        let call = self.calls.remove(id)?;
+        self.remove_from_sessions(&call, id);
+        self.metrics.calls_ended.inc(reason);
+        self.metrics.calls_active.dec();
+        Some(call)
+    }
+
+    /// Ends a call and tells every party except `quiet` (`hangup` with `reason`).
+    pub(super) fn end_call_notify(&mut self, id: &AgentId, reason: &'static str, quiet: Option<ConnId>) {
+        let Some(call) = self.end_call(id, reason) else { return };
+        let msg = Msg::Hangup { call_id: id.clone(), reason: Text::Str(reason) };
+        for party in [&call.caller, &call.bot] {
+            if quiet.is_some_and(|q| *party == Party::Local(q)) {
+                continue;
+            }
+            if matches!(call.state, CallState::Placing { .. }) && *party == call.caller {
+                // The caller never heard "ringing": tell it plainly.
+                if let Party::Local(c) = party {
+                    self.error(*c, "offline", "the agent is not reachable", Some(id));
+                }
+                continue;
+            }
+            self.to_party(party, id, &msg);
+        }
+    }
+
+    /// Records a call; `fresh` unless it was handed over by another daemon.
+    fn new_call(&mut self, id: AgentId, call: Call, fresh: bool) {
+        self.add_to_session(&call.caller, &id);
+        self.add_to_session(&call.bot, &id);
+        self.calls.insert(id, call);
+        if fresh {
+            self.metrics.calls_started.inc();
+        }
+        self.metrics.calls_active.inc();
+    }
+
+    /// A caller places a call to `to` — a bot here, or on `remote_bot`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn place_call(
+        &mut self,
+        conn: ConnId,
+        to: AgentId,
+        offer: Text<'_>,
+        proof: Option<&Proof<'_>>,
+        remote_bot: Option<DaemonId>,
+        now: Instant,
+        unix: u64,
+    ) {
+        let limit = self.cfg.max_calls_per_caller;
+        if self.session(conn).is_some_and(|s| s.calls.len() >= limit) {
+            self.error(conn, "too_many_calls", "this session has too many calls", None);
+            return;
+        }
+        if self.human_check_needed(conn, proof, now) {
+            return;
+        }
+        let Some((session, verified)) = self.session(conn).and_then(|s| Some((s.name.clone()?, s.verified))) else {
+            return;
+        };
+        let hv = if verified { "pow" } else { "none" };
+        if let Some(&bot) = self.bots.get(&to) {
+            let call_id = self.random_id("c-");
+            if let Err((code, msg)) = self.offer_to_local_bot(bot, &to, &call_id, &session, hv, offer, unix) {
+                self.error(conn, code, &msg, None);
+                return;
+            }
+            let deadline = now + self.cfg.ring_timeout;
+            self.new_call(
+                call_id.clone(),
+                Call {
+                    caller: Party::Local(conn),
+                    bot: Party::Local(bot),
+                    agent: to.clone(),
+                    session,
+                    hv,
+                    state: CallState::Ringing { deadline },
+                },
+                true,
+            );
+            self.send(conn, &Msg::Ringing { call_id, to });
+            return;
+        }
+        let Some(daemon) = remote_bot else {
+            self.error(conn, "offline", "the agent is not online", None);
+            return;
+        };
+        // The bot's daemon checks capacity and signs the attestation.
+        let call_id = self.random_id("c-");
+        let out = remote::Out {
+            call_id: Some(&call_id),
+            session: Some(&session),
+            hv: Some(hv),
+            agent: Some(&to),
+            ..Default::default()
+        };
+        let msg = Msg::Call { to: to.clone(), sdp_offer: offer, proof: None };
+        let env = remote::encode(&self.me, Kind::Signal, &out, Some(&msg));
+        self.metrics.remote_messages.inc("out");
+        self.out.push_back(Output::Remote(daemon.clone(), env));
+        self.new_call(
+            call_id,
+            Call {
+                caller: Party::Local(conn),
+                bot: Party::Remote(daemon),
+                agent: to,
+                session,
+                hv,
+                state: CallState::Placing { deadline: now + self.cfg.ring_timeout },
+            },
+            true,
+        );
+    }
+
+    /// Checks the bot's capacity and the offer, signs the attestation and
+    /// sends `incoming`; or says why not (error code, message).
+    #[allow(clippy::too_many_arguments)]
+    fn offer_to_local_bot(
+        &mut self,
+        bot: ConnId,
+        agent: &AgentId,
+        call_id: &AgentId,
+        session: &AgentId,
+        hv: &'static str,
+        offer: Text<'_>,
+        unix: u64,
+    ) -> Result<(), (&'static str, String)> {
+        let busy = self.session(bot).is_none_or(|s| s.calls.len() >= usize::from(s.max_calls));
+        if busy {
+            return Err(("busy", "the agent is busy".into()));
+        }
+        let fp = match offer {
+            Text::Json(j) => sdp::fingerprint_json(j),
+            Text::Str(s) => sdp::fingerprint(s),
+        };
+        let fp = match fp {
+            Ok(fp) => fp,
+            Err(e) => return Err(("bad_message", format!("sdp_offer: {e}"))),
+        };
+        let attestation = self.attest.sign(agent, session, call_id, hv, &fp, unix, self.cfg.attestation_ttl);
+        self.metrics.attestations_signed.inc();
+        self.send(
+            bot,
+            &Msg::Incoming {
+                call_id: call_id.clone(),
+                from: session.clone(),
+                sdp_offer: offer,
+                attestation: Text::Str(&attestation),
+                hv: Text::Str(hv),
+            },
+        );
+        Ok(())
+    }
+
+    /// The call `id` if local socket `conn` is one of its parties (errors sent otherwise).
+    fn party_call(&mut self, conn: ConnId, id: &AgentId) -> Option<(bool, Party, CallState)> {
+        match self.calls.get(id) {
+            None => {
+                self.error(conn, "unknown_call", "no such call", Some(id));
+                None
+            }
+            Some(c) if c.caller == Party::Local(conn) => Some((false, c.bot.clone(), c.state)),
+            Some(c) if c.bot == Party::Local(conn) => Some((true, c.caller.clone(), c.state)),
+            Some(_) => {
+                self.error(conn, "not_your_call", "this call belongs to other sessions", Some(id));
+                None
+            }
+        }
+    }
+
+    /// `answer`, `reject`, `ice` or `hangup` from a local socket.
+    pub(super) fn from_local_party(&mut self, conn: ConnId, msg: Msg<'_>, _now: Instant) {
+        let Some(id) = msg.call_id().cloned() else { return };
+        let Some((from_bot, other, state)) = self.party_call(conn, &id) else { return };
+        match msg {
+            Msg::Answer { .. } | Msg::Reject { .. } if !from_bot => {
+                self.error(conn, "not_your_call", "only the called bot answers or rejects", Some(&id));
+            }
+            Msg::Answer { .. } | Msg::Reject { .. } if !matches!(state, CallState::Ringing { .. }) => {
+                self.error(conn, "wrong_state", "the call is not ringing", Some(&id));
+            }
+            Msg::Answer { .. } => {
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.state = CallState::Answered;
+                }
+                self.to_party(&other, &id, &msg);
+            }
+            Msg::Reject { .. } => {
+                self.to_party(&other, &id, &msg);
+                self.end_call(&id, "rejected");
+            }
+            Msg::Ice { .. } => self.to_party(&other, &id, &msg),
+            Msg::Hangup { .. } => {
+                self.to_party(&other, &id, &msg);
+                self.end_call(&id, "hangup");
+            }
+            _ => {}
+        }
+    }
+
+    /// Calls of `agent` waiting for it to reconnect continue on `conn`.
+    pub(super) fn adopt_away_calls(&mut self, agent: &AgentId, conn: ConnId) {
+        let ids: Vec<AgentId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.agent == *agent && matches!(c.bot, Party::Away { .. }))
+            .map(|(id, _)| id.clone())
+            .collect();
+        self.rebind_bot(&ids, Party::Local(conn));
+        if let Some(s) = self.session_mut(conn) {
+            for id in ids {
+                if !s.calls.contains(&id) {
+                    s.calls.push(id);
+                }
+            }
+        }
+    }
+
+    /// Points the bot side of `ids` at `to`.
+    pub(super) fn rebind_bot(&mut self, ids: &[AgentId], to: Party) {
+        for id in ids {
+            if let Some(c) = self.calls.get_mut(id) {
+                c.bot = to.clone();
+            }
+        }
+    }
+
+    /// Ring timeouts and expired reconnect grace.
+    pub(super) fn call_timeouts(&mut self, now: Instant) {
+        let grace = self.cfg.reconnect_grace;
+        let expired: Vec<(AgentId, &'static str)> = self
+            .calls
+            .iter()
+            .filter_map(|(id, c)| match (c.state, &c.bot) {
+                (CallState::Ringing { deadline } | CallState::Placing { deadline }, _) if deadline <= now => {
+                    Some((id.clone(), "timeout"))
+                }
+                (_, Party::Away { since }) if now.saturating_duration_since(*since) >= grace => {
+                    Some((id.clone(), "peer_gone"))
+                }
+                _ => None,
+            })
+            .collect();
+        for (id, reason) in expired {
+            self.end_call_notify(&id, reason, None);
+        }
+    }
+
+    /// An envelope from another daemon.
+    pub(crate) fn handle_remote(&mut self, env: remote::In<'_>, now: Instant, unix: u64) {
+        self.metrics.remote_messages.inc("in");
+        let from: DaemonId = env.from.as_str().into();
+        match env.kind {
+            Kind::Signal => self.remote_signal(from, env, now, unix),
+            Kind::Moved => {
+                if let Some(agent) = env.agent {
+                    self.hand_over(&agent, from, now);
+                }
+            }
+            Kind::Adopt => self.adopt(from, env, now),
+            Kind::Rebind => {
+                if let (Some(id), Some(peer)) = (env.call_id, env.peer) {
+                    self.rebind_bot(&[id], Party::Remote(peer.as_str().into()));
+                }
+            }
+        }
+    }
+
+    fn remote_signal(&mut self, from: DaemonId, env: remote::In<'_>, now: Instant, unix: u64) {
+        let (Some(id), Some(msg)) = (env.call_id, env.msg) else { return };
+        if let Msg::Call { to, sdp_offer, .. } = msg {
+            // We hold the bot: check, sign, offer; answer `ringing` or an error.
+            let Some(session) = env.session else { return };
+            let hv = hv_static(env.hv.as_deref());
+            let reply = |hub: &mut Hub, m: &Msg<'_>| {
+                let out = remote::Out { call_id: Some(&id), ..Default::default() };
+                let e = remote::encode(&hub.me, Kind::Signal, &out, Some(m));
+                hub.out.push_back(Output::Remote(from.clone(), e));
+            };
+            let Some(&bot) = self.bots.get(&to) else {
+                let m = Msg::Error { code: Text::Str("offline"), message: Text::Str("the agent is not online"), call_id: Some(id.clone()) };
+                reply(self, &m);
+                return;
+            };
+            if let Err((code, text)) = self.offer_to_local_bot(bot, &to, &id, &session, hv, sdp_offer, unix) {
+                let m = Msg::Error { code: Text::Str(code), message: Text::Str(&text), call_id: Some(id.clone()) };
+                reply(self, &m);
+                return;
+            }
+            self.new_call(
+                id.clone(),
+                Call {
+                    caller: Party::Remote(from.clone()),
+                    bot: Party::Local(bot),
+                    agent: to.clone(),
+                    session,
+                    hv,
+                    state: CallState::Ringing { deadline: now + self.cfg.ring_timeout },
+                },
+                false,
+            );
+            reply(self, &Msg::Ringing { call_id: id.clone(), to });
+            return;
+        }
+        // Everything else is about a call we know, from the daemon holding its other side.
+        let Some(call) = self.calls.get(&id) else { return };
+        let (from_bot, local) = if call.bot == Party::Remote(from.clone()) {
+            (true, call.caller.clone())
+        } else if call.caller == Party::Remote(from.clone()) {
+            (false, call.bot.clone())
+        } else {
+            return;
+        };
+        let state = call.state;
+        match msg {
+            Msg::Ringing { .. } if from_bot && matches!(state, CallState::Placing { .. }) => {
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.state = CallState::Ringing { deadline: now + self.cfg.ring_timeout };
+                }
+                self.to_party(&local, &id, &msg);
+            }
+            Msg::Error { code, message, .. } if from_bot && matches!(state, CallState::Placing { .. }) => {
+                self.end_call(&id, "refused");
+                if let Party::Local(c) = local {
+                    let m = Msg::Error { code, message, call_id: None };
+                    self.send(c, &m);
+                }
+            }
+            Msg::Answer { .. } if from_bot && matches!(state, CallState::Ringing { .. }) => {
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.state = CallState::Answered;
+                }
+                self.to_party(&local, &id, &msg);
+            }
+            Msg::Reject { .. } if from_bot => {
+                self.to_party(&local, &id, &msg);
+                self.end_call(&id, "rejected");
+            }
+            Msg::Ice { .. } => self.to_party(&local, &id, &msg),
+            Msg::Hangup { .. } => {
+                self.to_party(&local, &id, &msg);
+                self.end_call(&id, "hangup");
+            }
+            _ => {}
+        }
+    }
+
+    /// `agent` said hello on daemon `to`: close our socket for it and hand
+    /// its calls over (the caller's daemon learns the new route).
+    fn hand_over(&mut self, agent: &AgentId, to: DaemonId, now: Instant) {
+        let ids: Vec<AgentId> = self.calls.iter().filter(|(_, c)| c.agent == *agent).map(|(id, _)| id.clone()).collect();
+        if let Some(&conn) = self.bots.get(agent) {
+            if let Some(s) = self.session_mut(conn) {
+                s.calls.clear();
+            }
+            self.end_session(conn, "replaced", now);
+            self.out.push_back(Output::Close(conn, crate::ws::frame::close::REPLACED, "replaced by a connection on another daemon"));
+        }
+        for id in ids {
+            let Some(call) = self.calls.get(&id) else { continue };
+            if call.bot == Party::Remote(to.clone()) {
+                continue;
+            }
+            let state = if call.is_answered() { "answered" } else { "ringing" };
+            let peer: DaemonId = match &call.caller {
+                Party::Remote(d) => d.clone(),
+                _ => self.me.clone(),
+            };
+            let out = remote::Out {
+                call_id: Some(&id),
+                session: Some(&call.session),
+                hv: Some(call.hv),
+                agent: Some(agent),
+                state: Some(state),
+                peer: Some(&peer),
+            };
+            let env = remote::encode(&self.me, Kind::Adopt, &out, None);
+            self.out.push_back(Output::Remote(to.clone(), env));
+            if peer == self.me {
+                // We keep the caller's half; its bot is now over there.
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.bot = Party::Remote(to.clone());
+                }
+            } else {
+                let out = remote::Out { call_id: Some(&id), peer: Some(&to), ..Default::default() };
+                let env = remote::encode(&self.me, Kind::Rebind, &out, None);
+                self.out.push_back(Output::Remote(peer, env));
+                if let Some(call) = self.calls.remove(&id) {
+                    self.remove_from_sessions(&call, &id);
+                    // Not ended: it lives on elsewhere.
+                    self.metrics.calls_active.dec();
+                }
+            }
+        }
+    }
+
+    /// A call of our bot, handed over by the daemon that held it before.
+    fn adopt(&mut self, _from: DaemonId, env: remote::In<'_>, now: Instant) {
+        let (Some(id), Some(agent), Some(session), Some(peer)) = (env.call_id, env.agent, env.session, env.peer) else {
+            return;
+        };
+        let caller = Party::Remote(peer.as_str().into());
+        let Some(&bot) = self.bots.get(&agent) else {
+            let m = Msg::Hangup { call_id: id.clone(), reason: Text::Str("peer_gone") };
+            self.to_party(&caller, &id, &m);
+            return;
+        };
+        let state = if env.state.as_deref() == Some("answered") {
+            CallState::Answered
+        } else {
+            CallState::Ringing { deadline: now + self.cfg.ring_timeout }
+        };
+        self.new_call(
+            id,
+            Call { caller, bot: Party::Local(bot), agent, session, hv: hv_static(env.hv.as_deref()), state },
+            false,
+        );
+    }
+}
