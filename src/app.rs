@@ -101,6 +101,8 @@ pub(crate) struct App {
     pub(crate) clock: Clock,
     pub(crate) shutdown: Shutdown,
     pub(crate) ex: Rc<LocalExecutor<'static>>,
+    #[cfg(feature = "redis")]
+    pub(crate) bus: crate::cluster::Bus,
     date: RefCell<(u64, String)>,
 }
 
@@ -132,6 +134,8 @@ impl App {
             clock: Clock::new(),
             shutdown: Shutdown::default(),
             ex,
+            #[cfg(feature = "redis")]
+            bus: crate::cluster::Bus::default(),
             date: RefCell::new((0, String::new())),
         }
     }
@@ -188,9 +192,17 @@ impl App {
                     self.ws.borrow_mut().close(conn, code, reason, false);
                 }
                 Output::Remote(daemon, envelope) => {
-                    // Only a shared store has a bus; without one nothing is remote.
-                    let _ = (daemon, envelope);
-                    self.metrics.remote_messages.inc("dropped");
+                    #[cfg(feature = "redis")]
+                    let queued = self.bus.push(daemon, envelope);
+                    // Without a shared store nothing is remote.
+                    #[cfg(not(feature = "redis"))]
+                    let queued = {
+                        let _ = (daemon, envelope);
+                        false
+                    };
+                    if !queued {
+                        self.metrics.remote_messages.inc("dropped");
+                    }
                 }
                 Output::BotOffline(agent) => {
                     let app = self.clone();

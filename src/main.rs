@@ -10,6 +10,8 @@
 mod app;
 mod auth;
 mod cli;
+#[cfg(feature = "redis")]
+mod cluster;
 mod config;
 mod http;
 mod log;

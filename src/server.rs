@@ -17,7 +17,7 @@ use crate::auth::attest::Attestor;
 use crate::auth::keys::Keys;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::signal::hub::{Hub, HubConfig};
+use crate::signal::hub::{DaemonId, Hub, HubConfig};
 use crate::store::{AgentStore, Store, memory::MemoryStore};
 use crate::ws::frame::close;
 use crate::{log_error, log_info, log_warn, stun};
@@ -34,6 +34,31 @@ fn raise_nofile() -> u64 {
         let _ = setrlimit(Resource::Nofile, lim.clone());
     }
     getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
+/// The configured store; Redis must be reachable at start unless
+/// `redis_fallback_local` allows starting on the memory store.
+fn open_store(cfg: &Config, me: &DaemonId) -> Result<Store, String> {
+    let now = crate::app::Clock::new().unix();
+    if cfg.store == "memory" {
+        return Ok(Store::Memory(MemoryStore::new(cfg.max_agents, now)));
+    }
+    #[cfg(feature = "redis")]
+    {
+        match async_io::block_on(crate::store::redis::RedisStore::connect(&cfg.store, me.clone())) {
+            Ok(s) => Ok(Store::Redis(s)),
+            Err(e) if cfg.redis_fallback_local => {
+                log_warn!("{e}; starting local-only on the memory store (redis_fallback_local)");
+                Ok(Store::Memory(MemoryStore::new(cfg.max_agents, now)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = me;
+        Err(format!("store `{}`: this build has no Redis support (feature `redis`)", cfg.store))
+    }
 }
 
 fn os_random(buf: &mut [u8]) {
@@ -71,18 +96,13 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
     }
     let attest = Rc::new(attest);
     let metrics = Rc::new(Metrics::default());
-    let store = if cfg.store == "memory" {
-        Store::Memory(MemoryStore::new(
-            cfg.max_agents,
-            crate::app::Clock::new().unix(),
-        ))
-    } else {
-        return Err(format!(
-            "store `{}`: this build has no Redis support yet",
-            cfg.store
-        ));
+    let daemon_id: DaemonId = {
+        let mut raw = [0u8; 9];
+        os_random(&mut raw);
+        let mut text = [0u8; 12];
+        format!("d-{}", botcall_core::b64::encode(&raw, &mut text).unwrap_or("0")).as_str().into()
     };
-
+    let store = open_store(&cfg, &daemon_id)?;
     let listener = TcpListener::bind(cfg.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
@@ -96,12 +116,6 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
         None => None,
     };
 
-    let daemon_id = {
-        let mut raw = [0u8; 9];
-        os_random(&mut raw);
-        let mut text = [0u8; 12];
-        format!("d-{}", botcall_core::b64::encode(&raw, &mut text).unwrap_or("0"))
-    };
     let hub = Hub::new(
         HubConfig {
             heartbeat: Duration::from_secs(cfg.heartbeat_interval),
@@ -114,7 +128,7 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
             challenge_ttl: Duration::from_secs(300),
             attestation_ttl: 120,
         },
-        daemon_id.as_str().into(),
+        daemon_id.clone(),
         Box::new(os_random),
         attest.clone(),
         metrics.clone(),
@@ -141,6 +155,8 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
     async_io::block_on(ex.run(async {
         app.spawn(accept_loop(app.clone(), listener));
         app.spawn(tick_loop(app.clone()));
+        #[cfg(feature = "redis")]
+        crate::cluster::start(&app);
         if let Some(s) = stun_socket {
             app.spawn(stun_loop(app.clone(), s));
         }

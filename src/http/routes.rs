@@ -118,7 +118,14 @@ async fn dispatch(app: &App, req: &Request<'_>, path: &str, name: &'static str) 
             .with_header("cache-control", "public, max-age=300"),
         "healthz" if is_get(req) => healthz(app),
         "metrics" if is_get(req) => {
-            let mut r = Response::json(200, app.metrics.render(app.store.gauges()).into_bytes());
+            let mut gauges = app.store.gauges();
+            #[cfg(feature = "redis")]
+            if let Some(r) = app.store.redis() {
+                // With a shared store, "online" is this daemon's bots.
+                gauges.online = app.hub.borrow().online_count() as u64;
+                app.metrics.redis_up.set(i64::from(r.is_up()));
+            }
+            let mut r = Response::json(200, app.metrics.render(gauges).into_bytes());
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
             r
         }

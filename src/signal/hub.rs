@@ -73,6 +73,8 @@ pub(super) struct Session {
     /// Calls this session is part of.
     pub(super) calls: Vec<AgentId>,
     pub(super) max_calls: u8,
+    /// Bots: who owns the agent id (to re-announce it to a store that lost it).
+    owner: crate::store::Owner,
     /// Human check passed (callers).
     pub(super) verified: bool,
     pub(super) challenge: Option<Box<(String, Instant)>>,
@@ -172,6 +174,7 @@ impl Hub {
                 last_ping: now,
                 calls: Vec::new(),
                 max_calls: 1,
+                owner: [0; 8],
                 verified: false,
                 challenge: None,
             },
@@ -190,16 +193,27 @@ impl Hub {
         self.session(conn).and_then(|s| s.role)
     }
 
+    /// This daemon's id on the bus.
+    pub(crate) fn me(&self) -> &DaemonId {
+        &self.me
+    }
+
+    /// Bots with a live socket here.
+    pub(crate) fn online_count(&self) -> usize {
+        self.bots.len()
+    }
+
     /// Whether `agent` has a live socket here.
     pub(crate) fn is_online(&self, agent: &str) -> bool {
         self.bots.contains_key(agent)
     }
 
-    /// Agents with a live socket here (to re-announce after a store outage).
-    pub(crate) fn online_agents(&self) -> Vec<(AgentId, u8)> {
+    /// Agents with a live socket here, with `max_calls` and owner (to
+    /// re-announce them after a store outage).
+    pub(crate) fn online_agents(&self) -> Vec<(AgentId, u8, crate::store::Owner)> {
         self.bots
             .iter()
-            .map(|(a, c)| (a.clone(), self.session(*c).map_or(1, |s| s.max_calls)))
+            .filter_map(|(a, c)| self.session(*c).map(|s| (a.clone(), s.max_calls, s.owner)))
             .collect()
     }
 
@@ -211,6 +225,7 @@ impl Hub {
         &mut self,
         conn: ConnId,
         agent: AgentId,
+        owner: crate::store::Owner,
         max_calls: u8,
         ice_servers: &str,
         moved_from: Option<DaemonId>,
@@ -232,6 +247,7 @@ impl Hub {
         s.role = Some(Role::Bot);
         s.name = Some(agent.clone());
         s.max_calls = max_calls.max(1);
+        s.owner = owner;
         s.last_seen = now;
         self.bots.insert(agent.clone(), conn);
         self.metrics.ws_bots.inc();

@@ -173,7 +173,7 @@ async fn bot_hello(
         Ok(a) => {
             let ice = ice_servers(app, host, agent.as_str(), unix);
             let calls = hello_calls.unwrap_or(a.max_calls);
-            app.hub.borrow_mut().hello_bot(conn, agent, calls, &ice, a.moved_from, now);
+            app.hub.borrow_mut().hello_bot(conn, agent, authed.proven.owner, calls, &ice, a.moved_from, now);
         }
         Err(StoreError::Taken) => refuse(
             app,

@@ -5,6 +5,8 @@
 //! default) and the Redis store implement it; [`Store`] picks one at start.
 
 pub(crate) mod memory;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 
 use botcall_core::id::AgentId;
 use botcall_core::protocol::Codecs;
@@ -97,53 +99,54 @@ pub(crate) trait AgentStore {
 #[derive(Debug)]
 pub(crate) enum Store {
     Memory(memory::MemoryStore),
+    #[cfg(feature = "redis")]
+    Redis(redis::RedisStore),
+}
+
+macro_rules! each {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Memory($s) => $e,
+            #[cfg(feature = "redis")]
+            Store::Redis($s) => $e,
+        }
+    };
 }
 
 impl AgentStore for Store {
     async fn register(&self, rec: Record, now: u64) -> Result<u64, StoreError> {
-        match self {
-            Store::Memory(s) => s.register(rec, now).await,
-        }
+        each!(self, s => s.register(rec, now).await)
     }
     async fn unregister(&self, id: &str, owner: &Owner, now: u64) -> Result<bool, StoreError> {
-        match self {
-            Store::Memory(s) => s.unregister(id, owner, now).await,
-        }
+        each!(self, s => s.unregister(id, owner, now).await)
     }
     async fn lookup(&self, id: &str, now: u64) -> Result<Option<AgentView>, StoreError> {
-        match self {
-            Store::Memory(s) => s.lookup(id, now).await,
-        }
+        each!(self, s => s.lookup(id, now).await)
     }
-    async fn list(
-        &self,
-        online_only: bool,
-        limit: usize,
-        cursor: Option<&str>,
-        now: u64,
-    ) -> Result<Page, StoreError> {
-        match self {
-            Store::Memory(s) => s.list(online_only, limit, cursor, now).await,
-        }
+    async fn list(&self, online_only: bool, limit: usize, cursor: Option<&str>, now: u64) -> Result<Page, StoreError> {
+        each!(self, s => s.list(online_only, limit, cursor, now).await)
     }
     async fn attach(&self, rec: Record, now: u64) -> Result<Attached, StoreError> {
-        match self {
-            Store::Memory(s) => s.attach(rec, now).await,
-        }
+        each!(self, s => s.attach(rec, now).await)
     }
     async fn detach(&self, id: &str, now: u64) -> Result<(), StoreError> {
-        match self {
-            Store::Memory(s) => s.detach(id, now).await,
-        }
+        each!(self, s => s.detach(id, now).await)
     }
     fn expire(&self, now: u64) -> usize {
-        match self {
-            Store::Memory(s) => s.expire(now),
-        }
+        each!(self, s => s.expire(now))
     }
     fn gauges(&self) -> StoreGauges {
+        each!(self, s => s.gauges())
+    }
+}
+
+impl Store {
+    /// The Redis store, when that is the configured one.
+    #[cfg(feature = "redis")]
+    pub(crate) fn redis(&self) -> Option<&redis::RedisStore> {
         match self {
-            Store::Memory(s) => s.gauges(),
+            Store::Redis(r) => Some(r),
+            Store::Memory(_) => None,
         }
     }
 }

@@ -17,7 +17,10 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_botcalld");
 
 /// Unix seconds now.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// A fresh temporary directory, removed on drop.
@@ -27,7 +30,11 @@ impl TempDir {
     pub fn new(tag: &str) -> Self {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("botcall-test-{tag}-{}-{n}-{}", std::process::id(), now()));
+        let p = std::env::temp_dir().join(format!(
+            "botcall-test-{tag}-{}-{n}-{}",
+            std::process::id(),
+            now()
+        ));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
@@ -72,7 +79,8 @@ impl Keys {
         match k {
             SigningKey::Es256(sk) => {
                 let mut v = Vec::new();
-                jwt::key::write_public_jwk(&mut Writer::new(&mut v), sk.verifying_key(), None).unwrap();
+                jwt::key::write_public_jwk(&mut Writer::new(&mut v), sk.verifying_key(), None)
+                    .unwrap();
                 String::from_utf8(v).unwrap()
             }
             SigningKey::Hs256(_) => {
@@ -89,12 +97,17 @@ impl Keys {
         let ec = Self::public_jwk(&self.ec);
         let fleet = Self::public_jwk(&self.fleet);
         let mut agents = Vec::new();
-        for id in ["hs-bot", "hs-bot-2", "hs-bot-3", "hs-a", "hs-b", "hs-c", "hs-d", "hs-e", "hs-f"] {
+        for id in [
+            "hs-bot", "hs-bot-2", "hs-bot-3", "hs-a", "hs-b", "hs-c", "hs-d", "hs-e", "hs-f",
+        ] {
             agents.push(format!("\"{id}\":{hs}"));
         }
         agents.push(format!("\"ec-bot\":{ec}"));
         agents.push(format!("\"ec-bot-2\":{ec}"));
-        format!(r#"{{"agents":{{{}}},"fleets":[{{"prefix":"fleet-7.*","key":{fleet}}}]}}"#, agents.join(","))
+        format!(
+            r#"{{"agents":{{{}}},"fleets":[{{"prefix":"fleet-7.*","key":{fleet}}}]}}"#,
+            agents.join(",")
+        )
     }
 
     /// The open-registration id of `k` (its RFC 7638 thumbprint).
@@ -109,14 +122,24 @@ impl Keys {
 /// Signs arbitrary claims JSON.
 pub fn sign(key: &SigningKey, claims: &str, embed_jwk: bool) -> String {
     let mut out = vec![0u8; 4096];
-    let opts = HeaderOpts { kid: None, embed_jwk, typ: None };
-    jwt::sign_claims(key, opts, claims, &mut out).unwrap().to_string()
+    let opts = HeaderOpts {
+        kid: None,
+        embed_jwk,
+        typ: None,
+    };
+    jwt::sign_claims(key, opts, claims, &mut out)
+        .unwrap()
+        .to_string()
 }
 
 /// A BotAuth token for `sub`, valid `ttl` seconds from now.
 pub fn token(key: &SigningKey, sub: &str, ttl: i64) -> String {
     let n = now() as i64;
-    sign(key, &format!(r#"{{"sub":"{sub}","iat":{n},"exp":{}}}"#, n + ttl), false)
+    sign(
+        key,
+        &format!(r#"{{"sub":"{sub}","iat":{n},"exp":{}}}"#, n + ttl),
+        false,
+    )
 }
 
 /// A running daemon; killed on drop.
@@ -140,17 +163,24 @@ impl Daemon {
             std::fs::write(&keys_path, Keys::new().file()).unwrap();
         }
         let mut cmd = Command::new(BIN);
-        cmd.args(["--listen", "127.0.0.1:0", "--stun-listen", "127.0.0.1:0", "--log-level", "debug"])
-            .arg("--keys")
-            .arg(&keys_path)
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .args(extra)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--stun-listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "debug",
+        ])
+        .arg("--keys")
+        .arg(&keys_path)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .args(extra)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start botcalld");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
@@ -188,7 +218,13 @@ impl Daemon {
             .nth(1)
             .and_then(|r| r.split([';', ' ']).next())
             .and_then(|a| a.parse().ok());
-        Daemon { child: Some(child), addr, stun, dir, log }
+        Daemon {
+            child: Some(child),
+            addr,
+            stun,
+            dir,
+            log,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -210,7 +246,10 @@ impl Daemon {
     /// Sends a signal and waits (bounded) for the exit status.
     pub fn signal(&mut self, sig: &str, within: Duration) -> ExitStatus {
         let pid = self.pid();
-        Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap();
+        Command::new("kill")
+            .args([&format!("-{sig}"), &pid.to_string()])
+            .status()
+            .unwrap();
         self.wait(within)
     }
 
@@ -250,7 +289,11 @@ impl Daemon {
     pub fn metric(&self, series: &str) -> f64 {
         let text = self.get("/metrics").text();
         text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')).map(|v| v.trim().parse().unwrap()))
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|r| r.strip_prefix(' '))
+                    .map(|v| v.trim().parse().unwrap())
+            })
             .unwrap_or(0.0)
     }
 
@@ -259,7 +302,10 @@ impl Daemon {
         let t0 = Instant::now();
         while !cond() {
             if t0.elapsed() > within {
-                panic!("timed out waiting for {what}\n--- daemon log ---\n{}", self.log());
+                panic!(
+                    "timed out waiting for {what}\n--- daemon log ---\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(25));
         }
@@ -285,13 +331,17 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
     /// The `code` of an error body.
     pub fn code(&self) -> String {
@@ -303,10 +353,19 @@ impl Resp {
 pub fn parse_responses(mut raw: &[u8]) -> Vec<Resp> {
     let mut out = Vec::new();
     while !raw.is_empty() {
-        let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { break };
+        let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+            break;
+        };
         let head = String::from_utf8_lossy(&raw[..end]).into_owned();
         let mut lines = head.split("\r\n");
-        let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let status: u16 = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
         let headers: Vec<(String, String)> = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -320,7 +379,11 @@ pub fn parse_responses(mut raw: &[u8]) -> Vec<Resp> {
         let body_end = (body_start + len).min(raw.len());
         let body = raw[body_start..body_end].to_vec();
         raw = &raw[body_end..];
-        out.push(Resp { status, headers, body });
+        out.push(Resp {
+            status,
+            headers,
+            body,
+        });
     }
     out
 }
@@ -336,7 +399,13 @@ pub fn raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
 }
 
 /// One request on a fresh connection (`Connection: close`).
-pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -348,13 +417,25 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
     let mut bytes = req.into_bytes();
     bytes.extend_from_slice(body);
     let raw = raw(addr, &bytes);
-    parse_responses(&raw).into_iter().next().unwrap_or_else(|| panic!("no response to {method} {path}"))
+    parse_responses(&raw)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no response to {method} {path}"))
 }
 
 /// `POST /register` with a bearer token and JSON body.
 pub fn register(d: &Daemon, token: &str, body: &str) -> Resp {
     let auth = format!("Bearer {token}");
-    http(d.addr, "POST", "/register", &[("Authorization", &auth), ("Content-Type", "application/json")], body.as_bytes())
+    http(
+        d.addr,
+        "POST",
+        "/register",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
 }
 
 pub type Ws = tungstenite::WebSocket<TcpStream>;
@@ -370,7 +451,9 @@ pub fn ws_connect(d: &Daemon, headers: &[(&str, &str)]) -> Ws {
         );
     }
     let stream = TcpStream::connect(d.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let (ws, _) = tungstenite::client(req, stream).expect("websocket handshake");
     ws
 }
@@ -404,7 +487,10 @@ pub fn recv_close(ws: &mut Ws) -> Option<u16> {
 /// A bot socket that said hello with `token`; returns it and the welcome.
 pub fn bot(d: &Daemon, token: &str) -> (Ws, serde_json::Value) {
     let mut ws = ws_connect(d, &[]);
-    send(&mut ws, serde_json::json!({"type": "hello", "role": "bot", "token": token}));
+    send(
+        &mut ws,
+        serde_json::json!({"type": "hello", "role": "bot", "token": token}),
+    );
     let w = recv(&mut ws);
     (ws, w)
 }
@@ -412,7 +498,10 @@ pub fn bot(d: &Daemon, token: &str) -> (Ws, serde_json::Value) {
 /// A caller socket after hello; returns it and the welcome.
 pub fn caller(d: &Daemon) -> (Ws, serde_json::Value) {
     let mut ws = ws_connect(d, &[]);
-    send(&mut ws, serde_json::json!({"type": "hello", "role": "caller"}));
+    send(
+        &mut ws,
+        serde_json::json!({"type": "hello", "role": "caller"}),
+    );
     let w = recv(&mut ws);
     (ws, w)
 }
@@ -421,5 +510,63 @@ pub fn caller(d: &Daemon) -> (Ws, serde_json::Value) {
 pub const FP: &str = "sha-256 0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9";
 
 pub fn offer() -> String {
-    format!("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=fingerprint:{FP}\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n")
+    format!(
+        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=fingerprint:{FP}\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"
+    )
+}
+
+/// A real `redis-server` on a free loopback port, killed on drop.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_on(port)
+    }
+
+    /// Starts (or restarts) on a given port, empty (no persistence).
+    pub fn start_on(port: u16) -> RedisServer {
+        let bin = std::env::var("BOTCALL_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let child = Command::new(&bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin} (tests/setup installs redis-server): {e}"));
+        let t0 = Instant::now();
+        loop {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.write_all(b"PING\r\n");
+                let mut b = [0u8; 7];
+                s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+                if s.read(&mut b).is_ok_and(|n| n >= 5 && &b[..5] == b"+PONG") {
+                    break;
+                }
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "redis-server did not come up on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisServer { child: Some(child), port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Kills it (like a crash) and waits until the port is closed.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

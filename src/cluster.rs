@@ -1,0 +1,202 @@
+//! Scale-out over Redis: the tasks that keep this daemon part of the
+//! network — liveness and TTL refresh, reconnect with backoff (and
+//! re-announcing every bot connected here when Redis comes back), the
+//! subscriber for this daemon's channel, and the ordered publisher.
+
+#![cfg(feature = "redis")]
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use botcall_core::protocol::{self, Codecs};
+use event_listener::Event;
+use futures_lite::{FutureExt, StreamExt};
+
+use crate::app::App;
+use crate::signal::{hub::DaemonId, remote};
+use crate::store::redis::{LIVENESS_EVERY, RedisStore, channel};
+use crate::store::{AgentStore, Record};
+use crate::{log_info, log_warn};
+
+/// Most envelopes waiting to be published; more are dropped and counted.
+const QUEUE_MAX: usize = 10_000;
+
+/// Envelopes on their way to other daemons, published in order by one task.
+#[derive(Debug, Default)]
+pub(crate) struct Bus {
+    queue: RefCell<VecDeque<(DaemonId, Vec<u8>)>>,
+    ready: Event,
+}
+
+impl Bus {
+    /// Queues an envelope; `false` when the queue is full.
+    pub(crate) fn push(&self, to: DaemonId, env: Vec<u8>) -> bool {
+        let mut q = self.queue.borrow_mut();
+        if q.len() >= QUEUE_MAX {
+            return false;
+        }
+        q.push_back((to, env));
+        self.ready.notify(1);
+        true
+    }
+}
+
+fn redis(app: &App) -> Option<&RedisStore> {
+    app.store.redis()
+}
+
+/// Starts the cluster tasks (no-op for the memory store).
+pub(crate) fn start(app: &Rc<App>) {
+    if redis(app).is_none() {
+        return;
+    }
+    app.metrics.redis_up.set(1);
+    app.spawn(liveness_loop(app.clone()));
+    app.spawn(subscriber_loop(app.clone()));
+    app.spawn(publisher_loop(app.clone()));
+}
+
+async fn liveness_loop(app: Rc<App>) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let Some(store) = redis(&app) else { return };
+        if store.is_up() {
+            let online: Vec<_> = app.hub.borrow().online_agents().into_iter().map(|(a, _, _)| a).collect();
+            if store.heartbeat(&online).await.is_err() {
+                log_warn!("redis {} unreachable: lookups and registrations answer 503 until it is back", store.url);
+                app.metrics.redis_up.set(0);
+                store.mark_down();
+                continue;
+            }
+            backoff = Duration::from_millis(250);
+            stop_or_sleep(&app, LIVENESS_EVERY).await;
+        } else {
+            match store.reconnect().await {
+                Ok(()) => {
+                    let n = reannounce(&app, store).await;
+                    app.metrics.redis_up.set(1);
+                    log_info!("redis {} is back; re-announced {n} connected bots", store.url);
+                }
+                Err(_) => {
+                    // Exponential backoff with jitter, capped: no busy loop.
+                    let mut j = [0u8; 1];
+                    let _ = getrandom::fill(&mut j);
+                    let wait = backoff + backoff * u32::from(j[0]) / 512;
+                    stop_or_sleep(&app, wait).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        if app.shutdown.is_set() {
+            return;
+        }
+    }
+}
+
+async fn stop_or_sleep(app: &App, d: Duration) {
+    let sleep = async {
+        Timer::after(d).await;
+    };
+    sleep.or(app.shutdown.wait()).await;
+}
+
+/// Writes every bot connected here back into the store.
+async fn reannounce(app: &App, store: &RedisStore) -> usize {
+    let agents = app.hub.borrow().online_agents();
+    let unix = app.clock.unix();
+    let mut n = 0;
+    for (agent, max_calls, owner) in agents {
+        let rec = Record {
+            agent_id: agent,
+            endpoint: None,
+            name: None,
+            audio: Codecs::OPUS,
+            ttl: protocol::DEFAULT_TTL as u32,
+            max_calls,
+            listed: false,
+            owner,
+        };
+        if store.attach(rec, unix).await.is_ok() {
+            n += 1;
+        }
+    }
+    let _ = store.heartbeat(&[]).await;
+    n
+}
+
+async fn subscriber_loop(app: Rc<App>) {
+    let me = app.hub.borrow().me().clone();
+    let ch = channel(&me);
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        if app.shutdown.is_set() {
+            return;
+        }
+        let Some(store) = redis(&app) else { return };
+        let sub = async {
+            let mut ps = store.client().get_async_pubsub().await?;
+            ps.subscribe(&ch).await?;
+            Ok::<_, redis::RedisError>(ps)
+        };
+        let mut ps = match sub.await {
+            Ok(ps) => ps,
+            Err(_) => {
+                stop_or_sleep(&app, backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(250);
+        let mut stream = ps.on_message();
+        loop {
+            let next = async { stream.next().await };
+            let stop = async {
+                app.shutdown.wait().await;
+                None
+            };
+            let Some(msg) = next.or(stop).await else { break };
+            let payload: Vec<u8> = msg.get_payload_bytes().to_vec();
+            let Ok(text) = std::str::from_utf8(&payload) else {
+                app.metrics.remote_messages.inc("invalid");
+                continue;
+            };
+            match remote::decode(text) {
+                Some(env) => {
+                    app.hub.borrow_mut().handle_remote(env, Instant::now(), app.clock.unix());
+                    app.deliver();
+                }
+                None => app.metrics.remote_messages.inc("invalid"),
+            }
+        }
+        // The subscription ended: Redis went away (or we are stopping).
+        if let Some(store) = redis(&app) {
+            store.mark_down();
+        }
+    }
+}
+
+async fn publisher_loop(app: Rc<App>) {
+    loop {
+        let next = app.bus.queue.borrow_mut().pop_front();
+        let Some((to, env)) = next else {
+            let l = app.bus.ready.listen();
+            if app.bus.queue.borrow().is_empty() {
+                let wait = async {
+                    l.await;
+                };
+                wait.or(app.shutdown.wait()).await;
+                if app.shutdown.is_set() && app.bus.queue.borrow().is_empty() {
+                    return;
+                }
+            }
+            continue;
+        };
+        let Some(store) = redis(&app) else { return };
+        if store.publish(&to, &env).await.is_err() {
+            app.metrics.remote_messages.inc("lost");
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! The shared store: agents in Redis, so several daemons serve one network.
+//!
+//! Layout (all keys under `bc:`):
+//! - `bc:a:{id}` — hash: `owner`, `endpoint`, `name` (`=text` or empty),
+//!   `audio`, `ttl`, `max_calls`, `listed`, `daemon` (id of the daemon
+//!   holding the bot's socket, empty when offline), `exp` (Unix expiry while
+//!   offline). Key TTL = `ttl` while offline; `ONLINE_TTL` (refreshed by the
+//!   holding daemon) while online, so a crashed daemon's bots age out.
+//! - `bc:dir` — sorted set of listed ids (the directory, paged by id).
+//! - `bc:d:{daemon}` — liveness of a daemon (`SET EX`), refreshed every few
+//!   seconds: an agent is online only if its daemon is alive.
+//! - channel `bc:ch:{daemon}` — envelopes for that daemon (pub/sub).
+//!
+//! Every read-modify-write is one Lua script, so ownership checks are atomic
+//! across daemons: two daemons cannot both accept different keys for one id.
+//! When Redis is unreachable every operation fails fast with
+//! [`StoreError::Unavailable`] (503 `store_unavailable`); a background task
+//! reconnects with backoff and re-announces every bot connected here.
+
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+
+use botcall_core::id::AgentId;
+use botcall_core::protocol::Codecs;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Script, Value};
+
+use super::{AgentStore, AgentView, Attached, Owner, Page, Record, StoreError};
+use crate::metrics::StoreGauges;
+use crate::signal::hub::DaemonId;
+
+/// Key TTL of an online agent; the holding daemon refreshes it.
+pub(crate) const ONLINE_TTL: u64 = 120;
+/// Liveness key TTL of a daemon; refreshed every `LIVENESS_EVERY`.
+pub(crate) const LIVENESS_TTL: u64 = 15;
+pub(crate) const LIVENESS_EVERY: Duration = Duration::from_secs(5);
+/// Redis round trips give up after this (then 503, not a hung request).
+const TIMEOUT: Duration = Duration::from_secs(1);
+
+const REGISTER: &str = r#"
+local cur = redis.call('HGET', KEYS[1], 'owner')
+if cur and cur ~= ARGV[1] then return 'TAKEN' end
+local daemon = redis.call('HGET', KEYS[1], 'daemon') or ''
+local ttl = tonumber(ARGV[5])
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'endpoint', ARGV[2], 'name', ARGV[3], 'audio', ARGV[4],
+  'ttl', ARGV[5], 'max_calls', ARGV[6], 'listed', ARGV[7], 'exp', tonumber(ARGV[8]) + ttl, 'daemon', daemon)
+if daemon ~= '' then redis.call('EXPIRE', KEYS[1], math.max(ttl, tonumber(ARGV[10]))) else redis.call('EXPIRE', KEYS[1], ttl) end
+if ARGV[7] == '1' then redis.call('ZADD', KEYS[2], 0, ARGV[9]) else redis.call('ZREM', KEYS[2], ARGV[9]) end
+return 'OK'
+"#;
+
+const ATTACH: &str = r#"
+local cur = redis.call('HGET', KEYS[1], 'owner')
+if cur and cur ~= ARGV[1] then return {'TAKEN'} end
+if not cur then
+  redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'endpoint', '', 'name', '', 'audio', '1', 'ttl', ARGV[3],
+    'max_calls', ARGV[2], 'listed', '0', 'exp', '0')
+end
+local prev = redis.call('HGET', KEYS[1], 'daemon') or ''
+redis.call('HSET', KEYS[1], 'daemon', ARGV[4])
+redis.call('EXPIRE', KEYS[1], math.max(tonumber(redis.call('HGET', KEYS[1], 'ttl')), tonumber(ARGV[5])))
+local alive = 0
+if prev ~= '' and prev ~= ARGV[4] then alive = redis.call('EXISTS', 'bc:d:' .. prev) end
+return {'OK', redis.call('HGET', KEYS[1], 'max_calls'), prev, alive}
+"#;
+
+const DETACH: &str = r#"
+if redis.call('HGET', KEYS[1], 'daemon') ~= ARGV[1] then return 0 end
+local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl'))
+redis.call('HSET', KEYS[1], 'daemon', '', 'exp', tonumber(ARGV[2]) + ttl)
+redis.call('EXPIRE', KEYS[1], ttl)
+return 1
+"#;
+
+const UNREGISTER: &str = r#"
+local cur = redis.call('HGET', KEYS[1], 'owner')
+if not cur then return 'NONE' end
+if cur ~= ARGV[1] then return 'TAKEN' end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 'OK'
+"#;
+
+const LOOKUP: &str = r#"
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return {} end
+local d = redis.call('HGET', KEYS[1], 'daemon')
+local alive = 0
+if d and d ~= '' then alive = redis.call('EXISTS', 'bc:d:' .. d) end
+table.insert(h, 'alive')
+table.insert(h, alive)
+table.insert(h, 'pttl')
+table.insert(h, redis.call('PTTL', KEYS[1]))
+return h
+"#;
+
+const REFRESH: &str = r#"
+for i, k in ipairs(KEYS) do
+  if redis.call('HGET', k, 'daemon') == ARGV[1] then redis.call('EXPIRE', k, ARGV[2]) end
+end
+return #KEYS
+"#;
+
+fn agent_key(id: &str) -> String {
+    format!("bc:a:{id}")
+}
+
+/// The channel daemon `d` listens on.
+pub(crate) fn channel(d: &str) -> String {
+    format!("bc:ch:{d}")
+}
+
+fn hex(owner: &Owner) -> String {
+    owner.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Owner {
+    let mut o = [0u8; 8];
+    for (i, b) in o.iter_mut().enumerate() {
+        *b = s.get(i * 2..i * 2 + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).unwrap_or(0);
+    }
+    o
+}
+
+fn opt(s: &Option<Box<str>>) -> String {
+    s.as_deref().map(|v| format!("={v}")).unwrap_or_default()
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Okay => "OK".into(),
+        _ => String::new(),
+    }
+}
+
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i,
+        other => text(other).parse().unwrap_or(0),
+    }
+}
+
+/// A store on a Redis server.
+pub(crate) struct RedisStore {
+    client: redis::Client,
+    conn: RefCell<Option<MultiplexedConnection>>,
+    me: DaemonId,
+    pub(crate) url: String,
+    registered: Cell<u64>,
+    up: Cell<bool>,
+    scripts: Scripts,
+}
+
+struct Scripts {
+    register: Script,
+    attach: Script,
+    detach: Script,
+    unregister: Script,
+    lookup: Script,
+    refresh: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RedisStore {{ url: {}, up: {} }}", self.url, self.up.get())
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    crate::log_debug!("redis: {e}");
+    StoreError::Unavailable
+}
+
+impl RedisStore {
+    /// Connects (fails if Redis is unreachable now).
+    pub(crate) async fn connect(url: &str, me: DaemonId) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("store {url}: {e}"))?;
+        let s = RedisStore {
+            client,
+            conn: RefCell::new(None),
+            me,
+            url: url.to_string(),
+            registered: Cell::new(0),
+            up: Cell::new(false),
+            scripts: Scripts {
+                register: Script::new(REGISTER),
+                attach: Script::new(ATTACH),
+                detach: Script::new(DETACH),
+                unregister: Script::new(UNREGISTER),
+                lookup: Script::new(LOOKUP),
+                refresh: Script::new(REFRESH),
+            },
+        };
+        s.reconnect().await.map_err(|e| format!("store {url}: cannot reach Redis: {e}"))?;
+        Ok(s)
+    }
+
+    pub(crate) fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.get()
+    }
+
+    /// (Re)opens the command connection.
+    pub(crate) async fn reconnect(&self) -> Result<(), redis::RedisError> {
+        let cfg = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT));
+        let mut conn = self.client.get_multiplexed_async_connection_with_config(&cfg).await?;
+        let _: () = redis::cmd("PING").query_async(&mut conn).await?;
+        *self.conn.borrow_mut() = Some(conn);
+        self.up.set(true);
+        Ok(())
+    }
+
+    /// Marks the store down (the reconnect loop will bring it back).
+    pub(crate) fn mark_down(&self) {
+        self.up.set(false);
+        *self.conn.borrow_mut() = None;
+    }
+
+    fn conn(&self) -> Result<MultiplexedConnection, StoreError> {
+        if !self.up.get() {
+            return Err(StoreError::Unavailable);
+        }
+        self.conn.borrow().clone().ok_or(StoreError::Unavailable)
+    }
+
+    /// Runs `f` on the connection; a failure marks the store down.
+    async fn run<T>(&self, f: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>) -> Result<T, StoreError> {
+        let mut conn = self.conn()?;
+        match f(&mut conn).await {
+            Ok(v) => Ok(v),
+            Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_unrecoverable_error() => {
+                self.mark_down();
+                Err(unavailable(e))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Says this daemon is alive; refreshes its online agents' key TTLs.
+    pub(crate) async fn heartbeat(&self, online: &[AgentId]) -> Result<(), StoreError> {
+        let me = self.me.clone();
+        let keys: Vec<String> = online.iter().map(|a| agent_key(a)).collect();
+        let refresh = &self.scripts.refresh;
+        let registered: u64 = self
+            .run(async |c| {
+                let _: () = redis::cmd("SET").arg(format!("bc:d:{me}")).arg("1").arg("EX").arg(LIVENESS_TTL).query_async(c).await?;
+                for chunk in keys.chunks(500) {
+                    let mut inv = refresh.prepare_invoke();
+                    for k in chunk {
+                        inv.key(k);
+                    }
+                    let _: i64 = inv.arg(&*me).arg(ONLINE_TTL).invoke_async(c).await?;
+                }
+                redis::cmd("DBSIZE").query_async(c).await
+            })
+            .await?;
+        self.registered.set(registered);
+        Ok(())
+    }
+
+    /// Publishes an envelope to daemon `d`.
+    pub(crate) async fn publish(&self, d: &str, payload: &[u8]) -> Result<(), StoreError> {
+        let ch = channel(d);
+        self.run(async |c| redis::cmd("PUBLISH").arg(&ch).arg(payload).query_async::<i64>(c).await.map(|_| ()))
+            .await
+    }
+
+    fn view(&self, id: &str, fields: &[Value], now: u64) -> Option<AgentView> {
+        if fields.is_empty() {
+            return None;
+        }
+        let mut get = std::collections::HashMap::new();
+        for kv in fields.chunks(2) {
+            if let [k, v] = kv {
+                get.insert(text(k), v);
+            }
+        }
+        let s = |k: &str| get.get(k).map(|v| text(v)).unwrap_or_default();
+        let strip = |v: String| v.strip_prefix('=').map(|t| t.to_string().into_boxed_str());
+        let daemon = s("daemon");
+        let alive = get.get("alive").map(|v| int(v)).unwrap_or(0) == 1;
+        let online = !daemon.is_empty() && alive;
+        let ttl = s("ttl").parse::<u32>().unwrap_or(0);
+        let exp = s("exp").parse::<u64>().unwrap_or(0);
+        Some(AgentView {
+            rec: Record {
+                agent_id: AgentId::new(id).ok()?,
+                endpoint: strip(s("endpoint")),
+                name: strip(s("name")),
+                audio: Codecs(s("audio").parse().unwrap_or(1)),
+                ttl,
+                max_calls: s("max_calls").parse().unwrap_or(1),
+                listed: s("listed") == "1",
+                owner: unhex(&s("owner")),
+            },
+            online,
+            expires_in: if online { u64::from(ttl) } else { exp.saturating_sub(now) },
+            daemon: online.then(|| daemon.as_str().into()),
+        })
+    }
+}
+
+impl AgentStore for RedisStore {
+    async fn register(&self, rec: Record, now: u64) -> Result<u64, StoreError> {
+        let script = &self.scripts.register;
+        let id = rec.agent_id.to_string();
+        let r: String = self
+            .run(async |c| {
+                script
+                    .key(agent_key(&id))
+                    .key("bc:dir")
+                    .arg(hex(&rec.owner))
+                    .arg(opt(&rec.endpoint))
+                    .arg(opt(&rec.name))
+                    .arg(rec.audio.0)
+                    .arg(rec.ttl)
+                    .arg(rec.max_calls)
+                    .arg(if rec.listed { "1" } else { "0" })
+                    .arg(now)
+                    .arg(&id)
+                    .arg(ONLINE_TTL)
+                    .invoke_async(c)
+                    .await
+            })
+            .await?;
+        match r.as_str() {
+            "OK" => Ok(u64::from(rec.ttl)),
+            "TAKEN" => Err(StoreError::Taken),
+            _ => Err(StoreError::Unavailable),
+        }
+    }
+
+    async fn unregister(&self, id: &str, owner: &Owner, _now: u64) -> Result<bool, StoreError> {
+        let script = &self.scripts.unregister;
+        let r: String = self
+            .run(async |c| script.key(agent_key(id)).key("bc:dir").arg(hex(owner)).arg(id).invoke_async(c).await)
+            .await?;
+        match r.as_str() {
+            "OK" => Ok(true),
+            "NONE" => Ok(false),
+            "TAKEN" => Err(StoreError::Taken),
+            _ => Err(StoreError::Unavailable),
+        }
+    }
+
+    async fn lookup(&self, id: &str, now: u64) -> Result<Option<AgentView>, StoreError> {
+        let script = &self.scripts.lookup;
+        let fields: Vec<Value> = self.run(async |c| script.key(agent_key(id)).invoke_async(c).await).await?;
+        Ok(self.view(id, &fields, now))
+    }
+
+    async fn list(&self, online_only: bool, limit: usize, cursor: Option<&str>, now: u64) -> Result<Page, StoreError> {
+        let mut page = Page::default();
+        let mut from = cursor.map(|c| format!("({c}")).unwrap_or_else(|| "-".into());
+        // Bounded work per request: at most 10 batches.
+        for _ in 0..10 {
+            let batch = limit * 2;
+            let ids: Vec<String> = self
+                .run(async |c| {
+                    redis::cmd("ZRANGE").arg("bc:dir").arg(&from).arg("+").arg("BYLEX").arg("LIMIT").arg(0).arg(batch).query_async(c).await
+                })
+                .await?;
+            let exhausted = ids.len() < batch;
+            for id in &ids {
+                from = format!("({id}");
+                match self.lookup(id, now).await? {
+                    Some(v) if v.rec.listed && (!online_only || v.online) => {
+                        page.agents.push(v);
+                        if page.agents.len() == limit {
+                            page.next_cursor = Some(id.clone());
+                            return Ok(page);
+                        }
+                    }
+                    Some(_) => {}
+                    None => {
+                        // Expired: drop it from the directory as we pass.
+                        let stale = id.clone();
+                        let _: Result<i64, _> = self.run(async |c| redis::cmd("ZREM").arg("bc:dir").arg(&stale).query_async(c).await).await;
+                    }
+                }
+            }
+            if exhausted {
+                return Ok(page);
+            }
+        }
+        page.next_cursor = from.strip_prefix('(').map(str::to_string);
+        Ok(page)
+    }
+
+    async fn attach(&self, rec: Record, _now: u64) -> Result<Attached, StoreError> {
+        let script = &self.scripts.attach;
+        let me = self.me.clone();
+        let r: Vec<Value> = self
+            .run(async |c| {
+                script
+                    .key(agent_key(&rec.agent_id))
+                    .arg(hex(&rec.owner))
+                    .arg(rec.max_calls)
+                    .arg(rec.ttl)
+                    .arg(&*me)
+                    .arg(ONLINE_TTL)
+                    .invoke_async(c)
+                    .await
+            })
+            .await?;
+        match r.first().map(text).as_deref() {
+            Some("OK") => {
+                let prev = r.get(2).map(text).unwrap_or_default();
+                let alive = r.get(3).map(int).unwrap_or(0) == 1;
+                Ok(Attached {
+                    max_calls: r.get(1).map(|v| int(v) as u8).unwrap_or(1).max(1),
+                    moved_from: (alive && !prev.is_empty()).then(|| prev.as_str().into()),
+                })
+            }
+            Some("TAKEN") => Err(StoreError::Taken),
+            _ => Err(StoreError::Unavailable),
+        }
+    }
+
+    async fn detach(&self, id: &str, now: u64) -> Result<(), StoreError> {
+        let script = &self.scripts.detach;
+        let me = self.me.clone();
+        let _: i64 = self.run(async |c| script.key(agent_key(id)).arg(&*me).arg(now).invoke_async(c).await).await?;
+        Ok(())
+    }
+
+    fn expire(&self, _now: u64) -> usize {
+        // Redis expires keys itself.
+        0
+    }
+
+    fn gauges(&self) -> StoreGauges {
+        StoreGauges { registered: self.registered.get(), online: 0, capacity: 0 }
+    }
+}
