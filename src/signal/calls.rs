@@ -65,7 +65,10 @@ impl Hub {
         match party {
             Party::Local(conn) => self.out.push_back(Output::Send(*conn, encode(msg))),
             Party::Remote(d) => {
-                let out = remote::Out { call_id: Some(call_id), ..Default::default() };
+                let out = remote::Out {
+                    call_id: Some(call_id),
+                    ..Default::default()
+                };
                 let env = remote::encode(&self.me, Kind::Signal, &out, Some(msg));
                 self.metrics.remote_messages.inc("out");
                 self.out.push_back(Output::Remote(d.clone(), env));
@@ -102,9 +105,19 @@ impl Hub {
     }
 
     /// Ends a call and tells every party except `quiet` (`hangup` with `reason`).
-    pub(super) fn end_call_notify(&mut self, id: &AgentId, reason: &'static str, quiet: Option<ConnId>) {
-        let Some(call) = self.end_call(id, reason) else { return };
-        let msg = Msg::Hangup { call_id: id.clone(), reason: Text::Str(reason) };
+    pub(super) fn end_call_notify(
+        &mut self,
+        id: &AgentId,
+        reason: &'static str,
+        quiet: Option<ConnId>,
+    ) {
+        let Some(call) = self.end_call(id, reason) else {
+            return;
+        };
+        let msg = Msg::Hangup {
+            call_id: id.clone(),
+            reason: Text::Str(reason),
+        };
         for party in [&call.caller, &call.bot] {
             if quiet.is_some_and(|q| *party == Party::Local(q)) {
                 continue;
@@ -145,19 +158,29 @@ impl Hub {
     ) {
         let limit = self.cfg.max_calls_per_caller;
         if self.session(conn).is_some_and(|s| s.calls.len() >= limit) {
-            self.error(conn, "too_many_calls", "this session has too many calls", None);
+            self.error(
+                conn,
+                "too_many_calls",
+                "this session has too many calls",
+                None,
+            );
             return;
         }
         if self.human_check_needed(conn, proof, now) {
             return;
         }
-        let Some((session, verified)) = self.session(conn).and_then(|s| Some((s.name.clone()?, s.verified))) else {
+        let Some((session, verified)) = self
+            .session(conn)
+            .and_then(|s| Some((s.name.clone()?, s.verified)))
+        else {
             return;
         };
         let hv = if verified { "pow" } else { "none" };
         if let Some(&bot) = self.bots.get(&to) {
             let call_id = self.random_id("c-");
-            if let Err((code, msg)) = self.offer_to_local_bot(bot, &to, &call_id, &session, hv, offer, unix) {
+            if let Err((code, msg)) =
+                self.offer_to_local_bot(bot, &to, &call_id, &session, hv, offer, unix)
+            {
                 self.error(conn, code, &msg, None);
                 return;
             }
@@ -190,7 +213,11 @@ impl Hub {
             agent: Some(&to),
             ..Default::default()
         };
-        let msg = Msg::Call { to: to.clone(), sdp_offer: offer, proof: None };
+        let msg = Msg::Call {
+            to: to.clone(),
+            sdp_offer: offer,
+            proof: None,
+        };
         let env = remote::encode(&self.me, Kind::Signal, &out, Some(&msg));
         self.metrics.remote_messages.inc("out");
         self.out.push_back(Output::Remote(daemon.clone(), env));
@@ -202,7 +229,9 @@ impl Hub {
                 agent: to,
                 session,
                 hv,
-                state: CallState::Placing { deadline: now + self.cfg.ring_timeout },
+                state: CallState::Placing {
+                    deadline: now + self.cfg.ring_timeout,
+                },
             },
             true,
         );
@@ -221,7 +250,9 @@ impl Hub {
         offer: Text<'_>,
         unix: u64,
     ) -> Result<(), (&'static str, String)> {
-        let busy = self.session(bot).is_none_or(|s| s.calls.len() >= usize::from(s.max_calls));
+        let busy = self
+            .session(bot)
+            .is_none_or(|s| s.calls.len() >= usize::from(s.max_calls));
         if busy {
             return Err(("busy", "the agent is busy".into()));
         }
@@ -233,7 +264,15 @@ impl Hub {
             Ok(fp) => fp,
             Err(e) => return Err(("bad_message", format!("sdp_offer: {e}"))),
         };
-        let attestation = self.attest.sign(agent, session, call_id, hv, &fp, unix, self.cfg.attestation_ttl);
+        let attestation = self.attest.sign(
+            agent,
+            session,
+            call_id,
+            hv,
+            &fp,
+            unix,
+            self.cfg.attestation_ttl,
+        );
         self.metrics.attestations_signed.inc();
         self.send(
             bot,
@@ -258,7 +297,12 @@ impl Hub {
             Some(c) if c.caller == Party::Local(conn) => Some((false, c.bot.clone(), c.state)),
             Some(c) if c.bot == Party::Local(conn) => Some((true, c.caller.clone(), c.state)),
             Some(_) => {
-                self.error(conn, "not_your_call", "this call belongs to other sessions", Some(id));
+                self.error(
+                    conn,
+                    "not_your_call",
+                    "this call belongs to other sessions",
+                    Some(id),
+                );
                 None
             }
         }
@@ -266,13 +310,24 @@ impl Hub {
 
     /// `answer`, `reject`, `ice` or `hangup` from a local socket.
     pub(super) fn from_local_party(&mut self, conn: ConnId, msg: Msg<'_>, _now: Instant) {
-        let Some(id) = msg.call_id().cloned() else { return };
-        let Some((from_bot, other, state)) = self.party_call(conn, &id) else { return };
+        let Some(id) = msg.call_id().cloned() else {
+            return;
+        };
+        let Some((from_bot, other, state)) = self.party_call(conn, &id) else {
+            return;
+        };
         match msg {
             Msg::Answer { .. } | Msg::Reject { .. } if !from_bot => {
-                self.error(conn, "not_your_call", "only the called bot answers or rejects", Some(&id));
+                self.error(
+                    conn,
+                    "not_your_call",
+                    "only the called bot answers or rejects",
+                    Some(&id),
+                );
             }
-            Msg::Answer { .. } | Msg::Reject { .. } if !matches!(state, CallState::Ringing { .. }) => {
+            Msg::Answer { .. } | Msg::Reject { .. }
+                if !matches!(state, CallState::Ringing { .. }) =>
+            {
                 self.error(conn, "wrong_state", "the call is not ringing", Some(&id));
             }
             Msg::Answer { .. } => {
@@ -328,7 +383,9 @@ impl Hub {
             .calls
             .iter()
             .filter_map(|(id, c)| match (c.state, &c.bot) {
-                (CallState::Ringing { deadline } | CallState::Placing { deadline }, _) if deadline <= now => {
+                (CallState::Ringing { deadline } | CallState::Placing { deadline }, _)
+                    if deadline <= now =>
+                {
                     Some((id.clone(), "timeout"))
                 }
                 (_, Party::Away { since }) if now.saturating_duration_since(*since) >= grace => {
@@ -363,23 +420,38 @@ impl Hub {
     }
 
     fn remote_signal(&mut self, from: DaemonId, env: remote::In<'_>, now: Instant, unix: u64) {
-        let (Some(id), Some(msg)) = (env.call_id, env.msg) else { return };
+        let (Some(id), Some(msg)) = (env.call_id, env.msg) else {
+            return;
+        };
         if let Msg::Call { to, sdp_offer, .. } = msg {
             // We hold the bot: check, sign, offer; answer `ringing` or an error.
             let Some(session) = env.session else { return };
             let hv = hv_static(env.hv.as_deref());
             let reply = |hub: &mut Hub, m: &Msg<'_>| {
-                let out = remote::Out { call_id: Some(&id), ..Default::default() };
+                let out = remote::Out {
+                    call_id: Some(&id),
+                    ..Default::default()
+                };
                 let e = remote::encode(&hub.me, Kind::Signal, &out, Some(m));
                 hub.out.push_back(Output::Remote(from.clone(), e));
             };
             let Some(&bot) = self.bots.get(&to) else {
-                let m = Msg::Error { code: Text::Str("offline"), message: Text::Str("the agent is not online"), call_id: Some(id.clone()) };
+                let m = Msg::Error {
+                    code: Text::Str("offline"),
+                    message: Text::Str("the agent is not online"),
+                    call_id: Some(id.clone()),
+                };
                 reply(self, &m);
                 return;
             };
-            if let Err((code, text)) = self.offer_to_local_bot(bot, &to, &id, &session, hv, sdp_offer, unix) {
-                let m = Msg::Error { code: Text::Str(code), message: Text::Str(&text), call_id: Some(id.clone()) };
+            if let Err((code, text)) =
+                self.offer_to_local_bot(bot, &to, &id, &session, hv, sdp_offer, unix)
+            {
+                let m = Msg::Error {
+                    code: Text::Str(code),
+                    message: Text::Str(&text),
+                    call_id: Some(id.clone()),
+                };
                 reply(self, &m);
                 return;
             }
@@ -391,15 +463,25 @@ impl Hub {
                     agent: to.clone(),
                     session,
                     hv,
-                    state: CallState::Ringing { deadline: now + self.cfg.ring_timeout },
+                    state: CallState::Ringing {
+                        deadline: now + self.cfg.ring_timeout,
+                    },
                 },
                 false,
             );
-            reply(self, &Msg::Ringing { call_id: id.clone(), to });
+            reply(
+                self,
+                &Msg::Ringing {
+                    call_id: id.clone(),
+                    to,
+                },
+            );
             return;
         }
         // Everything else is about a call we know, from the daemon holding its other side.
-        let Some(call) = self.calls.get(&id) else { return };
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
         let (from_bot, local) = if call.bot == Party::Remote(from.clone()) {
             (true, call.caller.clone())
         } else if call.caller == Party::Remote(from.clone()) {
@@ -411,14 +493,22 @@ impl Hub {
         match msg {
             Msg::Ringing { .. } if from_bot && matches!(state, CallState::Placing { .. }) => {
                 if let Some(c) = self.calls.get_mut(&id) {
-                    c.state = CallState::Ringing { deadline: now + self.cfg.ring_timeout };
+                    c.state = CallState::Ringing {
+                        deadline: now + self.cfg.ring_timeout,
+                    };
                 }
                 self.to_party(&local, &id, &msg);
             }
-            Msg::Error { code, message, .. } if from_bot && matches!(state, CallState::Placing { .. }) => {
+            Msg::Error { code, message, .. }
+                if from_bot && matches!(state, CallState::Placing { .. }) =>
+            {
                 self.end_call(&id, "refused");
                 if let Party::Local(c) = local {
-                    let m = Msg::Error { code, message, call_id: None };
+                    let m = Msg::Error {
+                        code,
+                        message,
+                        call_id: None,
+                    };
                     self.send(c, &m);
                 }
             }
@@ -444,20 +534,35 @@ impl Hub {
     /// `agent` said hello on daemon `to`: close our socket for it and hand
     /// its calls over (the caller's daemon learns the new route).
     fn hand_over(&mut self, agent: &AgentId, to: DaemonId, now: Instant) {
-        let ids: Vec<AgentId> = self.calls.iter().filter(|(_, c)| c.agent == *agent).map(|(id, _)| id.clone()).collect();
+        let ids: Vec<AgentId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.agent == *agent)
+            .map(|(id, _)| id.clone())
+            .collect();
         if let Some(&conn) = self.bots.get(agent) {
             if let Some(s) = self.session_mut(conn) {
                 s.calls.clear();
             }
             self.end_session(conn, "replaced", now);
-            self.out.push_back(Output::Close(conn, crate::ws::frame::close::REPLACED, "replaced by a connection on another daemon"));
+            self.out.push_back(Output::Close(
+                conn,
+                crate::ws::frame::close::REPLACED,
+                "replaced by a connection on another daemon",
+            ));
         }
         for id in ids {
-            let Some(call) = self.calls.get(&id) else { continue };
+            let Some(call) = self.calls.get(&id) else {
+                continue;
+            };
             if call.bot == Party::Remote(to.clone()) {
                 continue;
             }
-            let state = if call.is_answered() { "answered" } else { "ringing" };
+            let state = if call.is_answered() {
+                "answered"
+            } else {
+                "ringing"
+            };
             let peer: DaemonId = match &call.caller {
                 Party::Remote(d) => d.clone(),
                 _ => self.me.clone(),
@@ -478,7 +583,11 @@ impl Hub {
                     c.bot = Party::Remote(to.clone());
                 }
             } else {
-                let out = remote::Out { call_id: Some(&id), peer: Some(&to), ..Default::default() };
+                let out = remote::Out {
+                    call_id: Some(&id),
+                    peer: Some(&to),
+                    ..Default::default()
+                };
                 let env = remote::encode(&self.me, Kind::Rebind, &out, None);
                 self.out.push_back(Output::Remote(peer, env));
                 if let Some(call) = self.calls.remove(&id) {
@@ -492,23 +601,37 @@ impl Hub {
 
     /// A call of our bot, handed over by the daemon that held it before.
     fn adopt(&mut self, _from: DaemonId, env: remote::In<'_>, now: Instant) {
-        let (Some(id), Some(agent), Some(session), Some(peer)) = (env.call_id, env.agent, env.session, env.peer) else {
+        let (Some(id), Some(agent), Some(session), Some(peer)) =
+            (env.call_id, env.agent, env.session, env.peer)
+        else {
             return;
         };
         let caller = Party::Remote(peer.as_str().into());
         let Some(&bot) = self.bots.get(&agent) else {
-            let m = Msg::Hangup { call_id: id.clone(), reason: Text::Str("peer_gone") };
+            let m = Msg::Hangup {
+                call_id: id.clone(),
+                reason: Text::Str("peer_gone"),
+            };
             self.to_party(&caller, &id, &m);
             return;
         };
         let state = if env.state.as_deref() == Some("answered") {
             CallState::Answered
         } else {
-            CallState::Ringing { deadline: now + self.cfg.ring_timeout }
+            CallState::Ringing {
+                deadline: now + self.cfg.ring_timeout,
+            }
         };
         self.new_call(
             id,
-            Call { caller, bot: Party::Local(bot), agent, session, hv: hv_static(env.hv.as_deref()), state },
+            Call {
+                caller,
+                bot: Party::Local(bot),
+                agent,
+                session,
+                hv: hv_static(env.hv.as_deref()),
+                state,
+            },
             false,
         );
     }

@@ -96,12 +96,19 @@ pub(crate) struct Hub {
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Hub {{ bots: {}, calls: {} }}", self.bots.len(), self.calls.len())
+        write!(
+            f,
+            "Hub {{ bots: {}, calls: {} }}",
+            self.bots.len(),
+            self.calls.len()
+        )
     }
 }
 
 pub(super) fn raw_json(text: &str) -> RawJson<'_> {
-    RawJson::new(text).or_else(|_| RawJson::new("[]")).expect("`[]` is valid JSON")
+    RawJson::new(text)
+        .or_else(|_| RawJson::new("[]"))
+        .expect("`[]` is valid JSON")
 }
 
 pub(super) fn encode(msg: &Msg<'_>) -> Vec<u8> {
@@ -112,7 +119,13 @@ pub(super) fn encode(msg: &Msg<'_>) -> Vec<u8> {
 }
 
 impl Hub {
-    pub(crate) fn new(cfg: HubConfig, me: DaemonId, rng: Rng, attest: Rc<Attestor>, metrics: Rc<Metrics>) -> Self {
+    pub(crate) fn new(
+        cfg: HubConfig,
+        me: DaemonId,
+        rng: Rng,
+        attest: Rc<Attestor>,
+        metrics: Rc<Metrics>,
+    ) -> Self {
         Hub {
             cfg,
             me,
@@ -136,7 +149,8 @@ impl Hub {
         (self.rng)(&mut raw);
         let mut text = [0u8; 24];
         let b64 = botcall_core::b64::encode(&raw, &mut text).unwrap_or("x");
-        AgentId::new(&format!("{prefix}{b64}")).expect("22 base64url characters and a short prefix form a valid id")
+        AgentId::new(&format!("{prefix}{b64}"))
+            .expect("22 base64url characters and a short prefix form a valid id")
     }
 
     pub(super) fn session(&self, conn: ConnId) -> Option<&Session> {
@@ -152,7 +166,13 @@ impl Hub {
     }
 
     /// Sends `error {code, message, call_id?}`.
-    pub(crate) fn error(&mut self, conn: ConnId, code: &'static str, message: &str, call_id: Option<&AgentId>) {
+    pub(crate) fn error(
+        &mut self,
+        conn: ConnId,
+        code: &'static str,
+        message: &str,
+        call_id: Option<&AgentId>,
+    ) {
         self.metrics.ws_errors_sent.inc(code);
         let msg = Msg::Error {
             code: Text::Str(code),
@@ -235,15 +255,24 @@ impl Hub {
             && old != conn
         {
             // Keep its calls: detach them first so ending the session spares them.
-            let calls = self.session_mut(old).map(|s| std::mem::take(&mut s.calls)).unwrap_or_default();
+            let calls = self
+                .session_mut(old)
+                .map(|s| std::mem::take(&mut s.calls))
+                .unwrap_or_default();
             self.rebind_bot(&calls, Party::Local(conn));
             self.end_session(old, "replaced", now);
-            self.out.push_back(Output::Close(old, close::REPLACED, "replaced by a newer connection"));
+            self.out.push_back(Output::Close(
+                old,
+                close::REPLACED,
+                "replaced by a newer connection",
+            ));
             if let Some(s) = self.session_mut(conn) {
                 s.calls.extend(calls);
             }
         }
-        let Some(s) = self.session_mut(conn) else { return };
+        let Some(s) = self.session_mut(conn) else {
+            return;
+        };
         s.role = Some(Role::Bot);
         s.name = Some(agent.clone());
         s.max_calls = max_calls.max(1);
@@ -253,7 +282,15 @@ impl Hub {
         self.metrics.ws_bots.inc();
         self.adopt_away_calls(&agent, conn);
         if let Some(d) = moved_from.filter(|d| *d != self.me) {
-            let env = remote::encode(&self.me, remote::Kind::Moved, &remote::Out { agent: Some(&agent), ..Default::default() }, None);
+            let env = remote::encode(
+                &self.me,
+                remote::Kind::Moved,
+                &remote::Out {
+                    agent: Some(&agent),
+                    ..Default::default()
+                },
+                None,
+            );
             self.out.push_back(Output::Remote(d, env));
         }
         let welcome = Msg::Welcome {
@@ -272,7 +309,9 @@ impl Hub {
     pub(crate) fn hello_caller(&mut self, conn: ConnId, ice_servers: &str, now: Instant) {
         let session = self.random_id("s-");
         let challenge = self.new_challenge(conn, now);
-        let Some(s) = self.session_mut(conn) else { return };
+        let Some(s) = self.session_mut(conn) else {
+            return;
+        };
         s.role = Some(Role::Caller);
         s.name = Some(session.clone());
         s.max_calls = 0;
@@ -293,35 +332,62 @@ impl Hub {
     /// A decoded message from a session that has said hello. `remote`: the
     /// daemon holding the agent of a `call`, when it is not here. `unix` is
     /// the wall clock for attestation times.
-    pub(crate) fn handle(&mut self, conn: ConnId, msg: Msg<'_>, remote_bot: Option<DaemonId>, now: Instant, unix: u64) {
+    pub(crate) fn handle(
+        &mut self,
+        conn: ConnId,
+        msg: Msg<'_>,
+        remote_bot: Option<DaemonId>,
+        now: Instant,
+        unix: u64,
+    ) {
         let Some(role) = self.has_role(conn) else {
             self.error(conn, "hello_required", "send hello first", None);
             return;
         };
         match msg {
-            Msg::Hello { .. } => self.error(conn, "already_hello", "this socket already said hello", None),
+            Msg::Hello { .. } => self.error(
+                conn,
+                "already_hello",
+                "this socket already said hello",
+                None,
+            ),
             Msg::Ping => self.send(conn, &Msg::Pong),
             Msg::Pong => {}
             Msg::Verify { proof } => {
                 if role != Role::Caller {
                     self.error(conn, "wrong_role", "only callers verify", None);
                 } else if self.cfg.human_check == HumanCheck::None {
-                    self.send(conn, &Msg::Verified { hv: Text::Str("none") });
+                    self.send(
+                        conn,
+                        &Msg::Verified {
+                            hv: Text::Str("none"),
+                        },
+                    );
                 } else {
                     match self.verify_proof(conn, &proof, now) {
-                        Ok(()) => self.send(conn, &Msg::Verified { hv: Text::Str("pow") }),
+                        Ok(()) => self.send(
+                            conn,
+                            &Msg::Verified {
+                                hv: Text::Str("pow"),
+                            },
+                        ),
                         Err((code, m)) => self.refuse_with_challenge(conn, code, &m, now),
                     }
                 }
             }
-            Msg::Call { to, sdp_offer, proof } => {
+            Msg::Call {
+                to,
+                sdp_offer,
+                proof,
+            } => {
                 if role != Role::Caller {
                     self.error(conn, "wrong_role", "bots cannot place calls", None);
                     return;
                 }
                 self.place_call(conn, to, sdp_offer, proof.as_ref(), remote_bot, now, unix);
             }
-            m @ (Msg::Answer { .. } | Msg::Reject { .. } | Msg::Ice { .. } | Msg::Hangup { .. }) => {
+            m
+            @ (Msg::Answer { .. } | Msg::Reject { .. } | Msg::Ice { .. } | Msg::Hangup { .. }) => {
                 self.from_local_party(conn, m, now);
             }
             _ => self.error(conn, "bad_message", "not a message clients send", None),
@@ -331,7 +397,12 @@ impl Hub {
     /// Removes a session. A caller's calls end (the other side gets `hangup`
     /// with `reason`); a bot's answered calls wait `reconnect_grace` for it
     /// to come back, its ringing calls end.
-    pub(super) fn end_session(&mut self, conn: ConnId, reason: &'static str, now: Instant) -> Option<Session> {
+    pub(super) fn end_session(
+        &mut self,
+        conn: ConnId,
+        reason: &'static str,
+        now: Instant,
+    ) -> Option<Session> {
         let s = self.sessions.remove(&conn)?;
         match (s.role, &s.name) {
             (None, _) => {}
@@ -362,7 +433,9 @@ impl Hub {
 
     /// Ends a session now and closes its socket (auth failure, abuse).
     pub(crate) fn kick(&mut self, conn: ConnId, code: u16, reason: &'static str) {
-        let now = self.session(conn).map_or_else(Instant::now, |s| s.last_seen);
+        let now = self
+            .session(conn)
+            .map_or_else(Instant::now, |s| s.last_seen);
         self.end_session(conn, "peer_gone", now);
         self.out.push_back(Output::Close(conn, code, reason));
     }

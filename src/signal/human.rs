@@ -34,13 +34,21 @@ impl Hub {
     }
 
     /// Checks a proof against the session's challenge.
-    pub(super) fn verify_proof(&mut self, conn: ConnId, proof: &Proof<'_>, now: Instant) -> Result<(), (&'static str, String)> {
+    pub(super) fn verify_proof(
+        &mut self,
+        conn: ConnId,
+        proof: &Proof<'_>,
+        now: Instant,
+    ) -> Result<(), (&'static str, String)> {
         let difficulty = self.cfg.pow_difficulty;
         let Some(s) = self.session_mut(conn) else {
             return Err(("hello_required", "say hello first".into()));
         };
         if !proof.method.eq_str("pow") {
-            return Err(("human_check_failed", "unsupported human-check method".into()));
+            return Err((
+                "human_check_failed",
+                "unsupported human-check method".into(),
+            ));
         }
         let Some(ch) = s.challenge.as_ref() else {
             return Err(("human_check_failed", "no challenge outstanding".into()));
@@ -50,10 +58,15 @@ impl Hub {
             return Err(("human_check_required", "challenge expired".into()));
         }
         if !proof.challenge.eq_str(&ch.0) {
-            return Err(("human_check_failed", "proof is for another challenge".into()));
+            return Err((
+                "human_check_failed",
+                "proof is for another challenge".into(),
+            ));
         }
-        let nonce: heapless::String<{ pow::MAX_NONCE_LEN }> =
-            proof.nonce.to_heapless().map_err(|_| ("human_check_failed", "bad nonce".to_string()))?;
+        let nonce: heapless::String<{ pow::MAX_NONCE_LEN }> = proof
+            .nonce
+            .to_heapless()
+            .map_err(|_| ("human_check_failed", "bad nonce".to_string()))?;
         match pow::check(&ch.0, &nonce, difficulty) {
             Ok(()) => {
                 s.verified = true;
@@ -63,15 +76,25 @@ impl Hub {
             }
             Err(_) => {
                 self.metrics.pow_failed.inc();
-                Err(("human_check_failed", "proof of work does not meet the difficulty".into()))
+                Err((
+                    "human_check_failed",
+                    "proof of work does not meet the difficulty".into(),
+                ))
             }
         }
     }
 
     /// `true` when the call must wait: the session is not verified and the
     /// proof (if any) did not pass. The caller has been told why.
-    pub(super) fn human_check_needed(&mut self, conn: ConnId, proof: Option<&Proof<'_>>, now: Instant) -> bool {
-        if self.cfg.human_check == HumanCheck::None || self.session(conn).is_some_and(|s| s.verified) {
+    pub(super) fn human_check_needed(
+        &mut self,
+        conn: ConnId,
+        proof: Option<&Proof<'_>>,
+        now: Instant,
+    ) -> bool {
+        if self.cfg.human_check == HumanCheck::None
+            || self.session(conn).is_some_and(|s| s.verified)
+        {
             return false;
         }
         match proof {
@@ -83,16 +106,30 @@ impl Hub {
                 }
             },
             None => {
-                self.refuse_with_challenge(conn, "human_check_required", "solve the challenge first", now);
+                self.refuse_with_challenge(
+                    conn,
+                    "human_check_required",
+                    "solve the challenge first",
+                    now,
+                );
                 true
             }
         }
     }
 
     /// Sends the refusal, then a fresh `challenge` if none is left to solve.
-    pub(super) fn refuse_with_challenge(&mut self, conn: ConnId, code: &'static str, message: &str, now: Instant) {
+    pub(super) fn refuse_with_challenge(
+        &mut self,
+        conn: ConnId,
+        code: &'static str,
+        message: &str,
+        now: Instant,
+    ) {
         self.error(conn, code, message, None);
-        let has = self.session(conn).and_then(|s| s.challenge.as_ref()).is_some_and(|c| c.1 > now);
+        let has = self
+            .session(conn)
+            .and_then(|s| s.challenge.as_ref())
+            .is_some_and(|c| c.1 > now);
         if !has && let Some(c) = self.new_challenge(conn, now) {
             let ch = self.challenge_msg(&c);
             self.send(conn, &Msg::Challenge(ch));

@@ -3,9 +3,11 @@
 //! "offline" for calls, ICE server lists with TURN credentials.
 
 pub(crate) mod calls;
-mod human;
 pub(crate) mod hub;
+mod human;
 pub(crate) mod remote;
+#[cfg(test)]
+mod tests;
 
 use std::time::Instant;
 
@@ -116,12 +118,19 @@ pub(crate) async fn on_message(
                 return;
             }
             match found {
-                Ok(Some(v)) if v.online && v.daemon.is_some() => hub.handle(conn, msg, v.daemon, now, unix),
+                Ok(Some(v)) if v.online && v.daemon.is_some() => {
+                    hub.handle(conn, msg, v.daemon, now, unix)
+                }
                 Ok(Some(_)) => hub.error(conn, "offline", "the agent is not online", None),
                 Ok(None) => hub.error(conn, "not_found", "no such agent", None),
                 Err(_) => {
                     app.metrics.store_errors.inc();
-                    hub.error(conn, "server_busy", "the store is unavailable, try again", None);
+                    hub.error(
+                        conn,
+                        "server_busy",
+                        "the store is unavailable, try again",
+                        None,
+                    );
                 }
             }
         }
@@ -173,7 +182,15 @@ async fn bot_hello(
         Ok(a) => {
             let ice = ice_servers(app, host, agent.as_str(), unix);
             let calls = hello_calls.unwrap_or(a.max_calls);
-            app.hub.borrow_mut().hello_bot(conn, agent, authed.proven.owner, calls, &ice, a.moved_from, now);
+            app.hub.borrow_mut().hello_bot(
+                conn,
+                agent,
+                authed.proven.owner,
+                calls,
+                &ice,
+                a.moved_from,
+                now,
+            );
         }
         Err(StoreError::Taken) => refuse(
             app,

@@ -56,7 +56,9 @@ pub(crate) fn encode(from: &str, kind: Kind, out: &Out<'_>, msg: Option<&Msg<'_>
     let mut w = Writer::new(&mut v);
     // A Vec sink never fills up.
     let _ = (|| -> Result<(), json::write::Full> {
-        w.begin_obj()?.field_str("from", from)?.field_str("kind", kind.as_str())?;
+        w.begin_obj()?
+            .field_str("from", from)?
+            .field_str("kind", kind.as_str())?;
         for (k, val) in [
             ("call_id", out.call_id),
             ("session", out.session),
@@ -102,7 +104,10 @@ fn id(o: &json::Object<'_>, k: &'static str) -> Option<AgentId> {
 }
 
 fn text(o: &json::Object<'_>, k: &'static str) -> Option<String> {
-    o.opt_str(k).ok()?.map(|s| s.to_string()).filter(|s| s.len() <= 128)
+    o.opt_str(k)
+        .ok()?
+        .map(|s| s.to_string())
+        .filter(|s| s.len() <= 128)
 }
 
 /// Decodes an envelope; `None` for anything malformed (it came from a peer
@@ -141,21 +146,41 @@ mod tests {
     #[test]
     fn round_trip() {
         let call_id = AgentId::new("c-1").unwrap();
-        let m = Msg::Hangup { call_id, reason: Text::Str("bye") };
-        let out = Out { call_id: Some("c-1"), session: Some("s-1"), ..Out::default() };
+        let m = Msg::Hangup {
+            call_id,
+            reason: Text::Str("bye"),
+        };
+        let out = Out {
+            call_id: Some("c-1"),
+            session: Some("s-1"),
+            ..Out::default()
+        };
         let bytes = encode("d-a", Kind::Signal, &out, Some(&m));
         let text = std::str::from_utf8(&bytes).unwrap();
         let back = decode(text).unwrap();
         assert_eq!(back.from, "d-a");
         assert_eq!(back.kind, Kind::Signal);
         assert_eq!(back.call_id.unwrap().as_str(), "c-1");
-        let Some(Msg::Hangup { reason, .. }) = back.msg else { panic!("{:?}", back.msg) };
+        let Some(Msg::Hangup { reason, .. }) = back.msg else {
+            panic!("{:?}", back.msg)
+        };
         assert!(reason.eq_str("bye"));
         drop(m);
         assert!(decode(r#"{"from":"x","kind":"bogus"}"#).is_none());
         assert!(decode("not json").is_none());
-        let moved = encode("d-b", Kind::Moved, &Out { agent: Some("bot"), ..Out::default() }, None);
+        let moved = encode(
+            "d-b",
+            Kind::Moved,
+            &Out {
+                agent: Some("bot"),
+                ..Out::default()
+            },
+            None,
+        );
         let back = decode(std::str::from_utf8(&moved).unwrap()).unwrap();
-        assert_eq!((back.kind, back.agent.unwrap().as_str()), (Kind::Moved, "bot"));
+        assert_eq!(
+            (back.kind, back.agent.unwrap().as_str()),
+            (Kind::Moved, "bot")
+        );
     }
 }

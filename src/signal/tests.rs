@@ -1,0 +1,306 @@
+//! The router without sockets: two hubs, a fake clock, envelopes passed by
+//! hand. What the integration tests show over real sockets, here shown
+//! step by step, including timeouts that would be slow to wait for.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use botcall_core::id::AgentId;
+use botcall_core::protocol::{Msg, Text};
+
+use super::hub::{ConnId, DaemonId, Hub, HubConfig, Output};
+use super::remote;
+use crate::auth::attest::Attestor;
+use crate::config::HumanCheck;
+use crate::metrics::Metrics;
+
+const OFFER: &str = "v=0\r\na=fingerprint:sha-256 AB:CD:EF\r\n";
+
+fn attestor() -> Rc<Attestor> {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("botcall-hub-test-{}-{n}", std::process::id()));
+    let (a, _) = Attestor::load_or_create(&dir.join("k.jwk"), "test").unwrap();
+    Rc::new(a)
+}
+
+fn hub(me: &str) -> Hub {
+    let mut n = 0u8;
+    Hub::new(
+        HubConfig {
+            heartbeat: Duration::from_secs(30),
+            hello_timeout: Duration::from_secs(10),
+            ring_timeout: Duration::from_secs(30),
+            reconnect_grace: Duration::from_secs(10),
+            max_calls_per_caller: 2,
+            human_check: HumanCheck::None,
+            pow_difficulty: 8,
+            challenge_ttl: Duration::from_secs(300),
+            attestation_ttl: 120,
+        },
+        me.into(),
+        Box::new(move |b: &mut [u8]| {
+            n = n.wrapping_add(1);
+            b.fill(n);
+        }),
+        attestor(),
+        Rc::new(Metrics::default()),
+    )
+}
+
+fn id(s: &str) -> AgentId {
+    AgentId::new(s).unwrap()
+}
+
+/// Drains outputs: messages per connection (as JSON), closes, envelopes.
+#[derive(Default, Debug)]
+struct Drained {
+    sent: Vec<(ConnId, serde_json::Value)>,
+    pings: Vec<ConnId>,
+    closes: Vec<(ConnId, u16)>,
+    offline: Vec<String>,
+    remote: Vec<(DaemonId, String)>,
+}
+
+fn drain(h: &mut Hub) -> Drained {
+    let mut d = Drained::default();
+    while let Some(o) = h.poll_output() {
+        match o {
+            Output::Send(c, b) => d.sent.push((c, serde_json::from_slice(&b).unwrap())),
+            Output::Ping(c) => d.pings.push(c),
+            Output::Close(c, code, _) => d.closes.push((c, code)),
+            Output::BotOffline(a) => d.offline.push(a.to_string()),
+            Output::Remote(to, env) => d.remote.push((to, String::from_utf8(env).unwrap())),
+        }
+    }
+    d
+}
+
+fn msg_for(d: &Drained, conn: ConnId) -> Vec<serde_json::Value> {
+    d.sent
+        .iter()
+        .filter(|(c, _)| *c == conn)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+fn handle(h: &mut Hub, conn: ConnId, json: &str, now: Instant) {
+    h.handle(conn, Msg::decode(json).unwrap(), None, now, 1_000_000);
+}
+
+#[test]
+fn local_call_ring_answer_hangup() {
+    let t0 = Instant::now();
+    let mut h = hub("d-a");
+    h.open(1, t0);
+    h.open(2, t0);
+    h.hello_bot(1, id("bot"), [1; 8], 1, "[]", None, t0);
+    h.hello_caller(2, "[]", t0);
+    drain(&mut h);
+    handle(
+        &mut h,
+        2,
+        &format!(
+            r#"{{"type":"call","to":"bot","sdp_offer":{}}}"#,
+            serde_json::json!(OFFER)
+        ),
+        t0,
+    );
+    let d = drain(&mut h);
+    let ringing = &msg_for(&d, 2)[0];
+    assert_eq!(ringing["type"], "ringing");
+    let call_id = ringing["call_id"].as_str().unwrap().to_string();
+    assert_eq!(msg_for(&d, 1)[0]["type"], "incoming");
+    handle(
+        &mut h,
+        1,
+        &format!(r#"{{"type":"answer","call_id":"{call_id}","sdp_answer":"v=0"}}"#),
+        t0,
+    );
+    assert_eq!(msg_for(&drain(&mut h), 2)[0]["type"], "answer");
+    handle(
+        &mut h,
+        2,
+        &format!(r#"{{"type":"hangup","call_id":"{call_id}","reason":"bye"}}"#),
+        t0,
+    );
+    assert_eq!(msg_for(&drain(&mut h), 1)[0]["reason"], "bye");
+}
+
+#[test]
+fn heartbeats_hello_and_ring_timeouts_on_a_fake_clock() {
+    let t0 = Instant::now();
+    let mut h = hub("d-a");
+    h.open(1, t0);
+    h.open(2, t0);
+    h.open(3, t0); // never says hello
+    h.hello_bot(1, id("bot"), [1; 8], 1, "[]", None, t0);
+    h.hello_caller(2, "[]", t0);
+    handle(
+        &mut h,
+        2,
+        &format!(
+            r#"{{"type":"call","to":"bot","sdp_offer":{}}}"#,
+            serde_json::json!(OFFER)
+        ),
+        t0,
+    );
+    drain(&mut h);
+    h.tick(t0 + Duration::from_secs(10));
+    let d = drain(&mut h);
+    assert_eq!(d.closes, vec![(3, 1008)], "hello timeout");
+    h.tick(t0 + Duration::from_secs(30));
+    let d = drain(&mut h);
+    assert!(d.pings.contains(&1) && d.pings.contains(&2));
+    // Ring timeout: both sides hear `timeout`.
+    assert!(
+        msg_for(&d, 2)
+            .iter()
+            .any(|m| m["type"] == "hangup" && m["reason"] == "timeout")
+    );
+    assert!(
+        msg_for(&d, 1)
+            .iter()
+            .any(|m| m["type"] == "hangup" && m["reason"] == "timeout")
+    );
+    // The caller keeps answering (touch); the bot goes silent for 75 s.
+    h.touch(2, t0 + Duration::from_secs(70));
+    h.tick(t0 + Duration::from_secs(75));
+    let d = drain(&mut h);
+    assert_eq!(d.closes, vec![(1, 4001)]);
+    assert_eq!(d.offline, vec!["bot".to_string()], "offline at once");
+}
+
+#[test]
+fn an_answered_call_waits_for_its_bot_then_gives_up() {
+    let t0 = Instant::now();
+    let mut h = hub("d-a");
+    h.open(1, t0);
+    h.open(2, t0);
+    h.hello_bot(1, id("bot"), [1; 8], 1, "[]", None, t0);
+    h.hello_caller(2, "[]", t0);
+    drain(&mut h);
+    handle(
+        &mut h,
+        2,
+        &format!(
+            r#"{{"type":"call","to":"bot","sdp_offer":{}}}"#,
+            serde_json::json!(OFFER)
+        ),
+        t0,
+    );
+    let call_id = msg_for(&drain(&mut h), 2)[0]["call_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    handle(
+        &mut h,
+        1,
+        &format!(r#"{{"type":"answer","call_id":"{call_id}","sdp_answer":"v=0"}}"#),
+        t0,
+    );
+    drain(&mut h);
+    h.close(1, t0 + Duration::from_secs(1));
+    assert!(
+        msg_for(&drain(&mut h), 2).is_empty(),
+        "no hangup during the grace"
+    );
+    // Back within the grace on a new socket: the call continues there.
+    h.open(5, t0 + Duration::from_secs(2));
+    h.hello_bot(
+        5,
+        id("bot"),
+        [1; 8],
+        1,
+        "[]",
+        None,
+        t0 + Duration::from_secs(2),
+    );
+    drain(&mut h);
+    handle(
+        &mut h,
+        2,
+        &format!(r#"{{"type":"ice","call_id":"{call_id}","candidate":null}}"#),
+        t0 + Duration::from_secs(3),
+    );
+    assert_eq!(msg_for(&drain(&mut h), 5)[0]["type"], "ice");
+    // Gone again, for good: after the grace the caller hears `peer_gone`.
+    h.close(5, t0 + Duration::from_secs(4));
+    h.tick(t0 + Duration::from_secs(20));
+    let d = drain(&mut h);
+    assert_eq!(msg_for(&d, 2)[0]["reason"], "peer_gone");
+}
+
+/// Delivers every envelope `from` produced to the hub it names.
+fn pass(d: &Drained, hubs: &mut [(&str, &mut Hub)], now: Instant) {
+    for (to, env) in &d.remote {
+        let h = hubs
+            .iter_mut()
+            .find(|(n, _)| *n == &**to)
+            .map(|(_, h)| h)
+            .unwrap();
+        h.handle_remote(remote::decode(env).unwrap(), now, 1_000_000);
+    }
+}
+
+#[test]
+fn a_call_across_two_hubs() {
+    let t0 = Instant::now();
+    let (mut a, mut b) = (hub("d-a"), hub("d-b"));
+    a.open(1, t0);
+    a.hello_caller(1, "[]", t0);
+    b.open(7, t0);
+    b.hello_bot(7, id("bot"), [1; 8], 1, "[]", None, t0);
+    drain(&mut a);
+    drain(&mut b);
+    let text = format!(
+        r#"{{"type":"call","to":"bot","sdp_offer":{}}}"#,
+        serde_json::json!(OFFER)
+    );
+    let call = Msg::decode(&text).unwrap();
+    a.handle(1, call, Some("d-b".into()), t0, 1_000_000);
+    let da = drain(&mut a);
+    assert!(
+        msg_for(&da, 1).is_empty(),
+        "no ringing before the bot's daemon confirms"
+    );
+    pass(&da, &mut [("d-b", &mut b)], t0);
+    let db = drain(&mut b);
+    let inc = &msg_for(&db, 7)[0];
+    assert_eq!(inc["type"], "incoming");
+    let call_id = inc["call_id"].as_str().unwrap().to_string();
+    pass(&db, &mut [("d-a", &mut a)], t0);
+    assert_eq!(msg_for(&drain(&mut a), 1)[0]["type"], "ringing");
+    b.handle(
+        7,
+        Msg::decode(&format!(
+            r#"{{"type":"answer","call_id":"{call_id}","sdp_answer":"v=0"}}"#
+        ))
+        .unwrap(),
+        None,
+        t0,
+        0,
+    );
+    let db = drain(&mut b);
+    pass(&db, &mut [("d-a", &mut a)], t0);
+    assert_eq!(msg_for(&drain(&mut a), 1)[0]["type"], "answer");
+    // A forged envelope from a third daemon about this call is ignored.
+    let forged = remote::encode(
+        "d-evil",
+        remote::Kind::Signal,
+        &remote::Out {
+            call_id: Some(&call_id),
+            ..Default::default()
+        },
+        Some(&Msg::Hangup {
+            call_id: id(&call_id),
+            reason: Text::Str("x"),
+        }),
+    );
+    a.handle_remote(
+        remote::decode(std::str::from_utf8(&forged).unwrap()).unwrap(),
+        t0,
+        0,
+    );
+    assert!(msg_for(&drain(&mut a), 1).is_empty());
+}
