@@ -64,9 +64,18 @@ async fn liveness_loop(app: Rc<App>) {
     loop {
         let Some(store) = redis(&app) else { return };
         if store.is_up() {
-            let online: Vec<_> = app.hub.borrow().online_agents().into_iter().map(|(a, _, _)| a).collect();
+            let online: Vec<_> = app
+                .hub
+                .borrow()
+                .online_agents()
+                .into_iter()
+                .map(|(a, _, _)| a)
+                .collect();
             if store.heartbeat(&online).await.is_err() {
-                log_warn!("redis {} unreachable: lookups and registrations answer 503 until it is back", store.url);
+                log_warn!(
+                    "redis {} unreachable: lookups and registrations answer 503 until it is back",
+                    store.url
+                );
                 app.metrics.redis_up.set(0);
                 store.mark_down();
                 continue;
@@ -78,7 +87,10 @@ async fn liveness_loop(app: Rc<App>) {
                 Ok(()) => {
                     let n = reannounce(&app, store).await;
                     app.metrics.redis_up.set(1);
-                    log_info!("redis {} is back; re-announced {n} connected bots", store.url);
+                    log_info!(
+                        "redis {} is back; re-announced {n} connected bots",
+                        store.url
+                    );
                 }
                 Err(_) => {
                     // Exponential backoff with jitter, capped: no busy loop.
@@ -157,7 +169,9 @@ async fn subscriber_loop(app: Rc<App>) {
                 app.shutdown.wait().await;
                 None
             };
-            let Some(msg) = next.or(stop).await else { break };
+            let Some(msg) = next.or(stop).await else {
+                break;
+            };
             let payload: Vec<u8> = msg.get_payload_bytes().to_vec();
             let Ok(text) = std::str::from_utf8(&payload) else {
                 app.metrics.remote_messages.inc("invalid");
@@ -165,7 +179,9 @@ async fn subscriber_loop(app: Rc<App>) {
             };
             match remote::decode(text) {
                 Some(env) => {
-                    app.hub.borrow_mut().handle_remote(env, Instant::now(), app.clock.unix());
+                    app.hub
+                        .borrow_mut()
+                        .handle_remote(env, Instant::now(), app.clock.unix());
                     app.deliver();
                 }
                 None => app.metrics.remote_messages.inc("invalid"),

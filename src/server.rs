@@ -45,7 +45,10 @@ fn open_store(cfg: &Config, me: &DaemonId) -> Result<Store, String> {
     }
     #[cfg(feature = "redis")]
     {
-        match async_io::block_on(crate::store::redis::RedisStore::connect(&cfg.store, me.clone())) {
+        match async_io::block_on(crate::store::redis::RedisStore::connect(
+            &cfg.store,
+            me.clone(),
+        )) {
             Ok(s) => Ok(Store::Redis(s)),
             Err(e) if cfg.redis_fallback_local => {
                 log_warn!("{e}; starting local-only on the memory store (redis_fallback_local)");
@@ -57,7 +60,10 @@ fn open_store(cfg: &Config, me: &DaemonId) -> Result<Store, String> {
     #[cfg(not(feature = "redis"))]
     {
         let _ = me;
-        Err(format!("store `{}`: this build has no Redis support (feature `redis`)", cfg.store))
+        Err(format!(
+            "store `{}`: this build has no Redis support (feature `redis`)",
+            cfg.store
+        ))
     }
 }
 
@@ -100,7 +106,12 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
         let mut raw = [0u8; 9];
         os_random(&mut raw);
         let mut text = [0u8; 12];
-        format!("d-{}", botcall_core::b64::encode(&raw, &mut text).unwrap_or("0")).as_str().into()
+        format!(
+            "d-{}",
+            botcall_core::b64::encode(&raw, &mut text).unwrap_or("0")
+        )
+        .as_str()
+        .into()
     };
     let store = open_store(&cfg, &daemon_id)?;
     let listener = TcpListener::bind(cfg.listen)

@@ -379,7 +379,10 @@ impl AgentStore for MemoryStore {
     }
     async fn attach(&self, rec: Record, now: u64) -> Result<Attached, StoreError> {
         let max_calls = self.0.borrow_mut().attach(rec, now)?;
-        Ok(Attached { max_calls, moved_from: None })
+        Ok(Attached {
+            max_calls,
+            moved_from: None,
+        })
     }
     async fn detach(&self, id: &str, now: u64) -> Result<(), StoreError> {
         self.0.borrow_mut().detach(id, now);

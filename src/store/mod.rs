@@ -123,7 +123,13 @@ impl AgentStore for Store {
     async fn lookup(&self, id: &str, now: u64) -> Result<Option<AgentView>, StoreError> {
         each!(self, s => s.lookup(id, now).await)
     }
-    async fn list(&self, online_only: bool, limit: usize, cursor: Option<&str>, now: u64) -> Result<Page, StoreError> {
+    async fn list(
+        &self,
+        online_only: bool,
+        limit: usize,
+        cursor: Option<&str>,
+        now: u64,
+    ) -> Result<Page, StoreError> {
         each!(self, s => s.list(online_only, limit, cursor, now).await)
     }
     async fn attach(&self, rec: Record, now: u64) -> Result<Attached, StoreError> {

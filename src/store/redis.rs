@@ -117,7 +117,10 @@ fn hex(owner: &Owner) -> String {
 fn unhex(s: &str) -> Owner {
     let mut o = [0u8; 8];
     for (i, b) in o.iter_mut().enumerate() {
-        *b = s.get(i * 2..i * 2 + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).unwrap_or(0);
+        *b = s
+            .get(i * 2..i * 2 + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
     }
     o
 }
@@ -165,7 +168,12 @@ struct Scripts {
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RedisStore {{ url: {}, up: {} }}", self.url, self.up.get())
+        write!(
+            f,
+            "RedisStore {{ url: {}, up: {} }}",
+            self.url,
+            self.up.get()
+        )
     }
 }
 
@@ -194,7 +202,9 @@ impl RedisStore {
                 refresh: Script::new(REFRESH),
             },
         };
-        s.reconnect().await.map_err(|e| format!("store {url}: cannot reach Redis: {e}"))?;
+        s.reconnect()
+            .await
+            .map_err(|e| format!("store {url}: cannot reach Redis: {e}"))?;
         Ok(s)
     }
 
@@ -211,7 +221,10 @@ impl RedisStore {
         let cfg = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(TIMEOUT))
             .set_response_timeout(Some(TIMEOUT));
-        let mut conn = self.client.get_multiplexed_async_connection_with_config(&cfg).await?;
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&cfg)
+            .await?;
         let _: () = redis::cmd("PING").query_async(&mut conn).await?;
         *self.conn.borrow_mut() = Some(conn);
         self.up.set(true);
@@ -232,11 +245,19 @@ impl RedisStore {
     }
 
     /// Runs `f` on the connection; a failure marks the store down.
-    async fn run<T>(&self, f: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>) -> Result<T, StoreError> {
+    async fn run<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
         match f(&mut conn).await {
             Ok(v) => Ok(v),
-            Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_unrecoverable_error() => {
+            Err(e)
+                if e.is_io_error()
+                    || e.is_timeout()
+                    || e.is_connection_dropped()
+                    || e.is_unrecoverable_error() =>
+            {
                 self.mark_down();
                 Err(unavailable(e))
             }
@@ -251,7 +272,13 @@ impl RedisStore {
         let refresh = &self.scripts.refresh;
         let registered: u64 = self
             .run(async |c| {
-                let _: () = redis::cmd("SET").arg(format!("bc:d:{me}")).arg("1").arg("EX").arg(LIVENESS_TTL).query_async(c).await?;
+                let _: () = redis::cmd("SET")
+                    .arg(format!("bc:d:{me}"))
+                    .arg("1")
+                    .arg("EX")
+                    .arg(LIVENESS_TTL)
+                    .query_async(c)
+                    .await?;
                 for chunk in keys.chunks(500) {
                     let mut inv = refresh.prepare_invoke();
                     for k in chunk {
@@ -269,8 +296,15 @@ impl RedisStore {
     /// Publishes an envelope to daemon `d`.
     pub(crate) async fn publish(&self, d: &str, payload: &[u8]) -> Result<(), StoreError> {
         let ch = channel(d);
-        self.run(async |c| redis::cmd("PUBLISH").arg(&ch).arg(payload).query_async::<i64>(c).await.map(|_| ()))
-            .await
+        self.run(async |c| {
+            redis::cmd("PUBLISH")
+                .arg(&ch)
+                .arg(payload)
+                .query_async::<i64>(c)
+                .await
+                .map(|_| ())
+        })
+        .await
     }
 
     fn view(&self, id: &str, fields: &[Value], now: u64) -> Option<AgentView> {
@@ -302,7 +336,11 @@ impl RedisStore {
                 owner: unhex(&s("owner")),
             },
             online,
-            expires_in: if online { u64::from(ttl) } else { exp.saturating_sub(now) },
+            expires_in: if online {
+                u64::from(ttl)
+            } else {
+                exp.saturating_sub(now)
+            },
             daemon: online.then(|| daemon.as_str().into()),
         })
     }
@@ -341,7 +379,15 @@ impl AgentStore for RedisStore {
     async fn unregister(&self, id: &str, owner: &Owner, _now: u64) -> Result<bool, StoreError> {
         let script = &self.scripts.unregister;
         let r: String = self
-            .run(async |c| script.key(agent_key(id)).key("bc:dir").arg(hex(owner)).arg(id).invoke_async(c).await)
+            .run(async |c| {
+                script
+                    .key(agent_key(id))
+                    .key("bc:dir")
+                    .arg(hex(owner))
+                    .arg(id)
+                    .invoke_async(c)
+                    .await
+            })
             .await?;
         match r.as_str() {
             "OK" => Ok(true),
@@ -353,19 +399,38 @@ impl AgentStore for RedisStore {
 
     async fn lookup(&self, id: &str, now: u64) -> Result<Option<AgentView>, StoreError> {
         let script = &self.scripts.lookup;
-        let fields: Vec<Value> = self.run(async |c| script.key(agent_key(id)).invoke_async(c).await).await?;
+        let fields: Vec<Value> = self
+            .run(async |c| script.key(agent_key(id)).invoke_async(c).await)
+            .await?;
         Ok(self.view(id, &fields, now))
     }
 
-    async fn list(&self, online_only: bool, limit: usize, cursor: Option<&str>, now: u64) -> Result<Page, StoreError> {
+    async fn list(
+        &self,
+        online_only: bool,
+        limit: usize,
+        cursor: Option<&str>,
+        now: u64,
+    ) -> Result<Page, StoreError> {
         let mut page = Page::default();
-        let mut from = cursor.map(|c| format!("({c}")).unwrap_or_else(|| "-".into());
+        let mut from = cursor
+            .map(|c| format!("({c}"))
+            .unwrap_or_else(|| "-".into());
         // Bounded work per request: at most 10 batches.
         for _ in 0..10 {
             let batch = limit * 2;
             let ids: Vec<String> = self
                 .run(async |c| {
-                    redis::cmd("ZRANGE").arg("bc:dir").arg(&from).arg("+").arg("BYLEX").arg("LIMIT").arg(0).arg(batch).query_async(c).await
+                    redis::cmd("ZRANGE")
+                        .arg("bc:dir")
+                        .arg(&from)
+                        .arg("+")
+                        .arg("BYLEX")
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(batch)
+                        .query_async(c)
+                        .await
                 })
                 .await?;
             let exhausted = ids.len() < batch;
@@ -383,7 +448,15 @@ impl AgentStore for RedisStore {
                     None => {
                         // Expired: drop it from the directory as we pass.
                         let stale = id.clone();
-                        let _: Result<i64, _> = self.run(async |c| redis::cmd("ZREM").arg("bc:dir").arg(&stale).query_async(c).await).await;
+                        let _: Result<i64, _> = self
+                            .run(async |c| {
+                                redis::cmd("ZREM")
+                                    .arg("bc:dir")
+                                    .arg(&stale)
+                                    .query_async(c)
+                                    .await
+                            })
+                            .await;
                     }
                 }
             }
@@ -428,7 +501,16 @@ impl AgentStore for RedisStore {
     async fn detach(&self, id: &str, now: u64) -> Result<(), StoreError> {
         let script = &self.scripts.detach;
         let me = self.me.clone();
-        let _: i64 = self.run(async |c| script.key(agent_key(id)).arg(&*me).arg(now).invoke_async(c).await).await?;
+        let _: i64 = self
+            .run(async |c| {
+                script
+                    .key(agent_key(id))
+                    .arg(&*me)
+                    .arg(now)
+                    .invoke_async(c)
+                    .await
+            })
+            .await?;
         Ok(())
     }
 
@@ -438,6 +520,10 @@ impl AgentStore for RedisStore {
     }
 
     fn gauges(&self) -> StoreGauges {
-        StoreGauges { registered: self.registered.get(), online: 0, capacity: 0 }
+        StoreGauges {
+            registered: self.registered.get(),
+            online: 0,
+            capacity: 0,
+        }
     }
 }
