@@ -31,7 +31,7 @@ fn raise_nofile() -> u64 {
     let mut lim = getrlimit(Resource::Nofile);
     if let Some(max) = lim.maximum {
         lim.current = Some(max);
-        let _ = setrlimit(Resource::Nofile, lim.clone());
+        let _ = setrlimit(Resource::Nofile, lim);
     }
     getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }
@@ -49,7 +49,7 @@ fn open_store(cfg: &Config, me: &DaemonId) -> Result<Store, String> {
             &cfg.store,
             me.clone(),
         )) {
-            Ok(s) => Ok(Store::Redis(s)),
+            Ok(s) => Ok(Store::Redis(Box::new(s))),
             Err(e) if cfg.redis_fallback_local => {
                 log_warn!("{e}; starting local-only on the memory store (redis_fallback_local)");
                 Ok(Store::Memory(MemoryStore::new(cfg.max_agents, now)))
@@ -160,6 +160,11 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
         app.cfg.max_agents,
         app.auth.key_count(),
         crate::http::static_files::total_bytes(),
+    );
+    log_info!(
+        "agent table: {} slots of {} bytes reserved (pages are touched only as agents arrive)",
+        app.cfg.max_agents,
+        crate::store::memory::Table::bytes_per_entry()
     );
     crate::ops::notify_ready();
 

@@ -92,8 +92,7 @@ impl core::fmt::Display for ProtoError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for ProtoError {}
+impl core::error::Error for ProtoError {}
 
 /// A text field: escaped JSON from a decoded message, or plain text to encode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +172,7 @@ impl<'a> Text<'a> {
     }
     /// Decodes into an owned `String`.
     #[cfg(feature = "alloc")]
+    #[allow(clippy::inherent_to_string)] // no `Display`: raw and decoded text differ
     pub fn to_string(&self) -> alloc::string::String {
         match self {
             Text::Json(j) => j.to_string(),

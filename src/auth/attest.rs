@@ -5,10 +5,21 @@
 //! thumbprint, so rotating keys never reuses a `kid`.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use botcall_core::json::Writer;
 use botcall_core::jwt::{self, HeaderOpts, SigningKey, key::write_public_jwk};
+
+/// What one attestation says: human `caller` (checked by `hv`, DTLS
+/// fingerprint `fp`) is calling `agent` in `call_id`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Attestation<'a> {
+    pub(crate) agent: &'a str,
+    pub(crate) caller: &'a str,
+    pub(crate) call_id: &'a str,
+    pub(crate) hv: &'a str,
+    pub(crate) fp: &'a str,
+}
 
 /// Signs attestations.
 pub(crate) struct Attestor {
@@ -16,7 +27,6 @@ pub(crate) struct Attestor {
     kid: String,
     issuer: String,
     jwks: String,
-    pub(crate) path: PathBuf,
 }
 
 impl std::fmt::Debug for Attestor {
@@ -93,10 +103,10 @@ impl Attestor {
             }
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
-        Ok((Self::new(key, issuer, path.to_path_buf()), created))
+        Ok((Self::new(key, issuer), created))
     }
 
-    fn new(sk: p256::ecdsa::SigningKey, issuer: &str, path: PathBuf) -> Self {
+    fn new(sk: p256::ecdsa::SigningKey, issuer: &str) -> Self {
         let vk = *sk.verifying_key();
         let kid = jwt::thumbprint(&vk).to_string();
         let mut jwks = Vec::new();
@@ -115,7 +125,6 @@ impl Attestor {
             kid,
             issuer: issuer.to_string(),
             jwks: String::from_utf8(jwks).unwrap_or_default(),
-            path,
         }
     }
 
@@ -128,18 +137,15 @@ impl Attestor {
         &self.kid
     }
 
-    /// Signs an attestation that a checked human (`caller`, checked by `hv`,
-    /// DTLS fingerprint `fp`) is calling `agent` in `call_id`, valid `ttl` s.
-    pub(crate) fn sign(
-        &self,
-        agent: &str,
-        caller: &str,
-        call_id: &str,
-        hv: &str,
-        fp: &str,
-        now: u64,
-        ttl: u64,
-    ) -> String {
+    /// Signs `what` (a checked human calling an agent), valid `ttl` seconds from `now`.
+    pub(crate) fn sign(&self, what: &Attestation<'_>, now: u64, ttl: u64) -> String {
+        let Attestation {
+            agent,
+            caller,
+            call_id,
+            hv,
+            fp,
+        } = *what;
         let mut claims = Vec::with_capacity(256);
         {
             let mut w = Writer::new(&mut claims);
@@ -194,7 +200,14 @@ mod tests {
         let (b, created) = Attestor::load_or_create(&path, "botcalld").unwrap();
         assert!(!created);
         assert_eq!(a.kid(), b.kid());
-        let tok = a.sign("bot", "sess1", "call1", "pow", "sha-256 AB:CD", 1000, 120);
+        let what = Attestation {
+            agent: "bot",
+            caller: "sess1",
+            call_id: "call1",
+            hv: "pow",
+            fp: "sha-256 AB:CD",
+        };
+        let tok = a.sign(&what, 1000, 120);
         let jwks = Jwks::parse(b.jwks()).unwrap();
         let att = verify_attestation(&tok, &jwks, "bot", Some("botcalld"), 1010).unwrap();
         assert_eq!(att.call_id.as_str(), "call1");

@@ -74,6 +74,7 @@ impl TokenCache {
         self.map.insert(h, p);
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }

@@ -77,7 +77,7 @@ impl Keys {
                 keys.fleets
                     .push((prefix.to_string(), jwk(key, &format!("fleets[{i}].key"))?));
             }
-            keys.fleets.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            keys.fleets.sort_by_key(|f| std::cmp::Reverse(f.0.len()));
         }
         Ok(keys)
     }

@@ -80,6 +80,7 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         r
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }

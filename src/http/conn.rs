@@ -153,7 +153,6 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
                             return;
                         }
                         let leftover = buf[end..].to_vec();
-                        drop(req);
                         drop(buf);
                         drop(out);
                         // A fresh, small task for the long idle life of the socket.
@@ -174,7 +173,6 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
             }
             resp.write_to(&mut out, &app.date());
             let close = resp.close;
-            drop(req);
             buf.drain(..end);
             if close {
                 flush(&app, &mut stream, &mut out).await;

@@ -211,7 +211,10 @@ pub(crate) fn decode_chunked(buf: &[u8], max_body: usize) -> Result<Chunked, Htt
                 }
             }
         }
-        if body.len() + size > max_body {
+        // `size` comes from the wire (up to 2^64 - 1): compare without
+        // adding, or a huge size wraps past the limit and `end` below lands
+        // before `pos` (a slice panic, i.e. an abort in release builds).
+        if size > max_body - body.len() {
             return Err(HttpError::BodyTooLarge);
         }
         let end = pos + size;
@@ -420,6 +423,32 @@ mod tests {
         assert_eq!(
             decode_chunked(b"ffffffffffffffffff\r\n", 100),
             Err(HttpError::BadRequest("bad chunk size"))
+        );
+    }
+
+    #[test]
+    fn huge_chunk_sizes_do_not_wrap() {
+        // Found by `fuzz/fuzz_targets/http_request.rs`: a chunk size near
+        // 2^64 after some body used to overflow `body.len() + size`. With
+        // wrapping arithmetic (release) the sum passed the limit check and,
+        // when the wrapped end landed on the previous chunk's CRLF, sliced
+        // `buf[pos..end]` with `end < pos`: a panic, an abort in release.
+        let mut wire = b"14\r\n01234567890123456789\r\n".to_vec();
+        wire.extend_from_slice(format!("{:x}\r\n", u64::MAX - 19).as_bytes());
+        wire.extend_from_slice(b"xx\r\n0\r\n\r\n");
+        assert_eq!(decode_chunked(&wire, MAXB), Err(HttpError::BodyTooLarge));
+        assert_eq!(
+            decode_chunked(b"5\r\nhello\r\nffffffffffffffff\r\n\r\n", MAXB),
+            Err(HttpError::BodyTooLarge)
+        );
+        // Exactly at the limit is fine, one byte over is not.
+        assert!(matches!(
+            decode_chunked(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 5),
+            Ok(Chunked::Done { .. })
+        ));
+        assert_eq!(
+            decode_chunked(b"3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n", 5),
+            Err(HttpError::BodyTooLarge)
         );
     }
 

@@ -143,7 +143,8 @@ fn healthz(app: &App) -> Response {
     let _ = (|| -> Result<(), botcall_core::json::write::Full> {
         w.begin_obj()?
             .field_str("status", "ok")?
-            .field_str("version", env!("CARGO_PKG_VERSION"))?;
+            .field_str("version", env!("CARGO_PKG_VERSION"))?
+            .field_str("pwa_build", static_files::BUILD)?;
         w.field_str(
             "store",
             if app.cfg.store == "memory" {

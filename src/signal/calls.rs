@@ -16,6 +16,7 @@ use botcall_core::sdp;
 
 use super::hub::{ConnId, DaemonId, Hub, Output, encode};
 use super::remote::{self, Kind};
+use crate::auth::attest::Attestation;
 
 /// One side of a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +62,7 @@ fn hv_static(hv: Option<&str>) -> &'static str {
 
 impl Hub {
     /// Sends `msg` (about `call_id`) to `party`.
-    fn to_party(&mut self, party: &Party, call_id: &AgentId, msg: &Msg<'_>) {
+    fn send_to(&mut self, party: &Party, call_id: &AgentId, msg: &Msg<'_>) {
         match party {
             Party::Local(conn) => self.out.push_back(Output::Send(*conn, encode(msg))),
             Party::Remote(d) => {
@@ -129,7 +130,7 @@ impl Hub {
                 }
                 continue;
             }
-            self.to_party(party, id, &msg);
+            self.send_to(party, id, &msg);
         }
     }
 
@@ -264,15 +265,14 @@ impl Hub {
             Ok(fp) => fp,
             Err(e) => return Err(("bad_message", format!("sdp_offer: {e}"))),
         };
-        let attestation = self.attest.sign(
+        let what = Attestation {
             agent,
-            session,
+            caller: session,
             call_id,
             hv,
-            &fp,
-            unix,
-            self.cfg.attestation_ttl,
-        );
+            fp: &fp,
+        };
+        let attestation = self.attest.sign(&what, unix, self.cfg.attestation_ttl);
         self.metrics.attestations_signed.inc();
         self.send(
             bot,
@@ -309,7 +309,7 @@ impl Hub {
     }
 
     /// `answer`, `reject`, `ice` or `hangup` from a local socket.
-    pub(super) fn from_local_party(&mut self, conn: ConnId, msg: Msg<'_>, _now: Instant) {
+    pub(super) fn party_message(&mut self, conn: ConnId, msg: Msg<'_>, _now: Instant) {
         let Some(id) = msg.call_id().cloned() else {
             return;
         };
@@ -334,15 +334,15 @@ impl Hub {
                 if let Some(c) = self.calls.get_mut(&id) {
                     c.state = CallState::Answered;
                 }
-                self.to_party(&other, &id, &msg);
+                self.send_to(&other, &id, &msg);
             }
             Msg::Reject { .. } => {
-                self.to_party(&other, &id, &msg);
+                self.send_to(&other, &id, &msg);
                 self.end_call(&id, "rejected");
             }
-            Msg::Ice { .. } => self.to_party(&other, &id, &msg),
+            Msg::Ice { .. } => self.send_to(&other, &id, &msg),
             Msg::Hangup { .. } => {
-                self.to_party(&other, &id, &msg);
+                self.send_to(&other, &id, &msg);
                 self.end_call(&id, "hangup");
             }
             _ => {}
@@ -497,7 +497,7 @@ impl Hub {
                         deadline: now + self.cfg.ring_timeout,
                     };
                 }
-                self.to_party(&local, &id, &msg);
+                self.send_to(&local, &id, &msg);
             }
             Msg::Error { code, message, .. }
                 if from_bot && matches!(state, CallState::Placing { .. }) =>
@@ -516,15 +516,15 @@ impl Hub {
                 if let Some(c) = self.calls.get_mut(&id) {
                     c.state = CallState::Answered;
                 }
-                self.to_party(&local, &id, &msg);
+                self.send_to(&local, &id, &msg);
             }
             Msg::Reject { .. } if from_bot => {
-                self.to_party(&local, &id, &msg);
+                self.send_to(&local, &id, &msg);
                 self.end_call(&id, "rejected");
             }
-            Msg::Ice { .. } => self.to_party(&local, &id, &msg),
+            Msg::Ice { .. } => self.send_to(&local, &id, &msg),
             Msg::Hangup { .. } => {
-                self.to_party(&local, &id, &msg);
+                self.send_to(&local, &id, &msg);
                 self.end_call(&id, "hangup");
             }
             _ => {}
@@ -612,7 +612,7 @@ impl Hub {
                 call_id: id.clone(),
                 reason: Text::Str("peer_gone"),
             };
-            self.to_party(&caller, &id, &m);
+            self.send_to(&caller, &id, &m);
             return;
         };
         let state = if env.state.as_deref() == Some("answered") {

@@ -59,6 +59,17 @@ pub(crate) struct HubConfig {
     pub(crate) attestation_ttl: u64,
 }
 
+/// An authenticated bot's hello, as the hub needs it.
+#[derive(Debug, Clone)]
+pub(crate) struct BotHello {
+    pub(crate) agent: AgentId,
+    /// Who owns the id (to re-announce it to a store that lost it).
+    pub(crate) owner: crate::store::Owner,
+    pub(crate) max_calls: u8,
+    /// The daemon that held the agent's socket until now, told to hand over.
+    pub(crate) moved_from: Option<DaemonId>,
+}
+
 /// Where the hub gets random ids (the OS in production, a seed in tests).
 pub(crate) type Rng = Box<dyn FnMut(&mut [u8])>;
 
@@ -239,18 +250,20 @@ impl Hub {
 
     /// An authenticated bot said hello. A previous socket for the same agent
     /// here is closed with 4000 `replaced`; its calls move to the new socket,
-    /// as do calls waiting for this bot to come back. `moved_from`: the
-    /// daemon that held the agent's socket until now, told to hand over.
+    /// as do calls waiting for this bot to come back.
     pub(crate) fn hello_bot(
         &mut self,
         conn: ConnId,
-        agent: AgentId,
-        owner: crate::store::Owner,
-        max_calls: u8,
+        bot: BotHello,
         ice_servers: &str,
-        moved_from: Option<DaemonId>,
         now: Instant,
     ) {
+        let BotHello {
+            agent,
+            owner,
+            max_calls,
+            moved_from,
+        } = bot;
         if let Some(&old) = self.bots.get(&agent)
             && old != conn
         {
@@ -388,7 +401,7 @@ impl Hub {
             }
             m
             @ (Msg::Answer { .. } | Msg::Reject { .. } | Msg::Ice { .. } | Msg::Hangup { .. }) => {
-                self.from_local_party(conn, m, now);
+                self.party_message(conn, m, now);
             }
             _ => self.error(conn, "bad_message", "not a message clients send", None),
         }

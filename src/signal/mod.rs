@@ -182,15 +182,13 @@ async fn bot_hello(
         Ok(a) => {
             let ice = ice_servers(app, host, agent.as_str(), unix);
             let calls = hello_calls.unwrap_or(a.max_calls);
-            app.hub.borrow_mut().hello_bot(
-                conn,
+            let hello = hub::BotHello {
                 agent,
-                authed.proven.owner,
-                calls,
-                &ice,
-                a.moved_from,
-                now,
-            );
+                owner: authed.proven.owner,
+                max_calls: calls,
+                moved_from: a.moved_from,
+            };
+            app.hub.borrow_mut().hello_bot(conn, hello, &ice, now);
         }
         Err(StoreError::Taken) => refuse(
             app,

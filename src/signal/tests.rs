@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use botcall_core::id::AgentId;
 use botcall_core::protocol::{Msg, Text};
 
-use super::hub::{ConnId, DaemonId, Hub, HubConfig, Output};
+use super::hub::{BotHello, ConnId, DaemonId, Hub, HubConfig, Output};
 use super::remote;
 use crate::auth::attest::Attestor;
 use crate::config::HumanCheck;
@@ -46,6 +46,15 @@ fn hub(me: &str) -> Hub {
         attestor(),
         Rc::new(Metrics::default()),
     )
+}
+
+fn bot_hello(agent: &str) -> BotHello {
+    BotHello {
+        agent: id(agent),
+        owner: [1; 8],
+        max_calls: 1,
+        moved_from: None,
+    }
 }
 
 fn id(s: &str) -> AgentId {
@@ -94,7 +103,7 @@ fn local_call_ring_answer_hangup() {
     let mut h = hub("d-a");
     h.open(1, t0);
     h.open(2, t0);
-    h.hello_bot(1, id("bot"), [1; 8], 1, "[]", None, t0);
+    h.hello_bot(1, bot_hello("bot"), "[]", t0);
     h.hello_caller(2, "[]", t0);
     drain(&mut h);
     handle(
@@ -134,7 +143,7 @@ fn heartbeats_hello_and_ring_timeouts_on_a_fake_clock() {
     h.open(1, t0);
     h.open(2, t0);
     h.open(3, t0); // never says hello
-    h.hello_bot(1, id("bot"), [1; 8], 1, "[]", None, t0);
+    h.hello_bot(1, bot_hello("bot"), "[]", t0);
     h.hello_caller(2, "[]", t0);
     handle(
         &mut h,
@@ -177,7 +186,7 @@ fn an_answered_call_waits_for_its_bot_then_gives_up() {
     let mut h = hub("d-a");
     h.open(1, t0);
     h.open(2, t0);
-    h.hello_bot(1, id("bot"), [1; 8], 1, "[]", None, t0);
+    h.hello_bot(1, bot_hello("bot"), "[]", t0);
     h.hello_caller(2, "[]", t0);
     drain(&mut h);
     handle(
@@ -207,15 +216,7 @@ fn an_answered_call_waits_for_its_bot_then_gives_up() {
     );
     // Back within the grace on a new socket: the call continues there.
     h.open(5, t0 + Duration::from_secs(2));
-    h.hello_bot(
-        5,
-        id("bot"),
-        [1; 8],
-        1,
-        "[]",
-        None,
-        t0 + Duration::from_secs(2),
-    );
+    h.hello_bot(5, bot_hello("bot"), "[]", t0 + Duration::from_secs(2));
     drain(&mut h);
     handle(
         &mut h,
@@ -250,7 +251,7 @@ fn a_call_across_two_hubs() {
     a.open(1, t0);
     a.hello_caller(1, "[]", t0);
     b.open(7, t0);
-    b.hello_bot(7, id("bot"), [1; 8], 1, "[]", None, t0);
+    b.hello_bot(7, bot_hello("bot"), "[]", t0);
     drain(&mut a);
     drain(&mut b);
     let text = format!(

@@ -100,7 +100,7 @@ pub(crate) trait AgentStore {
 pub(crate) enum Store {
     Memory(memory::MemoryStore),
     #[cfg(feature = "redis")]
-    Redis(redis::RedisStore),
+    Redis(Box<redis::RedisStore>),
 }
 
 macro_rules! each {

@@ -26,6 +26,7 @@ pub(crate) enum StunError {
     /// FINGERPRINT is not 4 bytes or its CRC-32 does not match the message.
     BadFingerprint,
     /// An address attribute with an unknown family or the wrong length.
+    #[cfg_attr(not(test), allow(dead_code))]
     BadAddress,
     /// The reply did not fit the output buffer (cannot happen with
     /// [`super::RESPONSE_BUF_LEN`]; kept so the writer never panics).

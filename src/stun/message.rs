@@ -34,6 +34,7 @@ pub(crate) struct Message<'a> {
     message_type: u16,
     transaction_id: [u8; 12],
     body: &'a [u8],
+    #[cfg_attr(not(test), allow(dead_code))]
     has_fingerprint: bool,
 }
 
@@ -49,6 +50,7 @@ impl<'a> Message<'a> {
     }
 
     /// Whether a (verified) FINGERPRINT ends the message.
+    #[cfg(test)]
     pub(crate) fn has_fingerprint(&self) -> bool {
         self.has_fingerprint
     }
@@ -61,6 +63,7 @@ impl<'a> Message<'a> {
     }
 
     /// The value of the first attribute of type `ty`.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn attribute(&self, ty: u16) -> Option<&'a [u8]> {
         self.attributes().find(|&(t, _)| t == ty).map(|(_, v)| v)
     }

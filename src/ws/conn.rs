@@ -65,10 +65,6 @@ impl Registry {
         self.conns.remove(&id);
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.conns.len()
-    }
-
     fn wake(e: &mut Entry) {
         if let Some(w) = e.waker.take() {
             w.wake();
@@ -378,7 +374,7 @@ fn process(app: &App, id: ConnId, st: &mut ConnState, data: &mut [u8]) -> (Step,
                 if !take_token(app, st) {
                     st.dropped += 1;
                     app.metrics.rate_limited.inc("ws");
-                    if st.dropped == 1 || st.dropped % 20 == 0 {
+                    if st.dropped == 1 || st.dropped.is_multiple_of(20) {
                         app.hub.borrow_mut().error(
                             id,
                             "rate_limited",

@@ -11,7 +11,6 @@ pub(crate) mod close {
     pub(crate) const BAD_DATA: u16 = 1007;
     pub(crate) const POLICY: u16 = 1008;
     pub(crate) const TOO_BIG: u16 = 1009;
-    pub(crate) const INTERNAL: u16 = 1011;
     pub(crate) const TRY_AGAIN: u16 = 1013;
     pub(crate) const REPLACED: u16 = 4000;
     pub(crate) const HEARTBEAT: u16 = 4001;
