@@ -103,6 +103,9 @@ pub(crate) struct App {
     pub(crate) ex: Rc<LocalExecutor<'static>>,
     #[cfg(feature = "redis")]
     pub(crate) bus: crate::cluster::Bus,
+    /// The TLS acceptor (swapped on SIGHUP); `None` serves plain HTTP.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: RefCell<Option<futures_rustls::TlsAcceptor>>,
     date: RefCell<(u64, String)>,
 }
 
@@ -136,6 +139,8 @@ impl App {
             ex,
             #[cfg(feature = "redis")]
             bus: crate::cluster::Bus::default(),
+            #[cfg(feature = "tls")]
+            tls: RefCell::new(None),
             date: RefCell::new((0, String::new())),
         }
     }

@@ -95,6 +95,7 @@ pub(crate) struct Metrics {
     pub(crate) stun_requests: Counter,
     pub(crate) stun_dropped: Counter,
     pub(crate) redis_up: Gauge,
+    pub(crate) tls_failures: Counter,
     pub(crate) remote_messages: Family<&'static str>,
 }
 
@@ -364,6 +365,13 @@ impl Metrics {
             "Signaling messages relayed through Redis, by direction.",
             &self.remote_messages,
             |d| format!("direction=\"{d}\""),
+        );
+        single(
+            &mut o,
+            "botcall_tls_handshake_failures_total",
+            "counter",
+            "TLS handshakes that failed or timed out.",
+            self.tls_failures.get(),
         );
         single(
             &mut o,

@@ -12,6 +12,7 @@ use async_io::{Async, Timer};
 use futures_lite::{FutureExt, StreamExt};
 
 use crate::app::{App, ConnGuard};
+use crate::net::Stream;
 use crate::auth::Auth;
 use crate::auth::attest::Attestor;
 use crate::auth::keys::Keys;
@@ -146,11 +147,25 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
     );
     let auth = Auth::new(&cfg, keys);
     let ex = Rc::new(LocalExecutor::new());
+    #[cfg(feature = "tls")]
+    let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(c), Some(k)) => Some(crate::net::tls::load(c, k)?),
+        _ => None,
+    };
+    #[cfg(not(feature = "tls"))]
+    if cfg.tls_cert.is_some() {
+        return Err("tls_cert is set but this botcalld was built without the `tls` feature (cargo build --features tls)".into());
+    }
     let app = Rc::new(App::new(cfg, metrics, store, auth, attest, hub, ex.clone()));
+    #[cfg(feature = "tls")]
+    {
+        *app.tls.borrow_mut() = tls;
+    }
 
     log_info!(
-        "botcalld {} listening on http://{local} (ws /v1/ws){}; store {}, {} agents max, {} keys, pwa {} bytes",
+        "botcalld {} listening on {}://{local} (ws /v1/ws){}; store {}, {} agents max, {} keys, pwa {} bytes",
         env!("CARGO_PKG_VERSION"),
+        if app.cfg.tls_cert.is_some() { "https" } else { "http" },
         stun_socket
             .as_ref()
             .and_then(|s| s.get_ref().local_addr().ok())
@@ -184,18 +199,23 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
 
 async fn wait_for_signal(app: &App) {
     use async_signal::{Signal, Signals};
-    let mut signals = match Signals::new([Signal::Term, Signal::Int]) {
+    let mut signals = match Signals::new([Signal::Term, Signal::Int, Signal::Hup]) {
         Ok(s) => s,
         Err(e) => {
             log_error!("cannot install signal handlers: {e}");
             return std::future::pending().await;
         }
     };
-    if let Some(Ok(sig)) = signals.next().await {
-        log_info!(
-            "received {sig:?}: shutting down (grace {} s)",
-            app.cfg.shutdown_grace
-        );
+    while let Some(Ok(sig)) = signals.next().await {
+        if sig == Signal::Hup {
+            #[cfg(feature = "tls")]
+            reload_tls(app);
+            #[cfg(not(feature = "tls"))]
+            log_info!("SIGHUP: nothing to reload");
+            continue;
+        }
+        log_info!("received {sig:?}: shutting down (grace {} s)", app.cfg.shutdown_grace);
+        break;
     }
     crate::ops::notify_stopping();
     app.shutdown.set();
@@ -238,7 +258,12 @@ async fn accept_loop(app: Rc<App>, listener: Async<TcpListener>) {
                 }
                 let _ = stream.get_ref().set_nodelay(true);
                 let guard = ConnGuard::new(&app.metrics);
-                app.spawn(crate::http::conn::serve(app.clone(), stream, peer, guard));
+                #[cfg(feature = "tls")]
+                if let Some(acceptor) = app.tls.borrow().clone() {
+                    app.spawn(tls_handshake(app.clone(), acceptor, stream, peer, guard));
+                    continue;
+                }
+                app.spawn(crate::http::conn::serve(app.clone(), Stream::Plain(stream), peer, guard));
             }
             Err(e) => {
                 // Out of file descriptors and similar: back off instead of spinning.
@@ -246,6 +271,39 @@ async fn accept_loop(app: Rc<App>, listener: Async<TcpListener>) {
                 Timer::after(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// TLS handshake in the connection's own task (bounded by `header_timeout`).
+#[cfg(feature = "tls")]
+async fn tls_handshake(
+    app: Rc<App>,
+    acceptor: futures_rustls::TlsAcceptor,
+    stream: Async<std::net::TcpStream>,
+    peer: std::net::SocketAddr,
+    guard: ConnGuard,
+) {
+    let hs = async { acceptor.accept(stream).await.ok() };
+    let timeout = async {
+        Timer::after(Duration::from_secs(app.cfg.header_timeout)).await;
+        None
+    };
+    match hs.or(timeout).await {
+        Some(tls) => crate::http::conn::serve(app.clone(), Stream::Tls(Box::new(tls)), peer, guard).await,
+        None => app.metrics.tls_failures.inc(),
+    }
+}
+
+/// Reloads the TLS certificate (SIGHUP); a broken file keeps the old one.
+#[cfg(feature = "tls")]
+fn reload_tls(app: &App) {
+    let (Some(cert), Some(key)) = (&app.cfg.tls_cert, &app.cfg.tls_key) else { return };
+    match crate::net::tls::load(cert, key) {
+        Ok(acc) => {
+            *app.tls.borrow_mut() = Some(acc);
+            log_info!("reloaded TLS certificate {}", cert.display());
+        }
+        Err(e) => log_error!("TLS reload failed, keeping the current certificate: {e}"),
     }
 }
 

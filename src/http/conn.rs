@@ -142,7 +142,6 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
                     return;
                 }
                 let fallback = stream
-                    .get_ref()
                     .local_addr()
                     .map(|a| a.ip().to_string())
                     .unwrap_or_default();

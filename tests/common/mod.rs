@@ -190,7 +190,7 @@ impl Daemon {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if line.contains("listening on http://")
+                if line.contains(" listening on http")
                     && let Some(tx) = tx.take()
                 {
                     let _ = tx.send(line.clone());
@@ -208,7 +208,7 @@ impl Daemon {
             }
         };
         let addr: SocketAddr = line
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|r| r.split_whitespace().next())
             .and_then(|a| a.parse().ok())

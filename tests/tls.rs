@@ -1,0 +1,116 @@
+//! Built-in TLS (`--features tls`): HTTPS and WSS on the API port, and the
+//! certificate reloaded on SIGHUP. Run by `tests/all` as
+//! `cargo test -p botcalld --features tls --test tls`. The client side is
+//! Python's `ssl` module (OpenSSL), an independent TLS implementation; the
+//! certificates come from the `openssl` command.
+#![cfg(feature = "tls")]
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn make_cert(dir: &Path, name: &str, cn: &str) {
+    let st = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", &format!("/CN={cn}"), "-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(dir.join(format!("{name}.key")))
+        .arg("-out")
+        .arg(dir.join(format!("{name}.crt")))
+        .output()
+        .expect("openssl (tests/setup installs it)");
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+}
+
+/// GET /healthz and a WebSocket upgrade over TLS, trusting `ca`; prints the peer certificate's CN.
+const CLIENT: &str = r#"
+import json, socket, ssl, sys, base64, os
+host, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+def conn():
+    s = socket.create_connection((host, port), timeout=5)
+    return ctx.wrap_socket(s, server_hostname=host)
+s = conn()
+cn = dict(x[0] for x in s.getpeercert()["subject"])["commonName"]
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+data = b""
+while True:
+    b = s.recv(4096)
+    if not b: break
+    data += b
+status = data.split(b" ")[1].decode()
+w = conn()
+key = base64.b64encode(os.urandom(16)).decode()
+w.sendall(("GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n" % key).encode())
+head = b""
+while b"\r\n\r\n" not in head:
+    head += w.recv(1)
+payload = json.dumps({"type": "hello", "role": "caller"}).encode()
+mask = os.urandom(4)
+w.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+hdr = w.recv(2)
+n = hdr[1] & 0x7f
+if n == 126: n = int.from_bytes(w.recv(2), "big")
+msg = b""
+while len(msg) < n: msg += w.recv(n - len(msg))
+print(json.dumps({"cn": cn, "status": status, "upgrade": head.split(b" ")[1].decode(), "welcome": json.loads(msg)["type"]}))
+"#;
+
+fn client(d: &Daemon, ca: &Path) -> serde_json::Value {
+    let out = Command::new("python3")
+        .args(["-c", CLIENT, "127.0.0.1", &d.addr.port().to_string()])
+        .arg(ca)
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "TLS client failed: {}\n{}", String::from_utf8_lossy(&out.stderr), d.log());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn https_and_wss_with_reload_on_sighup() {
+    let dir = TempDir::new("tls");
+    make_cert(dir.path(), "one", "botcall-one");
+    make_cert(dir.path(), "two", "botcall-two");
+    let (crt, key) = (dir.path().join("live.crt"), dir.path().join("live.key"));
+    std::fs::copy(dir.path().join("one.crt"), &crt).unwrap();
+    std::fs::copy(dir.path().join("one.key"), &key).unwrap();
+    let d = Daemon::start(&["--tls-cert", crt.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    assert!(d.log().contains("listening on https://"));
+    let r = client(&d, &dir.path().join("one.crt"));
+    assert_eq!(r, serde_json::json!({"cn": "botcall-one", "status": "200", "upgrade": "101", "welcome": "welcome"}));
+
+    // Plain HTTP on the TLS port is a failed handshake; nothing answers it.
+    let raw_reply = raw(d.addr, b"GET /healthz HTTP/1.1\r\n\r\n");
+    assert!(!raw_reply.starts_with(b"HTTP/1.1 200"));
+
+    // A broken file on SIGHUP keeps the old certificate.
+    std::fs::write(&crt, "not a certificate").unwrap();
+    Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().unwrap();
+    d.eventually("reload failure logged", Duration::from_secs(5), || d.log().contains("TLS reload failed"));
+    assert_eq!(client(&d, &dir.path().join("one.crt"))["cn"], "botcall-one");
+
+    // A new certificate on SIGHUP is served to new connections.
+    std::fs::copy(dir.path().join("two.crt"), &crt).unwrap();
+    std::fs::copy(dir.path().join("two.key"), &key).unwrap();
+    Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().unwrap();
+    d.eventually("reload logged", Duration::from_secs(5), || d.log().contains("reloaded TLS certificate"));
+    assert_eq!(client(&d, &dir.path().join("two.crt"))["cn"], "botcall-two");
+}
+
+#[test]
+fn a_bad_certificate_at_start_is_a_clear_error() {
+    let dir = TempDir::new("tls-bad");
+    let crt = dir.path().join("x.crt");
+    std::fs::write(&crt, "junk").unwrap();
+    let out = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--stun-listen", "off", "--tls-cert", crt.to_str().unwrap(), "--tls-key", crt.to_str().unwrap()])
+        .arg("--state-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("x.crt"), "{}", String::from_utf8_lossy(&out.stderr));
+}
