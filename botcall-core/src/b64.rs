@@ -19,7 +19,7 @@ pub fn decode<'d>(src: &[u8], dst: &'d mut [u8]) -> Result<&'d [u8], B64Error> {
     if src.len() % 4 == 1 {
         return Err(B64Error);
     }
-    Base64UrlUnpadded::decode(src, dst).map(|d| &*d).map_err(|_| B64Error)
+    Base64UrlUnpadded::decode(src, dst).map_err(|_| B64Error)
 }
 
 /// Decoded length of `n` base64url characters (upper bound for invalid input).

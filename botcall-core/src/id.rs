@@ -38,7 +38,9 @@ pub fn validate(s: &str) -> Result<(), IdError> {
     if s.len() > MAX_ID_LEN {
         return Err(IdError::TooLong);
     }
-    if s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
         Ok(())
     } else {
         Err(IdError::BadChar)
@@ -105,7 +107,10 @@ mod tests {
         assert_eq!(validate("é"), Err(IdError::BadChar));
         assert_eq!(validate("a b"), Err(IdError::BadChar));
         // A thumbprint is 43 base64url chars.
-        assert_eq!(validate("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"), Ok(()));
+        assert_eq!(
+            validate("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"),
+            Ok(())
+        );
         let long = "x".repeat_n::<65>();
         assert_eq!(validate(&long), Err(IdError::TooLong));
         assert_eq!(AgentId::new("Bot").unwrap().as_str(), "Bot");

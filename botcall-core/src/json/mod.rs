@@ -4,7 +4,7 @@
 pub mod read;
 pub mod write;
 
-pub use read::{parse, parse_object, Array, JsonStr, Number, Object, Value};
+pub use read::{Array, JsonStr, Number, Object, Value, parse, parse_object};
 pub use write::{Sink, SliceSink, Writer};
 
 /// Why a JSON document was refused.
@@ -57,4 +57,4 @@ impl core::fmt::Display for JsonError {
 }
 
 #[cfg(feature = "std")]
-impl std::error::Error for JsonError {}
+impl core::error::Error for JsonError {}

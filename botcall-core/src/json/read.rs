@@ -181,6 +181,7 @@ impl<'a> JsonStr<'a> {
     }
     /// Decodes into an owned `String`.
     #[cfg(feature = "alloc")]
+    #[allow(clippy::inherent_to_string)] // no `Display`: raw and decoded text differ
     pub fn to_string(&self) -> alloc::string::String {
         match self.as_plain() {
             Some(s) => s.into(),
@@ -201,10 +202,14 @@ impl Iterator for Chars<'_> {
     fn next(&mut self) -> Option<char> {
         let b = *self.s.get(self.pos)?;
         if b != b'\\' {
-            // Plain UTF-8: decode one char from the (valid) remainder.
-            let rest = core::str::from_utf8(&self.s[self.pos..]).ok()?;
-            let ch = rest.chars().next()?;
-            self.pos += ch.len_utf8();
+            // Plain UTF-8: decode only the char starting here. (Re-validating
+            // the whole remainder per char made long strings quadratic.)
+            let end = self.pos + utf8_width(b);
+            let ch = core::str::from_utf8(self.s.get(self.pos..end)?)
+                .ok()?
+                .chars()
+                .next()?;
+            self.pos = end;
             return Some(ch);
         }
         let e = *self.s.get(self.pos + 1)?;
@@ -232,6 +237,17 @@ impl Iterator for Chars<'_> {
             }
             _ => return None,
         })
+    }
+}
+
+/// Length of the UTF-8 sequence that `lead` starts (`lead` is a char boundary
+/// of valid UTF-8, so it is never a continuation byte).
+fn utf8_width(lead: u8) -> usize {
+    match lead {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
     }
 }
 
@@ -752,8 +768,9 @@ mod tests {
 
     #[test]
     fn accepts_plain_documents() {
-        let v = parse(r#" {"a":1,"b":[true,false,null,"x\n",-0.5e3],"c":{"d":"\u00e9\ud83d\ude00"}} "#)
-            .unwrap();
+        let v =
+            parse(r#" {"a":1,"b":[true,false,null,"x\n",-0.5e3],"c":{"d":"\u00e9\ud83d\ude00"}} "#)
+                .unwrap();
         let Value::Obj(o) = v else { panic!() };
         assert_eq!(o.opt_i64("a"), Ok(Some(1)));
         let arr = o.opt_arr("b").unwrap().unwrap();
@@ -768,17 +785,44 @@ mod tests {
 
     #[test]
     fn rejects_duplicates_even_when_escaped() {
-        assert_eq!(parse(r#"{"alg":"ES256","alg":"none"}"#), Err(JsonError::DuplicateKey));
-        assert_eq!(parse(r#"{"alg":1,"\u0061lg":2}"#), Err(JsonError::DuplicateKey));
-        assert_eq!(parse(r#"{"a":{"x":1},"b":{"x":1}}"#).is_ok(), true);
+        assert_eq!(
+            parse(r#"{"alg":"ES256","alg":"none"}"#),
+            Err(JsonError::DuplicateKey)
+        );
+        assert_eq!(
+            parse(r#"{"alg":1,"\u0061lg":2}"#),
+            Err(JsonError::DuplicateKey)
+        );
+        assert!(parse(r#"{"a":{"x":1},"b":{"x":1}}"#).is_ok());
     }
 
     #[test]
     fn rejects_bad_grammar() {
         for bad in [
-            "", "{", "}", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "[1,]", "01", "1.", ".5", "1e", "-",
-            "\"\\x\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "tru", "nul", "\"a\tb\"",
-            "{\"a\":1}x", "[1 2]", "{'a':1}", "{\"a\" 1}", "\"abc",
+            "",
+            "{",
+            "}",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "[1,]",
+            "01",
+            "1.",
+            ".5",
+            "1e",
+            "-",
+            "\"\\x\"",
+            "\"\\ud800\"",
+            "\"\\udc00\"",
+            "\"\\ud800\\u0041\"",
+            "tru",
+            "nul",
+            "\"a\tb\"",
+            "{\"a\":1}x",
+            "[1 2]",
+            "{'a':1}",
+            "{\"a\" 1}",
+            "\"abc",
         ] {
             assert!(parse(bad).is_err(), "accepted {bad:?}");
         }
@@ -817,7 +861,8 @@ mod tests {
 
     #[test]
     fn integers_are_strict() {
-        let o = parse_object(r#"{"a":1.0,"b":1e3,"c":-5,"d":"5","e":99999999999999999999}"#).unwrap();
+        let o =
+            parse_object(r#"{"a":1.0,"b":1e3,"c":-5,"d":"5","e":99999999999999999999}"#).unwrap();
         assert_eq!(o.opt_i64("a"), Err(JsonError::NotInteger("a")));
         assert_eq!(o.opt_i64("b"), Err(JsonError::NotInteger("b")));
         assert_eq!(o.opt_i64("c"), Ok(Some(-5)));
@@ -830,7 +875,10 @@ mod tests {
     #[test]
     fn raw_values_round_trip() {
         let o = parse_object(r#"{"c":{"candidate":"a b","sdpMid":"0"},"s":"x\"y"}"#).unwrap();
-        assert_eq!(o.opt_obj("c").unwrap().unwrap().raw(), r#"{"candidate":"a b","sdpMid":"0"}"#);
+        assert_eq!(
+            o.opt_obj("c").unwrap().unwrap().raw(),
+            r#"{"candidate":"a b","sdpMid":"0"}"#
+        );
         assert_eq!(o.req_str("s").unwrap().raw(), r#"x\"y"#);
     }
 }

@@ -1,6 +1,6 @@
 //! A small JSON writer over a byte [`Sink`]; escapes strings, tracks commas.
 
-use super::{read::JsonStr, Value};
+use super::{Value, read::JsonStr};
 
 /// The sink is full; the output is incomplete and must be discarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +48,10 @@ impl<'b> SliceSink<'b> {
 impl Sink for SliceSink<'_> {
     fn put(&mut self, bytes: &[u8]) -> Result<(), Full> {
         let end = self.len.checked_add(bytes.len()).ok_or(Full)?;
-        self.buf.get_mut(self.len..end).ok_or(Full)?.copy_from_slice(bytes);
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(Full)?
+            .copy_from_slice(bytes);
         self.len = end;
         Ok(())
     }
@@ -246,7 +249,14 @@ pub fn escape_into<S: Sink + ?Sized>(sink: &mut S, s: &str) -> Result<(), Full> 
         sink.put(&bytes[run..i])?;
         if esc.is_empty() {
             const HEX: &[u8; 16] = b"0123456789abcdef";
-            sink.put(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]])?;
+            sink.put(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 15) as usize],
+            ])?;
         } else {
             sink.put(esc)?;
         }
@@ -270,13 +280,23 @@ mod tests {
         w.field_str("a", "x\"y\n\u{1}").unwrap();
         w.key("n").unwrap().i64(-42).unwrap();
         w.key("arr").unwrap().begin_arr().unwrap();
-        w.u64(1).unwrap().u64(0).unwrap().bool(true).unwrap().null().unwrap();
+        w.u64(1)
+            .unwrap()
+            .u64(0)
+            .unwrap()
+            .bool(true)
+            .unwrap()
+            .null()
+            .unwrap();
         w.begin_obj().unwrap().end_obj().unwrap();
         w.end_arr().unwrap();
         w.key("e").unwrap().begin_arr().unwrap().end_arr().unwrap();
         w.end_obj().unwrap();
         let out = core::str::from_utf8(sink.as_bytes()).unwrap();
-        assert_eq!(out, r#"{"a":"x\"y\n\u0001","n":-42,"arr":[1,0,true,null,{}],"e":[]}"#);
+        assert_eq!(
+            out,
+            r#"{"a":"x\"y\n\u0001","n":-42,"arr":[1,0,true,null,{}],"e":[]}"#
+        );
         let o = parse_object(out).unwrap();
         assert!(o.req_str("a").unwrap().eq_str("x\"y\n\u{1}"));
     }
@@ -297,6 +317,9 @@ mod tests {
         w.key("c").unwrap().value(src.get("c").unwrap()).unwrap();
         w.key("s").unwrap().value(src.get("s").unwrap()).unwrap();
         w.end_obj().unwrap();
-        assert_eq!(core::str::from_utf8(&out).unwrap(), r#"{"c":{"candidate":"x","i":0},"s":"a\u00e9"}"#);
+        assert_eq!(
+            core::str::from_utf8(&out).unwrap(),
+            r#"{"c":{"candidate":"x","i":0},"s":"a\u00e9"}"#
+        );
     }
 }

@@ -29,6 +29,8 @@ pub struct Policy<'p> {
     pub iss: Option<&'p str>,
     /// Required audience (the `aud` string, or one entry of the `aud` array).
     pub aud: Option<&'p str>,
+    /// Required subject (`sub` must equal it; absent is `MissingClaim("sub")`).
+    pub sub: Option<&'p str>,
 }
 
 impl Default for Policy<'_> {
@@ -41,6 +43,7 @@ impl Default for Policy<'_> {
             max_lifetime: None,
             iss: None,
             aud: None,
+            sub: None,
         }
     }
 }
@@ -71,7 +74,9 @@ impl Claims<'_> {
     pub fn has_audience(&self, who: &str) -> bool {
         match self.aud {
             Some(Value::Str(s)) => s.eq_str(who),
-            Some(Value::Arr(a)) => a.iter().any(|v| matches!(v, Value::Str(s) if s.eq_str(who))),
+            Some(Value::Arr(a)) => a
+                .iter()
+                .any(|v| matches!(v, Value::Str(s) if s.eq_str(who))),
             _ => false,
         }
     }
@@ -82,8 +87,13 @@ impl Claims<'_> {
 /// # Errors
 /// [`JwtError::BadJson`] for non-strict JSON or non-integer times, then the
 /// first failed check: `Expired`, `NotYetValid`, `IssuedInFuture`,
-/// `LifetimeTooLong`, `WrongIssuer`, `WrongAudience`, `MissingClaim`.
-pub fn validate<'a>(payload: &'a str, policy: &Policy<'_>, now: u64) -> Result<Claims<'a>, JwtError> {
+/// `LifetimeTooLong`, `WrongIssuer`, `WrongAudience`, `MissingClaim`,
+/// `WrongSubject`.
+pub fn validate<'a>(
+    payload: &'a str,
+    policy: &Policy<'_>,
+    now: u64,
+) -> Result<Claims<'a>, JwtError> {
     let obj = json::parse_object(payload)?;
     let aud = obj.get("aud");
     if let Some(v) = aud {
@@ -108,8 +118,10 @@ pub fn validate<'a>(payload: &'a str, policy: &Policy<'_>, now: u64) -> Result<C
     };
     let now = i128::from(now);
     let leeway = i128::from(policy.leeway);
+    // RFC 7519 §4.1.4: the current time MUST be *before* `exp` (so `exp`
+    // itself is expired); §4.1.5: at or after `nbf` is valid.
     match c.exp {
-        Some(exp) if now > i128::from(exp) + leeway => return Err(JwtError::Expired),
+        Some(exp) if now >= i128::from(exp) + leeway => return Err(JwtError::Expired),
         None if policy.require_exp => return Err(JwtError::MissingClaim("exp")),
         _ => {}
     }
@@ -150,16 +162,27 @@ pub fn validate<'a>(payload: &'a str, policy: &Policy<'_>, now: u64) -> Result<C
     if policy.require_sub && c.sub.is_none() {
         return Err(JwtError::MissingClaim("sub"));
     }
+    if let Some(sub) = policy.sub {
+        match c.sub {
+            Some(v) if v.eq_str(sub) => {}
+            Some(_) => return Err(JwtError::WrongSubject),
+            None => return Err(JwtError::MissingClaim("sub")),
+        }
+    }
     Ok(c)
 }
 
 fn id_claim(v: Option<JsonStr<'_>>, name: &'static str) -> Result<AgentId, JwtError> {
     let v = v.ok_or(JwtError::MissingClaim(name))?;
-    let s: heapless::String<{ id::MAX_ID_LEN }> = v.to_heapless().map_err(|_| JwtError::BadClaim(name))?;
+    let s: heapless::String<{ id::MAX_ID_LEN }> =
+        v.to_heapless().map_err(|_| JwtError::BadClaim(name))?;
     AgentId::new(&s).map_err(|_| JwtError::BadClaim(name))
 }
 
-fn text_claim<const N: usize>(obj: &Object<'_>, name: &'static str) -> Result<heapless::String<N>, JwtError> {
+fn text_claim<const N: usize>(
+    obj: &Object<'_>,
+    name: &'static str,
+) -> Result<heapless::String<N>, JwtError> {
     let v = obj.req_str(name).map_err(|e| match e {
         json::JsonError::Missing(_) => JwtError::MissingClaim(name),
         e => JwtError::BadJson(e),
@@ -190,6 +213,7 @@ impl BotAuth {
             max_lifetime: Some(BOT_AUTH_MAX_LIFETIME),
             iss: None,
             aud,
+            sub: None,
         }
     }
     /// Reads the typed claims from a validated claim set.
@@ -240,6 +264,7 @@ impl HumanAttestation {
             max_lifetime: Some(ATTESTATION_MAX_LIFETIME),
             iss,
             aud: Some(agent_id),
+            sub: None,
         }
     }
     /// Reads the typed claims from a validated claim set.

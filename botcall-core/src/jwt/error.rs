@@ -95,7 +95,9 @@ impl From<JsonError> for JwtError {
 impl core::fmt::Display for JwtError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            JwtError::Malformed => f.write_str("token is not three dot-separated base64url segments"),
+            JwtError::Malformed => {
+                f.write_str("token is not three dot-separated base64url segments")
+            }
             JwtError::TooLong => f.write_str("token is too long"),
             JwtError::BadBase64 => f.write_str("token segment is not canonical base64url"),
             JwtError::BadJson(e) => write!(f, "token JSON: {e}"),
@@ -123,4 +125,4 @@ impl core::fmt::Display for JwtError {
 }
 
 #[cfg(feature = "std")]
-impl std::error::Error for JwtError {}
+impl core::error::Error for JwtError {}

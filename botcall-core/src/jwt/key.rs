@@ -53,7 +53,9 @@ impl Secret {
         if bytes.len() < MIN_SECRET_LEN {
             return Err(JwtError::WeakKey);
         }
-        heapless::Vec::from_slice(bytes).map(Secret).map_err(|_| JwtError::BadKey)
+        heapless::Vec::from_slice(bytes)
+            .map(Secret)
+            .map_err(|_| JwtError::BadKey)
     }
     /// The secret bytes.
     pub fn as_bytes(&self) -> &[u8] {
@@ -84,7 +86,9 @@ impl Key {
     /// # Errors
     /// [`JwtError::BadKey`].
     pub fn es256_sec1(bytes: &[u8]) -> Result<Self, JwtError> {
-        VerifyingKey::from_sec1_bytes(bytes).map(Key::Es256).map_err(|_| JwtError::BadKey)
+        VerifyingKey::from_sec1_bytes(bytes)
+            .map(Key::Es256)
+            .map_err(|_| JwtError::BadKey)
     }
     /// A key from a JWK document: `{"kty":"oct","k":...}` (HS256) or
     /// `{"kty":"EC","crv":"P-256","x":...,"y":...}` (ES256; a private `d` is ignored).
@@ -237,7 +241,9 @@ impl<'a> Jwks<'a> {
     /// [`JwtError::BadJson`] if it is not an object with a `keys` array.
     pub fn parse(doc: &'a str) -> Result<Self, JwtError> {
         let obj = json::parse_object(doc)?;
-        let keys = obj.opt_arr("keys")?.ok_or(JwtError::BadJson(json::JsonError::Missing("keys")))?;
+        let keys = obj
+            .opt_arr("keys")?
+            .ok_or(JwtError::BadJson(json::JsonError::Missing("keys")))?;
         Ok(Jwks(keys))
     }
     /// The ES256 key for `kid`: the entry with that `kid`, or, for a token
@@ -289,15 +295,26 @@ mod tests {
         assert_eq!(Key::from_jwk(off), Err(JwtError::BadKey));
         let p384 = r#"{"kty":"EC","crv":"P-384","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
         assert_eq!(Key::from_jwk(p384), Err(JwtError::BadKey));
-        assert_eq!(Key::from_jwk(r#"{"kty":"oct","k":"c2hvcnQ"}"#), Err(JwtError::WeakKey));
-        assert_eq!(Key::from_jwk(r#"{"kty":"RSA","n":"x","e":"AQAB"}"#), Err(JwtError::BadKey));
+        assert_eq!(
+            Key::from_jwk(r#"{"kty":"oct","k":"c2hvcnQ"}"#),
+            Err(JwtError::WeakKey)
+        );
+        assert_eq!(
+            Key::from_jwk(r#"{"kty":"RSA","n":"x","e":"AQAB"}"#),
+            Err(JwtError::BadKey)
+        );
         assert_eq!(Key::es256_sec1(&[4u8; 65]), Err(JwtError::BadKey));
-        assert!(matches!(Key::from_jwk(r#"{"kty":"EC","kty":"EC"}"#), Err(JwtError::BadJson(_))));
+        assert!(matches!(
+            Key::from_jwk(r#"{"kty":"EC","kty":"EC"}"#),
+            Err(JwtError::BadJson(_))
+        ));
     }
 
     #[test]
     fn rfc7638_thumbprint_of_a3_key() {
-        let Key::Es256(vk) = Key::from_jwk(A3_JWK).unwrap() else { panic!() };
+        let Key::Es256(vk) = Key::from_jwk(A3_JWK).unwrap() else {
+            panic!()
+        };
         let tp = thumbprint(&vk);
         assert_eq!(tp.len(), 43);
         assert!(crate::id::validate(&tp).is_ok());
@@ -316,7 +333,9 @@ mod tests {
 
     #[test]
     fn writes_jwk_that_parses_back() {
-        let Key::Es256(vk) = Key::from_jwk(A3_JWK).unwrap() else { panic!() };
+        let Key::Es256(vk) = Key::from_jwk(A3_JWK).unwrap() else {
+            panic!()
+        };
         let mut out = heapless::Vec::<u8, 256>::new();
         write_public_jwk(&mut Writer::new(&mut out), &vk, Some("k1")).unwrap();
         let text = core::str::from_utf8(&out).unwrap();

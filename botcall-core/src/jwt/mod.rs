@@ -27,7 +27,13 @@ pub const MAX_TOKEN_LEN: usize = 4096;
 ///
 /// # Errors
 /// Any [`JwtError`]; `sub` must be a valid agent id and `exp - iat` ≤ 600 s.
-pub fn verify_bot_auth(token: &str, key: &Key, leeway: u64, aud: Option<&str>, now: u64) -> Result<BotAuth, JwtError> {
+pub fn verify_bot_auth(
+    token: &str,
+    key: &Key,
+    leeway: u64,
+    aud: Option<&str>,
+    now: u64,
+) -> Result<BotAuth, JwtError> {
     let mut scratch = Scratch::new();
     let v = verify(token, key, &mut scratch)?;
     let c = claims::validate(v.payload, &BotAuth::policy(leeway, aud), now)?;
@@ -58,6 +64,10 @@ pub fn verify_attestation(
         jwks.find_es256(kid.as_deref())?
     };
     let v = verify(token, &key, &mut scratch)?;
-    let c = claims::validate(v.payload, &HumanAttestation::policy(agent_id, iss, claims::DEFAULT_LEEWAY), now)?;
+    let c = claims::validate(
+        v.payload,
+        &HumanAttestation::policy(agent_id, iss, claims::DEFAULT_LEEWAY),
+        now,
+    )?;
     HumanAttestation::from_claims(&c)
 }

@@ -80,7 +80,11 @@ impl SigningKey {
     ///
     /// # Errors
     /// [`json::write::Full`] if the sink is full.
-    pub fn write_jwk<S: Sink + ?Sized>(&self, w: &mut Writer<'_, S>, kid: Option<&str>) -> Result<(), json::write::Full> {
+    pub fn write_jwk<S: Sink + ?Sized>(
+        &self,
+        w: &mut Writer<'_, S>,
+        kid: Option<&str>,
+    ) -> Result<(), json::write::Full> {
         let mut tmp = [0u8; b64::encoded_len(key::MAX_SECRET_LEN)];
         w.begin_obj()?;
         match self {
@@ -127,14 +131,20 @@ pub struct HeaderOpts<'a> {
 ///
 /// # Errors
 /// [`JwtError::BufferTooSmall`] if `out` is too small for the token.
-pub fn sign_claims<'o>(key: &SigningKey, opts: HeaderOpts<'_>, claims_json: &str, out: &'o mut [u8]) -> Result<&'o str, JwtError> {
+pub fn sign_claims<'o>(
+    key: &SigningKey,
+    opts: HeaderOpts<'_>,
+    claims_json: &str,
+    out: &'o mut [u8],
+) -> Result<&'o str, JwtError> {
     let mut header = heapless::Vec::<u8, 512>::new();
     {
         let mut w = Writer::new(&mut header);
         let full = |_| JwtError::BufferTooSmall;
         w.begin_obj().map_err(full)?;
         w.field_str("alg", key.alg().as_str()).map_err(full)?;
-        w.field_str("typ", opts.typ.unwrap_or("JWT")).map_err(full)?;
+        w.field_str("typ", opts.typ.unwrap_or("JWT"))
+            .map_err(full)?;
         if let Some(kid) = opts.kid {
             w.field_str("kid", kid).map_err(full)?;
         }
@@ -152,7 +162,12 @@ pub fn sign_claims<'o>(key: &SigningKey, opts: HeaderOpts<'_>, claims_json: &str
 ///
 /// # Errors
 /// [`JwtError::BufferTooSmall`] if `out` is too small.
-pub fn sign<'o>(header_json: &str, claims_json: &str, key: &SigningKey, out: &'o mut [u8]) -> Result<&'o str, JwtError> {
+pub fn sign<'o>(
+    header_json: &str,
+    claims_json: &str,
+    key: &SigningKey,
+    out: &'o mut [u8],
+) -> Result<&'o str, JwtError> {
     let mut sink = SliceSink::new(out);
     let small = |_| JwtError::BufferTooSmall;
     put_b64(&mut sink, header_json.as_bytes()).map_err(small)?;
@@ -163,9 +178,11 @@ pub fn sign<'o>(header_json: &str, claims_json: &str, key: &SigningKey, out: &'o
         let input = sink.as_bytes();
         match key {
             SigningKey::Hs256(s) => {
-                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(s.as_bytes()).map_err(|_| JwtError::BadKey)?;
+                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(s.as_bytes())
+                    .map_err(|_| JwtError::BadKey)?;
                 mac.update(input);
-                heapless::Vec::from_slice(&mac.finalize().into_bytes()).map_err(|_| JwtError::BadKey)?
+                heapless::Vec::from_slice(&mac.finalize().into_bytes())
+                    .map_err(|_| JwtError::BadKey)?
             }
             SigningKey::Es256(sk) => {
                 let sig: Signature = sk.sign(input);

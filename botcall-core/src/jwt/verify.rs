@@ -75,7 +75,11 @@ fn split(token: &str) -> Result<Parts<'_>, JwtError> {
         return Err(JwtError::TooLong);
     }
     let t = token.as_bytes();
-    let mut dots = t.iter().enumerate().filter(|(_, b)| **b == b'.').map(|(i, _)| i);
+    let mut dots = t
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'.')
+        .map(|(i, _)| i);
     let (Some(d1), Some(d2), None) = (dots.next(), dots.next(), dots.next()) else {
         return Err(JwtError::Malformed);
     };
@@ -116,7 +120,10 @@ fn parse_header(text: &str) -> Result<Header<'_>, JwtError> {
 ///
 /// # Errors
 /// Structure, base64url and JSON errors.
-pub fn decode_header_unverified<'s>(token: &str, scratch: &'s mut Scratch) -> Result<Header<'s>, JwtError> {
+pub fn decode_header_unverified<'s>(
+    token: &str,
+    scratch: &'s mut Scratch,
+) -> Result<Header<'s>, JwtError> {
     let parts = split(token)?;
     let text = decode_text(parts.header_b64, &mut scratch.buf)?;
     parse_header(text)
@@ -124,7 +131,11 @@ pub fn decode_header_unverified<'s>(token: &str, scratch: &'s mut Scratch) -> Re
 
 /// Checks the header against `alg` (the key's algorithm).
 fn check_header(h: &Header<'_>, alg: Alg) -> Result<(), JwtError> {
-    if h.alg.chars().map(|c| c.to_ascii_lowercase()).eq("none".chars()) {
+    if h.alg
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .eq("none".chars())
+    {
         return Err(JwtError::AlgNone);
     }
     if !h.alg.eq_str(alg.as_str()) {
@@ -149,7 +160,8 @@ pub fn hs256_verify(secret: &[u8], msg: &[u8], tag: &[u8]) -> Result<(), JwtErro
     if tag.len() != 32 {
         return Err(JwtError::SignatureLength);
     }
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).map_err(|_| JwtError::BadKey)?;
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).map_err(|_| JwtError::BadKey)?;
     mac.update(msg);
     // `verify_slice` compares in constant time (subtle).
     mac.verify_slice(tag).map_err(|_| JwtError::BadSignature)
@@ -174,7 +186,11 @@ pub fn es256_verify(vk: &VerifyingKey, msg: &[u8], sig: &[u8]) -> Result<(), Jwt
 ///
 /// # Errors
 /// Any [`JwtError`] of the signature layer.
-pub fn verify<'s>(token: &str, key: &Key, scratch: &'s mut Scratch) -> Result<Verified<'s>, JwtError> {
+pub fn verify<'s>(
+    token: &str,
+    key: &Key,
+    scratch: &'s mut Scratch,
+) -> Result<Verified<'s>, JwtError> {
     let parts = split(token)?;
     let header_len = b64::decoded_len(parts.header_b64.len());
     if header_len > SCRATCH_LEN {
