@@ -85,14 +85,62 @@ pub(crate) fn daemon_config(args: &[OsString]) -> Result<Option<Config>, String>
     Ok(Some(cfg))
 }
 
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("botcalld: {msg}");
-    ExitCode::FAILURE
+/// Why a subcommand stopped: bad usage (exit 2) or failure (exit 1).
+enum CliError {
+    Usage(String),
+    Fail(String),
 }
 
-fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("botcalld: {msg}\n{USAGE}");
-    ExitCode::from(2)
+fn usage(msg: impl std::fmt::Display) -> CliError {
+    CliError::Usage(msg.to_string())
+}
+
+fn fail(msg: impl std::fmt::Display) -> CliError {
+    CliError::Fail(msg.to_string())
+}
+
+/// Runs a subcommand and maps its outcome to an exit code.
+fn exit(r: Result<(), CliError>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Usage(m)) => {
+            eprintln!("botcalld: {m}\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Fail(m)) => {
+            eprintln!("botcalld: {m}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One command-line argument, owned (so the handler may pull its value).
+enum Arg {
+    /// `--name` or `-n`.
+    Flag(String),
+    /// A positional value.
+    Value(OsString),
+}
+
+fn unexpected(f: &str) -> Result<(), String> {
+    Err(format!("unexpected option {f}"))
+}
+
+/// Feeds every argument to `on`, which may pull the option's value.
+fn each_arg(
+    args: &[OsString],
+    mut on: impl FnMut(Arg, &mut lexopt::Parser) -> Result<(), String>,
+) -> Result<(), CliError> {
+    let mut p = lexopt::Parser::from_args(args.iter().cloned());
+    while let Some(arg) = p.next().map_err(usage)? {
+        let arg = match arg {
+            Long(l) => Arg::Flag(format!("--{l}")),
+            Short(c) => Arg::Flag(format!("-{c}")),
+            Value(v) => Arg::Value(v),
+        };
+        on(arg, &mut p).map_err(CliError::Usage)?;
+    }
+    Ok(())
 }
 
 fn val(p: &mut lexopt::Parser) -> Result<String, String> {
@@ -102,50 +150,58 @@ fn val(p: &mut lexopt::Parser) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+fn num(p: &mut lexopt::Parser, name: &str) -> Result<u64, String> {
+    val(p)?
+        .parse()
+        .map_err(|_| format!("--{name}: not a number"))
+}
+
+/// Reads a JWK file and parses it with `parse`.
+fn read_jwk<T, E: std::fmt::Display>(
+    path: &std::path::Path,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<T, CliError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    parse(text.trim()).map_err(|e| fail(format!("{}: {e}", path.display())))
+}
+
 /// `botcalld keygen`.
 pub(crate) fn keygen(args: &[OsString]) -> ExitCode {
-    let mut p = lexopt::Parser::from_args(args.iter().cloned());
+    exit(keygen_run(args))
+}
+
+fn keygen_run(args: &[OsString]) -> Result<(), CliError> {
     let (mut out, mut hs, mut kid) = (PathBuf::from("bot.jwk"), false, None::<String>);
-    loop {
-        let arg = match p.next() {
-            Ok(Some(a)) => a,
-            Ok(None) => break,
-            Err(e) => return usage_error(e),
+    each_arg(args, |arg, p| {
+        let Arg::Flag(f) = arg else {
+            return Err("keygen takes no positional arguments".into());
         };
-        let r = match arg {
-            Long("out") | Short('o') => val(&mut p).map(|v| out = v.into()),
-            Long("hs256") => {
-                hs = true;
-                Ok(())
-            }
-            Long("kid") => val(&mut p).map(|v| kid = Some(v)),
-            other => Err(other.unexpected().to_string()),
-        };
-        if let Err(e) = r {
-            return usage_error(e);
+        match f.as_str() {
+            "--out" | "-o" => out = val(p)?.into(),
+            "--hs256" => hs = true,
+            "--kid" => kid = Some(val(p)?),
+            other => return unexpected(other),
         }
-    }
+        Ok(())
+    })?;
     if out.exists() {
-        return fail(format!("{} exists; not overwriting a key", out.display()));
+        return Err(fail(format!(
+            "{} exists; not overwriting a key",
+            out.display()
+        )));
     }
     let key = if hs {
         let mut secret = [0u8; 32];
-        if let Err(e) = getrandom::fill(&mut secret) {
-            return fail(format!("no OS randomness: {e}"));
-        }
+        getrandom::fill(&mut secret).map_err(|e| fail(format!("no OS randomness: {e}")))?;
         match Key::hs256(&secret) {
             Ok(Key::Hs256(s)) => SigningKey::Hs256(s),
-            _ => return fail("internal: bad secret length"),
+            _ => return Err(fail("internal: bad secret length")),
         }
     } else {
-        match generate_key() {
-            Ok(k) => SigningKey::Es256(k),
-            Err(e) => return fail(e),
-        }
+        SigningKey::Es256(generate_key().map_err(fail)?)
     };
-    if let Err(e) = write_private(&out, &private_jwk(&key, kid.as_deref())) {
-        return fail(e);
-    }
+    write_private(&out, &private_jwk(&key, kid.as_deref())).map_err(fail)?;
     match &key {
         SigningKey::Es256(sk) => {
             let mut public = Vec::new();
@@ -155,15 +211,14 @@ pub(crate) fn keygen(args: &[OsString]) -> ExitCode {
                 kid.as_deref(),
             );
             let pub_path = out.with_extension("pub.jwk");
-            if let Err(e) = std::fs::write(&pub_path, &public) {
-                return fail(format!("{}: {e}", pub_path.display()));
-            }
-            let thumb = jwt::thumbprint(sk.verifying_key());
+            std::fs::write(&pub_path, &public)
+                .map_err(|e| fail(format!("{}: {e}", pub_path.display())))?;
             println!("{}", String::from_utf8_lossy(&public));
             eprintln!(
-                "wrote {} (private, 0600) and {} (public)\nthumbprint (agent id with open registration): {thumb}",
+                "wrote {} (private, 0600) and {} (public)\nthumbprint (agent id with open registration): {}",
                 out.display(),
-                pub_path.display()
+                pub_path.display(),
+                jwt::thumbprint(sk.verifying_key())
             );
         }
         SigningKey::Hs256(_) => {
@@ -173,12 +228,15 @@ pub(crate) fn keygen(args: &[OsString]) -> ExitCode {
             );
         }
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 /// `botcalld token`.
 pub(crate) fn token(args: &[OsString]) -> ExitCode {
-    let mut p = lexopt::Parser::from_args(args.iter().cloned());
+    exit(token_run(args))
+}
+
+fn token_run(args: &[OsString]) -> Result<(), CliError> {
     let (mut key_file, mut sub, mut ttl, mut aud, mut embed) = (
         None::<PathBuf>,
         None::<String>,
@@ -186,48 +244,30 @@ pub(crate) fn token(args: &[OsString]) -> ExitCode {
         None::<String>,
         false,
     );
-    loop {
-        let arg = match p.next() {
-            Ok(Some(a)) => a,
-            Ok(None) => break,
-            Err(e) => return usage_error(e),
+    each_arg(args, |arg, p| {
+        let Arg::Flag(f) = arg else {
+            return Err("token takes no positional arguments".into());
         };
-        let r = match arg {
-            Long("key") | Short('k') => val(&mut p).map(|v| key_file = Some(v.into())),
-            Long("sub") | Short('s') => val(&mut p).map(|v| sub = Some(v)),
-            Long("ttl") => val(&mut p).and_then(|v| {
-                v.parse()
-                    .map(|t| ttl = t)
-                    .map_err(|_| "--ttl: not a number".into())
-            }),
-            Long("aud") => val(&mut p).map(|v| aud = Some(v)),
-            Long("embed-jwk") => {
-                embed = true;
-                Ok(())
-            }
-            other => Err(other.unexpected().to_string()),
-        };
-        if let Err(e) = r {
-            return usage_error(e);
+        match f.as_str() {
+            "--key" | "-k" => key_file = Some(val(p)?.into()),
+            "--sub" | "-s" => sub = Some(val(p)?),
+            "--ttl" => ttl = num(p, "ttl")?,
+            "--aud" => aud = Some(val(p)?),
+            "--embed-jwk" => embed = true,
+            other => return unexpected(other),
         }
-    }
+        Ok(())
+    })?;
     let (Some(key_file), Some(sub)) = (key_file, sub) else {
-        return usage_error("token needs --key FILE and --sub ID");
+        return Err(usage("token needs --key FILE and --sub ID"));
     };
-    if let Err(e) = botcall_core::id::validate(&sub) {
-        return fail(format!("--sub: {e}"));
-    }
+    botcall_core::id::validate(&sub).map_err(|e| fail(format!("--sub: {e}")))?;
     if ttl == 0 || ttl > jwt::claims::BOT_AUTH_MAX_LIFETIME {
-        return fail("--ttl must be 1-600 seconds (BotAuth tokens live at most 10 minutes)");
+        return Err(fail(
+            "--ttl must be 1-600 seconds (BotAuth tokens live at most 10 minutes)",
+        ));
     }
-    let text = match std::fs::read_to_string(&key_file) {
-        Ok(t) => t,
-        Err(e) => return fail(format!("{}: {e}", key_file.display())),
-    };
-    let key = match SigningKey::from_jwk(text.trim()) {
-        Ok(k) => k,
-        Err(e) => return fail(format!("{}: {e}", key_file.display())),
-    };
+    let key = read_jwk(&key_file, SigningKey::from_jwk)?;
     let now = crate::app::Clock::new().unix();
     let mut claims = Vec::new();
     let mut w = Writer::new(&mut claims);
@@ -249,18 +289,19 @@ pub(crate) fn token(args: &[OsString]) -> ExitCode {
         embed_jwk: embed,
         typ: None,
     };
-    match jwt::sign_claims(&key, opts, &claims, &mut out) {
-        Ok(t) => {
-            println!("{t}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(e),
-    }
+    println!(
+        "{}",
+        jwt::sign_claims(&key, opts, &claims, &mut out).map_err(fail)?
+    );
+    Ok(())
 }
 
 /// `botcalld verify-token`.
 pub(crate) fn verify_token(args: &[OsString]) -> ExitCode {
-    let mut p = lexopt::Parser::from_args(args.iter().cloned());
+    exit(verify_token_run(args))
+}
+
+fn verify_token_run(args: &[OsString]) -> Result<(), CliError> {
     let (mut jwk_file, mut aud, mut iss, mut leeway, mut tok) = (
         None::<PathBuf>,
         None::<String>,
@@ -268,47 +309,29 @@ pub(crate) fn verify_token(args: &[OsString]) -> ExitCode {
         60u64,
         None::<String>,
     );
-    loop {
-        let arg = match p.next() {
-            Ok(Some(a)) => a,
-            Ok(None) => break,
-            Err(e) => return usage_error(e),
-        };
-        let r = match arg {
-            Long("jwk") => val(&mut p).map(|v| jwk_file = Some(v.into())),
-            Long("aud") => val(&mut p).map(|v| aud = Some(v)),
-            Long("iss") => val(&mut p).map(|v| iss = Some(v)),
-            Long("leeway") => val(&mut p).and_then(|v| {
-                v.parse()
-                    .map(|l| leeway = l)
-                    .map_err(|_| "--leeway: not a number".into())
-            }),
-            Value(v) if tok.is_none() => v
-                .string()
-                .map(|s| tok = Some(s))
-                .map_err(|e| format!("{e:?}")),
-            other => Err(other.unexpected().to_string()),
-        };
-        if let Err(e) = r {
-            return usage_error(e);
+    each_arg(args, |arg, p| {
+        match arg {
+            Arg::Value(v) if tok.is_none() => {
+                tok = Some(v.into_string().map_err(|_| "TOKEN is not UTF-8")?)
+            }
+            Arg::Value(_) => return Err("verify-token takes one TOKEN".into()),
+            Arg::Flag(f) => match f.as_str() {
+                "--jwk" => jwk_file = Some(val(p)?.into()),
+                "--aud" => aud = Some(val(p)?),
+                "--iss" => iss = Some(val(p)?),
+                "--leeway" => leeway = num(p, "leeway")?,
+                other => return unexpected(other),
+            },
         }
-    }
+        Ok(())
+    })?;
     let (Some(jwk_file), Some(tok)) = (jwk_file, tok) else {
-        return usage_error("verify-token needs --jwk FILE and a TOKEN");
+        return Err(usage("verify-token needs --jwk FILE and a TOKEN"));
     };
-    let text = match std::fs::read_to_string(&jwk_file) {
-        Ok(t) => t,
-        Err(e) => return fail(format!("{}: {e}", jwk_file.display())),
-    };
-    let key = match Key::from_jwk(text.trim()) {
-        Ok(k) => k,
-        Err(e) => return fail(format!("{}: {e}", jwk_file.display())),
-    };
+    let key = read_jwk(&jwk_file, Key::from_jwk)?;
+    let invalid = |e: jwt::JwtError| fail(format!("invalid token: {e} ({})", e.code()));
     let mut scratch = Scratch::new();
-    let verified = match jwt::verify(tok.trim(), &key, &mut scratch) {
-        Ok(v) => v,
-        Err(e) => return fail(format!("invalid token: {e} ({})", e.code())),
-    };
+    let verified = jwt::verify(tok.trim(), &key, &mut scratch).map_err(invalid)?;
     let policy = Policy {
         leeway,
         require_exp: true,
@@ -316,15 +339,12 @@ pub(crate) fn verify_token(args: &[OsString]) -> ExitCode {
         iss: iss.as_deref(),
         ..Policy::default()
     };
-    if let Err(e) =
-        jwt::claims::validate(verified.payload, &policy, crate::app::Clock::new().unix())
-    {
-        return fail(format!("invalid token: {e} ({})", e.code()));
-    }
+    jwt::claims::validate(verified.payload, &policy, crate::app::Clock::new().unix())
+        .map_err(invalid)?;
     println!(
         "{{\"header\":{},\"claims\":{}}}",
         verified.header.json.raw(),
         verified.payload.trim()
     );
-    ExitCode::SUCCESS
+    Ok(())
 }
