@@ -1,0 +1,714 @@
+//! A call: the application's [`Call`] handle, and the media task that
+//! drives one str0m [`Rtc`] (ICE, DTLS-SRTP, Opus over RTP) on the SDK's
+//! background thread.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_channel::{Receiver, Sender, TrySendError};
+use async_io::{Async, Timer};
+use futures_lite::future;
+use str0m::change::SdpOffer;
+use str0m::format::Codec;
+use str0m::media::{Frequency, MediaTime, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+use super::{BotError, EndReason, HumanAttestation, presence::Cmd};
+use crate::client::Rng;
+use crate::media::{FramePacer, JitterBuffer, MAX_FRAME_LEN};
+use crate::stun;
+
+/// Frames the application may queue ahead of the pacer (160 ms).
+const AUDIO_QUEUE: usize = 8;
+/// Received frames held for a slow application (1 s); more are dropped.
+const RECEIVE_QUEUE: usize = 50;
+/// How long ICE + DTLS may take after the answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long ICE may stay disconnected before the call ends.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// STUN binding retransmits for the srflx candidate.
+const STUN_TRIES: u32 = 3;
+
+/// One Opus frame as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpusFrame {
+    /// The Opus packet.
+    pub data: Vec<u8>,
+    /// Its RTP timestamp (48 kHz clock).
+    pub rtp_timestamp: u32,
+    /// Its extended RTP sequence number.
+    pub seq: u64,
+}
+
+/// Counters of one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// Whether ICE and DTLS connected.
+    pub connected: bool,
+    /// Frames handed to the application.
+    pub rx_frames: u64,
+    /// Frames sent.
+    pub tx_frames: u64,
+    /// Frames lost in the network (gaps in sequence numbers).
+    pub rx_lost: u64,
+    /// Late or duplicate frames dropped.
+    pub rx_late: u64,
+    /// Frames dropped because the application did not read them in time.
+    pub rx_dropped: u64,
+    /// 20 ms send slots skipped because the application was late.
+    pub tx_skipped: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct CallShared {
+    connected: AtomicBool,
+    rx_frames: AtomicU64,
+    tx_frames: AtomicU64,
+    rx_lost: AtomicU64,
+    rx_late: AtomicU64,
+    rx_dropped: AtomicU64,
+    tx_skipped: AtomicU64,
+    end: Mutex<Option<EndReason>>,
+}
+
+impl CallShared {
+    fn end_reason(&self) -> Option<EndReason> {
+        self.end
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or(Some(EndReason::Shutdown))
+    }
+    fn set_end(&self, r: EndReason) {
+        if let Ok(mut e) = self.end.lock()
+            && e.is_none()
+        {
+            *e = Some(r);
+        }
+    }
+}
+
+/// Commands for a call's media task.
+#[derive(Debug)]
+pub(crate) enum MediaCmd {
+    /// A trickled remote candidate (`candidate:…`).
+    Candidate(String),
+    /// The call ended on the signaling side.
+    Ended(EndReason),
+    /// The application hangs up.
+    Hangup,
+}
+
+/// A verified, answered call. Cheap to share by reference between a
+/// receiving and a sending task (`&Call` is all the methods need).
+///
+/// Dropping it hangs up.
+#[derive(Debug)]
+pub struct Call {
+    id: String,
+    caller: HumanAttestation,
+    audio_tx: Sender<Vec<u8>>,
+    frames: Receiver<OpusFrame>,
+    ctl: Sender<MediaCmd>,
+    shared: Arc<CallShared>,
+    done: Receiver<()>,
+}
+
+impl Call {
+    /// The call id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Who calls: the verified attestation (session id, `hv` method,
+    /// DTLS fingerprint, times).
+    pub fn caller(&self) -> &HumanAttestation {
+        &self.caller
+    }
+
+    /// Queues one Opus frame (20 ms) for sending. Frames go out paced at
+    /// 20 ms once media is connected; with 8 frames (160 ms)
+    /// waiting this waits, so a loop that produces audio is paced by it.
+    ///
+    /// # Errors
+    /// [`BotError::Ended`] once the call is over; [`BotError::Media`] for a
+    /// frame larger than an Opus packet can be.
+    pub async fn send_audio_opus(&self, frame: &[u8]) -> Result<(), BotError> {
+        if frame.is_empty() || frame.len() > 1275 {
+            return Err(BotError::Media(format!(
+                "an Opus packet is 1..=1275 bytes, not {}",
+                frame.len()
+            )));
+        }
+        if let Some(r) = self.end_reason() {
+            return Err(BotError::Ended(r));
+        }
+        self.audio_tx
+            .send(frame.to_vec())
+            .await
+            .map_err(|_| BotError::Ended(self.end_reason().unwrap_or(EndReason::Shutdown)))
+    }
+
+    /// The next received Opus frame, in sequence order.
+    ///
+    /// # Errors
+    /// [`BotError::Ended`] with the reason once the call is over (after the
+    /// frames already received).
+    pub async fn receive_audio_opus(&self) -> Result<OpusFrame, BotError> {
+        self.frames
+            .recv()
+            .await
+            .map_err(|_| BotError::Ended(self.end_reason().unwrap_or(EndReason::Shutdown)))
+    }
+
+    /// Hangs up and waits (up to a second) until the hangup is on its way.
+    pub async fn hangup(&self) {
+        let _ = self.ctl.try_send(MediaCmd::Hangup);
+        let _ = future::or(
+            async {
+                let _ = self.done.recv().await;
+            },
+            async {
+                Timer::after(Duration::from_secs(1)).await;
+            },
+        )
+        .await;
+    }
+
+    /// Waits until the call is over, and says why.
+    pub async fn ended(&self) -> EndReason {
+        let _ = self.done.recv().await;
+        self.end_reason().unwrap_or(EndReason::Shutdown)
+    }
+
+    /// Why the call ended, or `None` while it goes on.
+    pub fn end_reason(&self) -> Option<EndReason> {
+        self.shared.end_reason()
+    }
+
+    /// Whether ICE and DTLS are connected (media can flow).
+    pub fn is_connected(&self) -> bool {
+        self.shared.connected.load(Ordering::Relaxed)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> CallStats {
+        let s = &self.shared;
+        CallStats {
+            connected: s.connected.load(Ordering::Relaxed),
+            rx_frames: s.rx_frames.load(Ordering::Relaxed),
+            tx_frames: s.tx_frames.load(Ordering::Relaxed),
+            rx_lost: s.rx_lost.load(Ordering::Relaxed),
+            rx_late: s.rx_late.load(Ordering::Relaxed),
+            rx_dropped: s.rx_dropped.load(Ordering::Relaxed),
+            tx_skipped: s.tx_skipped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        let _ = self.ctl.try_send(MediaCmd::Hangup);
+    }
+}
+
+/// A STUN server to ask for our reflexive address.
+#[derive(Debug)]
+struct StunProbe {
+    server: SocketAddr,
+    txid: [u8; 12],
+    next_at: Instant,
+    tries: u32,
+}
+
+/// What the media task needs to start.
+pub(crate) struct MediaSetup {
+    pub(crate) call_id: String,
+    pub(crate) caller: HumanAttestation,
+    pub(crate) offer: String,
+    /// The local IP the daemon is reached from (host candidate).
+    pub(crate) local_ip: IpAddr,
+    /// `stun:` URLs to gather a server-reflexive candidate from.
+    pub(crate) stun_urls: Vec<String>,
+    pub(crate) sig: Sender<Cmd>,
+    pub(crate) rng: Rng,
+}
+
+/// The running media side of a call.
+pub(crate) struct Media {
+    call_id: String,
+    rtc: Rtc,
+    sock: Async<UdpSocket>,
+    local: SocketAddr,
+    mid: Option<Mid>,
+    pt: Option<Pt>,
+    pacer: Option<FramePacer>,
+    queue: VecDeque<Vec<u8>>,
+    jitter: Box<JitterBuffer>,
+    last_rx: Instant,
+    base: Instant,
+    started: Instant,
+    disconnected_since: Option<Instant>,
+    probes: Vec<StunProbe>,
+    gathering_done: bool,
+    frames_tx: Sender<OpusFrame>,
+    audio_rx: Receiver<Vec<u8>>,
+    ctl_rx: Receiver<MediaCmd>,
+    sig: Sender<Cmd>,
+    shared: Arc<CallShared>,
+    rng: Rng,
+    _done: Sender<()>,
+}
+
+/// Resolves `stun:host:port` URLs (UDP only) of the right IP family.
+fn stun_servers(urls: &[String], v6: bool) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for u in urls {
+        let Some(rest) = u.strip_prefix("stun:") else {
+            continue;
+        };
+        let rest = rest.split('?').next().unwrap_or(rest);
+        let with_port = if rest
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+            && !rest.ends_with(']')
+        {
+            rest.to_string()
+        } else {
+            format!("{rest}:3478")
+        };
+        if let Ok(addrs) = with_port.to_socket_addrs() {
+            out.extend(addrs.filter(|a| a.is_ipv6() == v6).take(1));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What [`start`] hands back.
+pub(crate) struct Started {
+    /// The SDP answer.
+    pub(crate) answer: String,
+    /// The task to spawn.
+    pub(crate) media: Media,
+    /// The application's handle.
+    pub(crate) call: Call,
+    /// The presence task's way to reach the media task.
+    pub(crate) ctl: Sender<MediaCmd>,
+}
+
+/// Sets up media for an offer.
+pub(crate) fn start(setup: MediaSetup) -> Result<Started, BotError> {
+    let MediaSetup {
+        call_id,
+        caller,
+        offer,
+        local_ip,
+        stun_urls,
+        sig,
+        mut rng,
+    } = setup;
+    let bind: SocketAddr = if local_ip.is_ipv6() {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    let sock = UdpSocket::bind(bind).map_err(|e| BotError::io("binding UDP", &e))?;
+    let port = sock
+        .local_addr()
+        .map_err(|e| BotError::io("UDP local address", &e))?
+        .port();
+    let sock = Async::new(sock).map_err(|e| BotError::io("UDP socket", &e))?;
+    let local = SocketAddr::new(local_ip, port);
+    let now = Instant::now();
+    let mut rtc = Rtc::builder()
+        .clear_codecs()
+        .enable_opus(true, false)
+        .build(now);
+    let host = Candidate::host(local, "udp")
+        .map_err(|e| BotError::Media(format!("host candidate {local}: {e}")))?;
+    rtc.add_local_candidate(host);
+    let offer =
+        SdpOffer::from_sdp_string(&offer).map_err(|e| BotError::Media(format!("offer: {e}")))?;
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(offer)
+        .map_err(|e| BotError::Media(format!("offer: {e}")))?;
+    let probes = stun_servers(&stun_urls, local_ip.is_ipv6())
+        .into_iter()
+        .map(|server| {
+            let mut txid = [0u8; 12];
+            txid[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+            txid[8..].copy_from_slice(&(rng.next_u64() as u32).to_le_bytes());
+            StunProbe {
+                server,
+                txid,
+                next_at: now,
+                tries: 0,
+            }
+        })
+        .collect();
+    let (audio_tx, audio_rx) = async_channel::bounded(AUDIO_QUEUE);
+    let (frames_tx, frames_rx) = async_channel::bounded(RECEIVE_QUEUE);
+    let (ctl_tx, ctl_rx) = async_channel::bounded(64);
+    let (done_tx, done_rx) = async_channel::bounded(1);
+    let shared = Arc::new(CallShared::default());
+    let call = Call {
+        id: call_id.clone(),
+        caller,
+        audio_tx,
+        frames: frames_rx,
+        ctl: ctl_tx.clone(),
+        shared: shared.clone(),
+        done: done_rx,
+    };
+    let media = Media {
+        call_id,
+        rtc,
+        sock,
+        local,
+        mid: None,
+        pt: None,
+        pacer: None,
+        queue: VecDeque::with_capacity(3),
+        jitter: Box::new(JitterBuffer::new(3)),
+        last_rx: now,
+        base: now,
+        started: now,
+        disconnected_since: None,
+        probes,
+        gathering_done: false,
+        frames_tx,
+        audio_rx,
+        ctl_rx,
+        sig,
+        shared,
+        rng,
+        _done: done_tx,
+    };
+    Ok(Started {
+        answer: answer.to_sdp_string(),
+        media,
+        call,
+        ctl: ctl_tx,
+    })
+}
+
+enum Wake {
+    Udp(usize, SocketAddr),
+    UdpError,
+    Ctl(MediaCmd),
+    Audio(Vec<u8>),
+    Tick,
+}
+
+impl Media {
+    fn ms(&self, t: Instant) -> crate::Instant {
+        crate::Instant(t.saturating_duration_since(self.base).as_millis() as u64)
+    }
+
+    fn end(&mut self, r: EndReason) {
+        let tell_daemon = matches!(
+            r,
+            EndReason::Local | EndReason::MediaTimeout | EndReason::Error(_)
+        );
+        if tell_daemon {
+            let reason = match &r {
+                EndReason::Local => "hangup",
+                EndReason::MediaTimeout => "media_timeout",
+                _ => "error",
+            };
+            let _ = self.sig.try_send(Cmd::Hangup {
+                call_id: self.call_id.clone(),
+                reason,
+            });
+        }
+        self.shared.set_end(r);
+        self.rtc.disconnect();
+    }
+
+    fn on_event(&mut self, e: Event, now: Instant) {
+        match e {
+            Event::Connected => {
+                self.shared.connected.store(true, Ordering::Relaxed);
+                let base = self.rng.next_u64() as u32;
+                self.pacer = Some(FramePacer::new(self.ms(now), base));
+            }
+            Event::MediaAdded(m) => {
+                self.mid = Some(m.mid);
+                self.pt = self.rtc.writer(m.mid).and_then(|w| {
+                    w.payload_params()
+                        .find(|p| p.spec().codec == Codec::Opus)
+                        .map(|p| p.pt())
+                });
+            }
+            Event::MediaData(d) => {
+                self.last_rx = now;
+                let seq: u64 = **d.seq_range.start();
+                let ts = d.time.numer() as u32;
+                self.jitter.push(seq, ts, &d.data);
+                self.deliver();
+            }
+            Event::IceConnectionStateChange(s) => match s {
+                IceConnectionState::Disconnected => {
+                    self.disconnected_since.get_or_insert(now);
+                }
+                IceConnectionState::Connected | IceConnectionState::Completed => {
+                    self.disconnected_since = None;
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    fn deliver(&mut self) {
+        while let Some(f) = self.jitter.pop() {
+            let frame = OpusFrame {
+                data: f.data.to_vec(),
+                rtp_timestamp: f.timestamp,
+                seq: f.seq,
+            };
+            match self.frames_tx.try_send(frame) {
+                Ok(()) => {
+                    self.shared.rx_frames.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(TrySendError::Full(_)) => {
+                    self.shared.rx_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(TrySendError::Closed(_)) => {}
+            }
+        }
+        let st = self.jitter.stats();
+        self.shared.rx_lost.store(st.lost, Ordering::Relaxed);
+        self.shared
+            .rx_late
+            .store(st.late + st.duplicates, Ordering::Relaxed);
+    }
+
+    /// The next frame to write, if one is due and queued.
+    fn frame_due(&mut self, now: Instant) -> Option<(u64, Vec<u8>)> {
+        if self.queue.is_empty() || self.mid.is_none() || self.pt.is_none() {
+            return None;
+        }
+        let t = self.ms(now);
+        let pacer = self.pacer.as_mut()?;
+        let slot = pacer.poll(t)?;
+        self.shared
+            .tx_skipped
+            .store(pacer.skipped(), Ordering::Relaxed);
+        let frame = self.queue.pop_front()?;
+        Some((slot.media_time, frame))
+    }
+
+    fn send_due(&self) -> Option<Instant> {
+        if self.queue.is_empty() || self.pt.is_none() {
+            return None;
+        }
+        let p = self.pacer.as_ref()?;
+        Some(self.base + Duration::from_millis(p.next_due().0))
+    }
+
+    async fn send_probes(&mut self, now: Instant) {
+        let mut finished = true;
+        for p in self.probes.iter_mut() {
+            if p.tries >= STUN_TRIES {
+                continue;
+            }
+            finished = false;
+            if now >= p.next_at {
+                let req = stun::binding_request(&p.txid);
+                let _ = self.sock.send_to(&req, p.server).await;
+                p.tries += 1;
+                p.next_at = now + Duration::from_millis(250 << p.tries);
+            }
+        }
+        if finished && !self.gathering_done {
+            self.gathering_done = true;
+            let _ = self.sig.try_send(Cmd::LocalCandidate {
+                call_id: self.call_id.clone(),
+                candidate: None,
+                mid: None,
+            });
+        }
+    }
+
+    fn probe_due(&self) -> Option<Instant> {
+        let next = self
+            .probes
+            .iter()
+            .filter(|p| p.tries < STUN_TRIES)
+            .map(|p| p.next_at)
+            .min();
+        match (next, self.gathering_done) {
+            (Some(t), _) => Some(t),
+            // Every probe used up: one more pass sends end-of-candidates.
+            (None, false) => self
+                .probes
+                .iter()
+                .map(|p| p.next_at)
+                .max()
+                .or(Some(self.started)),
+            (None, true) => None,
+        }
+    }
+
+    /// A datagram that answers one of our STUN probes.
+    fn on_stun_answer(&mut self, buf: &[u8], from: SocketAddr) -> bool {
+        if !stun::is_stun(buf) {
+            return false;
+        }
+        let Some(i) = self
+            .probes
+            .iter()
+            .position(|p| p.server == from && stun::parse_binding_response(buf, &p.txid).is_ok())
+        else {
+            return false;
+        };
+        let p = &mut self.probes[i];
+        let mapped = stun::parse_binding_response(buf, &p.txid).ok();
+        p.tries = STUN_TRIES;
+        p.next_at = Instant::now();
+        if let Some(mapped) = mapped
+            && let Ok(c) = Candidate::server_reflexive(mapped, self.local, "udp")
+            && let Some(c) = self.rtc.add_local_candidate(c)
+        {
+            let _ = self.sig.try_send(Cmd::LocalCandidate {
+                call_id: self.call_id.clone(),
+                candidate: Some(c.to_sdp_string()),
+                mid: self.mid.map(|m| m.to_string()),
+            });
+        }
+        true
+    }
+
+    /// Runs the call until it ends.
+    pub(crate) async fn run(mut self) {
+        let mut buf = vec![0u8; 2000];
+        loop {
+            // Drain str0m to its next timeout (the single-mutation rule).
+            let rtc_deadline = loop {
+                match self.rtc.poll_output() {
+                    Ok(Output::Timeout(t)) => break t,
+                    Ok(Output::Transmit(t)) => {
+                        let _ = self.sock.send_to(&t.contents, t.destination).await;
+                    }
+                    Ok(Output::Event(e)) => self.on_event(e, Instant::now()),
+                    Err(e) => {
+                        self.end(EndReason::Error(e.to_string()));
+                        break Instant::now();
+                    }
+                }
+            };
+            if !self.rtc.is_alive() || self.shared.end_reason().is_some() {
+                break;
+            }
+            let now = Instant::now();
+            // One mutation per turn, then drain again.
+            if now >= rtc_deadline {
+                let _ = self.rtc.handle_input(Input::Timeout(now));
+                continue;
+            }
+            if let Some((media_time, frame)) = self.frame_due(now) {
+                if let (Some(mid), Some(pt)) = (self.mid, self.pt)
+                    && let Some(w) = self.rtc.writer(mid)
+                {
+                    let t = MediaTime::new(media_time, Frequency::FORTY_EIGHT_KHZ);
+                    if w.write(pt, now, t, frame).is_ok() {
+                        self.shared.tx_frames.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                continue;
+            }
+            self.send_probes(now).await;
+            let connected = self.shared.connected.load(Ordering::Relaxed);
+            if !connected && now.duration_since(self.started) > CONNECT_TIMEOUT {
+                self.end(EndReason::MediaTimeout);
+                continue;
+            }
+            if let Some(since) = self.disconnected_since
+                && now.duration_since(since) > DISCONNECT_TIMEOUT
+            {
+                self.end(EndReason::MediaTimeout);
+                continue;
+            }
+            // A gap that no newer packet resolves: give up on it after 60 ms.
+            if !self.jitter.is_empty()
+                && now.duration_since(self.last_rx) > Duration::from_millis(60)
+            {
+                self.jitter.skip_gap();
+                self.deliver();
+            }
+            let mut deadline = rtc_deadline.min(now + Duration::from_secs(1));
+            for t in [self.send_due(), self.probe_due()].into_iter().flatten() {
+                deadline = deadline.min(t);
+            }
+            if !connected {
+                deadline = deadline.min(self.started + CONNECT_TIMEOUT + Duration::from_millis(10));
+            }
+            let wake = {
+                let sock = &self.sock;
+                let buf = &mut buf;
+                let udp = async move {
+                    match sock.recv_from(buf).await {
+                        Ok((n, from)) => Wake::Udp(n, from),
+                        Err(_) => Wake::UdpError,
+                    }
+                };
+                let ctl = async {
+                    match self.ctl_rx.recv().await {
+                        Ok(c) => Wake::Ctl(c),
+                        Err(_) => Wake::Ctl(MediaCmd::Hangup),
+                    }
+                };
+                let room = self.queue.len() < 3;
+                let audio = async {
+                    if room && let Ok(f) = self.audio_rx.recv().await {
+                        return Wake::Audio(f);
+                    }
+                    future::pending::<Wake>().await
+                };
+                let tick = async {
+                    Timer::at(deadline).await;
+                    Wake::Tick
+                };
+                future::or(udp, future::or(ctl, future::or(audio, tick))).await
+            };
+            match wake {
+                Wake::Udp(n, from) => {
+                    let Some(data) = buf.get(..n) else { continue };
+                    if self.on_stun_answer(data, from) {
+                        continue;
+                    }
+                    if let Ok(r) = Receive::new(Protocol::Udp, from, self.local, data) {
+                        let _ = self.rtc.handle_input(Input::Receive(Instant::now(), r));
+                    }
+                }
+                Wake::UdpError => {
+                    // ICMP errors surface here on some systems; keep going.
+                    Timer::after(Duration::from_millis(5)).await;
+                }
+                Wake::Ctl(MediaCmd::Candidate(s)) => {
+                    if let Ok(c) = Candidate::from_sdp_string(&s) {
+                        self.rtc.add_remote_candidate(c);
+                    }
+                }
+                Wake::Ctl(MediaCmd::Ended(r)) => self.end(r),
+                Wake::Ctl(MediaCmd::Hangup) => self.end(EndReason::Local),
+                Wake::Audio(f) => {
+                    if f.len() <= MAX_FRAME_LEN {
+                        self.queue.push_back(f);
+                    }
+                }
+                Wake::Tick => {}
+            }
+        }
+        self.shared.connected.store(false, Ordering::Relaxed);
+        // Frames already received stay readable; the channels close as
+        // `self` drops, which ends `receive_audio_opus` and `ended`.
+    }
+}

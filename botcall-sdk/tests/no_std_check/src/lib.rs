@@ -1,0 +1,44 @@
+//! Uses the core's main entry points so they are compiled and linked.
+#![no_std]
+
+use botcall_sdk::client::{Client, ClientConfig, Input, Output};
+use botcall_sdk::media::{FramePacer, JitterBuffer};
+use botcall_sdk::{Instant, verify_human_attestation};
+
+const JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"a","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+
+/// Drives a client through connect/hello with a fake clock.
+#[unsafe(no_mangle)]
+pub extern "C" fn botcall_no_std_check(seed: u64) -> u64 {
+    let mut client = Client::new(ClientConfig::default(), seed, Instant(0));
+    let _ = client.handle_input(Instant(1), Input::Connected { token: "a.b.c", unix_secs: 0 });
+    let mut n = 0u64;
+    loop {
+        match client.poll_output() {
+            Output::Timeout(t) => {
+                n += t.0;
+                break;
+            }
+            Output::Send(s) => n += s.len() as u64,
+            _ => n += 1,
+        }
+    }
+    let jwks = core::hint::black_box(JWKS);
+    n += verify_human_attestation("x.y.z", jwks, "bot", 0).is_ok() as u64;
+    let _ = client.set_jwks(jwks);
+    let mut p = FramePacer::new(Instant(0), 0);
+    if let Some(s) = p.poll(Instant(40)) {
+        n += s.media_time;
+    }
+    let mut j = JitterBuffer::new(3);
+    j.push(1, 0, &[1, 2, 3]);
+    if let Some(f) = j.pop() {
+        n += f.data.len() as u64;
+    }
+    core::hint::black_box(n)
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    loop {}
+}

@@ -1,0 +1,229 @@
+//! A Rust WebRTC caller for the SDK tests: a str0m peer that talks to
+//! `botcalld` over a tungstenite WebSocket like the PWA does, offers audio,
+//! trickles its candidate, sends a 440 Hz tone at 0.5 and decodes what it
+//! hears. Shared by `sdk_call.rs` and `sdk_footprint.rs` (`mod sdk_caller;`).
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use botcall_sdk::codec::{OpusDecoder, OpusEncoder, Tone};
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+use super::common::{Daemon, Ws, caller, send};
+
+/// A caller: a str0m peer that offers audio, trickles its candidate over the
+/// daemon's socket, sends a 440 Hz tone at 0.5 and decodes what comes back.
+pub struct Caller {
+    pub ws: Ws,
+    pub rtc: Rtc,
+    pub sock: UdpSocket,
+    pub local: SocketAddr,
+    pub pending: Option<SdpPendingOffer>,
+    pub offer_sdp: String,
+    pub call_id: Option<String>,
+    pub mid: Mid,
+    pub pt: Option<Pt>,
+    pub connected_at: Option<Instant>,
+    pub next_send: Instant,
+    pub sent: u64,
+    pub enc: OpusEncoder,
+    pub dec: OpusDecoder,
+    pub tone: Tone,
+    pub rx_frames: usize,
+    pub pcm: Vec<f32>,
+    pub hangup: Option<String>,
+    pub bot_candidates: usize,
+    pub end_of_candidates: bool,
+}
+
+impl Caller {
+    pub fn new(d: &Daemon) -> Self {
+        let (ws, welcome) = caller(d);
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        ws.get_ref().set_nonblocking(true).unwrap();
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let local = sock.local_addr().unwrap();
+        let mut rtc = Rtc::builder()
+            .clear_codecs()
+            .enable_opus(true, false)
+            .build(Instant::now());
+        let mut api = rtc.sdp_api();
+        let mid = api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let (offer, pending) = api.apply().unwrap();
+        Caller {
+            ws,
+            rtc,
+            sock,
+            local,
+            pending: Some(pending),
+            offer_sdp: offer.to_sdp_string(),
+            call_id: None,
+            mid,
+            pt: None,
+            connected_at: None,
+            next_send: Instant::now(),
+            sent: 0,
+            enc: OpusEncoder::new(1).unwrap(),
+            dec: OpusDecoder::new(1).unwrap(),
+            tone: Tone::new(440.0, 0.5),
+            rx_frames: 0,
+            pcm: Vec::new(),
+            hangup: None,
+            bot_candidates: 0,
+            end_of_candidates: false,
+        }
+    }
+
+    /// Sends a message (blocking for the write; reads stay non-blocking).
+    pub fn send(&mut self, v: serde_json::Value) {
+        self.ws.get_ref().set_nonblocking(false).unwrap();
+        send(&mut self.ws, v);
+        self.ws.get_ref().set_nonblocking(true).unwrap();
+    }
+
+    /// Places the call; the offer has no candidates: ours is trickled.
+    pub fn call(&mut self, to: &str) -> String {
+        let offer = self.offer_sdp.clone();
+        self.send(serde_json::json!({"type": "call", "to": to, "sdp_offer": offer}));
+        let ringing = self.recv_msg(Duration::from_secs(10));
+        assert_eq!(ringing["type"], "ringing", "{ringing}");
+        let call_id = ringing["call_id"].as_str().unwrap().to_string();
+        let host = Candidate::host(self.local, "udp").unwrap();
+        let cand = self.rtc.add_local_candidate(host).unwrap().to_sdp_string();
+        self.send(serde_json::json!({"type": "ice", "call_id": call_id,
+            "candidate": {"candidate": cand, "sdpMid": "0", "sdpMLineIndex": 0}}));
+        self.call_id = Some(call_id.clone());
+        call_id
+    }
+
+    pub fn recv_msg(&mut self, within: Duration) -> serde_json::Value {
+        let t0 = Instant::now();
+        loop {
+            if let Some(v) = self.poll_ws() {
+                return v;
+            }
+            assert!(t0.elapsed() < within, "no signaling message in {within:?}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    pub fn poll_ws(&mut self) -> Option<serde_json::Value> {
+        match self.ws.read() {
+            Ok(tungstenite::Message::Text(t)) => Some(serde_json::from_str(&t).unwrap()),
+            Ok(_) => None,
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                None
+            }
+            Err(e) => panic!("caller websocket: {e}"),
+        }
+    }
+
+    pub fn on_signal(&mut self, v: serde_json::Value) {
+        match v["type"].as_str() {
+            Some("answer") => {
+                let answer = SdpAnswer::from_sdp_string(v["sdp_answer"].as_str().unwrap()).unwrap();
+                let pending = self.pending.take().expect("one answer");
+                self.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+            }
+            Some("ice") => match v["candidate"]
+                .as_object()
+                .and_then(|o| o["candidate"].as_str())
+            {
+                Some(c) => {
+                    self.bot_candidates += 1;
+                    self.rtc
+                        .add_remote_candidate(Candidate::from_sdp_string(c).unwrap());
+                }
+                None => self.end_of_candidates = true,
+            },
+            Some("hangup") => self.hangup = Some(v["reason"].as_str().unwrap_or("").to_string()),
+            _ => panic!("caller got {v}"),
+        }
+    }
+
+    /// Runs the media loop until `stop` says so or `within` passes.
+    pub fn run(&mut self, within: Duration, mut stop: impl FnMut(&Caller) -> bool) {
+        let t0 = Instant::now();
+        let mut buf = vec![0u8; 2000];
+        loop {
+            let deadline = loop {
+                match self.rtc.poll_output().unwrap() {
+                    Output::Timeout(t) => break t,
+                    Output::Transmit(t) => {
+                        self.sock.send_to(&t.contents, t.destination).unwrap();
+                    }
+                    Output::Event(Event::Connected) => {
+                        self.connected_at = Some(Instant::now());
+                        self.next_send = Instant::now();
+                        self.pt = self.rtc.writer(self.mid).and_then(|w| {
+                            w.payload_params()
+                                .find(|p| p.spec().codec == Codec::Opus)
+                                .map(|p| p.pt())
+                        });
+                    }
+                    Output::Event(Event::MediaData(m)) => {
+                        self.rx_frames += 1;
+                        self.pcm
+                            .extend_from_slice(self.dec.decode(&m.data).unwrap());
+                    }
+                    Output::Event(_) => {}
+                }
+            };
+            if stop(self) || t0.elapsed() > within {
+                return;
+            }
+            if let Some(v) = self.poll_ws() {
+                self.on_signal(v);
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                self.rtc.handle_input(Input::Timeout(now)).unwrap();
+                continue;
+            }
+            if let (Some(_), Some(pt)) = (self.connected_at, self.pt)
+                && now >= self.next_send
+            {
+                let pkt = self.enc.encode(&self.tone.next_frame()).unwrap();
+                let t = MediaTime::new(self.sent * 960, Frequency::FORTY_EIGHT_KHZ);
+                self.rtc
+                    .writer(self.mid)
+                    .unwrap()
+                    .write(pt, now, t, pkt)
+                    .unwrap();
+                self.sent += 1;
+                self.next_send += Duration::from_millis(20);
+                continue;
+            }
+            let mut wait = deadline.min(now + Duration::from_millis(3));
+            if self.connected_at.is_some() {
+                wait = wait.min(self.next_send);
+            }
+            let wait = wait
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1));
+            self.sock.set_read_timeout(Some(wait)).unwrap();
+            if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
+                let r = Receive::new(Protocol::Udp, from, self.local, &buf[..n]).unwrap();
+                self.rtc
+                    .handle_input(Input::Receive(Instant::now(), r))
+                    .unwrap();
+            }
+        }
+    }
+
+    pub fn hang_up(&mut self, reason: &str) {
+        let id = self.call_id.clone().unwrap();
+        self.send(serde_json::json!({"type": "hangup", "call_id": id, "reason": reason}));
+    }
+}
