@@ -30,14 +30,35 @@ fn node(script: &str, args: &[&str]) -> serde_json::Value {
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
-        .unwrap_or_else(|| panic!("{script} printed no result:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+        .unwrap_or_else(|| {
+            panic!(
+                "{script} printed no result:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
-    assert!(out.status.success(), "{script} failed: {v:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{script} failed: {v:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     v
 }
 
+/// Where screenshots go: `target/e2e-screenshots`, or `docs/screenshots`
+/// with `BOTCALL_SCREENSHOTS=docs` (how the committed ones were made).
+fn shots_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = match std::env::var("BOTCALL_SCREENSHOTS").as_deref() {
+        Ok("docs") => root.join("docs/screenshots"),
+        _ => root.join("target/e2e-screenshots"),
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn screenshot(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots").join(name).display().to_string()
+    shots_dir().join(name).display().to_string()
 }
 
 #[test]
@@ -46,7 +67,10 @@ fn the_pwa_is_installable_and_loads_offline() {
     let url = format!("http://{}", d.addr);
     let pid = d.pid().to_string();
     let shot = screenshot("home.png");
-    let r = node("installable.mjs", &["--url", &url, "--pid", &pid, "--shot", &shot]);
+    let r = node(
+        "installable.mjs",
+        &["--url", &url, "--pid", &pid, "--shot", &shot],
+    );
     let m = &r["manifest"];
     assert_eq!(m["name"], "BotCall");
     assert_eq!(m["display"], "standalone");
@@ -60,14 +84,143 @@ fn the_pwa_is_installable_and_loads_offline() {
                 && i["type"] == "image/png"
                 && i["width"] == size
                 && i["height"] == size
-                && i["purpose"].as_str().unwrap().split(' ').any(|p| p == purpose)
+                && i["purpose"]
+                    .as_str()
+                    .unwrap()
+                    .split(' ')
+                    .any(|p| p == purpose)
         })
     };
-    assert!(has(192, "any") && has(512, "any") && has(512, "maskable"), "icons: {icons:#?}");
+    assert!(
+        has(192, "any") && has(512, "any") && has(512, "maskable"),
+        "icons: {icons:#?}"
+    );
     assert_eq!(r["controlled"], true, "service worker controls the page");
-    assert!(r["cacheNames"].as_array().unwrap().iter().any(|c| c.as_str().unwrap().starts_with("botcall-")));
+    assert!(
+        r["cacheNames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap().starts_with("botcall-"))
+    );
     // After the daemon was killed:
     assert_eq!(r["offlineTitle"], r["title"]);
     assert_eq!(r["offlineInput"], true, "the shell loads offline");
     assert_eq!(r["offlineDeepLink"], "some-bot", "deep links load offline");
+}
+
+/// A 440 Hz tone at amplitude 0.5 (RMS 0.354), 48 kHz mono, 16-bit WAV.
+fn write_tone_wav(path: &Path, secs: u32) {
+    let rate = 48_000u32;
+    let n = rate * secs;
+    let mut b = Vec::with_capacity(44 + n as usize * 2);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + n * 2).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    b.extend_from_slice(&1u16.to_le_bytes()); // mono
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * 2).to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&(n * 2).to_le_bytes());
+    for i in 0..n {
+        let v = (0.5 * (2.0 * std::f64::consts::PI * 440.0 * f64::from(i) / f64::from(rate)).sin() * 32767.0) as i16;
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+/// `target/<profile>/examples/echo_bot`, built by `cargo test` with the examples.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let p = dir.join("examples").join(name);
+    assert!(p.exists(), "{} missing (cargo test builds examples)", p.display());
+    p
+}
+
+/// Kills the child on drop.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_person_calls_the_echo_bot_from_the_pwa() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::{Arc, Mutex};
+
+    let d = Daemon::start(&[]);
+    let dir = TempDir::new("pwa-call");
+    let key = dir.path().join("bot.jwk");
+    let mut jwk = Vec::new();
+    Keys::new().ec.write_jwk(&mut botcall_core::json::Writer::new(&mut jwk), None).unwrap();
+    std::fs::write(&key, jwk).unwrap();
+    let wav = dir.path().join("tone440.wav");
+    write_tone_wav(&wav, 10);
+
+    // The real echo_bot, registered as `ec-bot`.
+    let mut bot = std::process::Command::new(example("echo_bot"))
+        .args(["--daemon", &d.url(""), "--id", "ec-bot", "--name", "Echo", "--listed", "--key"])
+        .arg(&key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = bot.stdout.take().unwrap();
+    let bot = Child(bot);
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    d.eventually("echo_bot online", std::time::Duration::from_secs(20), || {
+        let r = d.get("/lookup/ec-bot");
+        r.status == 200 && r.json()["online"] == true
+    });
+
+    let url = format!("http://{}", d.addr);
+    let shots = shots_dir();
+    let r = node(
+        "call.mjs",
+        &["--url", &url, "--bot", "ec-bot", "--wav", wav.to_str().unwrap(), "--shots", shots.to_str().unwrap()],
+    );
+    drop(bot);
+
+    // The page heard the bot: RTP packets and a non-silent level on the remote stream.
+    let inbound = &r["stats"]["inbound"];
+    assert!(inbound["packetsReceived"].as_u64().unwrap() > 50, "{r:#}");
+    assert!(r["maxRemoteLevel"].as_f64().unwrap() > 0.05, "remote audio is silent: {r:#}");
+    assert!(r["stats"]["outbound"]["packetsSent"].as_u64().unwrap() > 50);
+    assert_eq!(r["mutedPressed"], "true");
+    assert_eq!(r["finalState"], "ended");
+    let call_to_audio = r["callToAudioMs"].as_f64().unwrap();
+    println!(
+        "call pressed -> audio flowing: {call_to_audio} ms (connected after {} ms)",
+        r["callToConnectedMs"]
+    );
+    assert!(call_to_audio < 5000.0, "{r:#}");
+
+    // The bot heard the person: decoded Opus with the tone's energy (RMS 0.354).
+    let lines = lines.lock().unwrap().clone();
+    let best = lines
+        .iter()
+        .filter_map(|l| l.split("rx_rms=").nth(1)?.split_whitespace().next()?.parse::<f64>().ok())
+        .fold(0.0f64, f64::max);
+    assert!((best - 0.354).abs() < 0.05, "echo_bot decoded RMS {best}: {lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("call ")), "{lines:?}");
+
+    // The daemon saw the call end by hangup.
+    d.eventually("call ended in metrics", std::time::Duration::from_secs(5), || {
+        d.metric("botcall_calls_active") == 0.0 && d.metric("botcall_calls_ended_total{reason=\"hangup\"}") == 1.0
+    });
 }
