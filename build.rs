@@ -15,7 +15,9 @@ fn fnv(bytes: &[u8], mut h: u64) -> u64 {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
@@ -43,7 +45,8 @@ fn content_type(p: &Path) -> &'static str {
 }
 
 fn main() {
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let pwa = root.join("pwa");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo:rerun-if-changed=pwa");
@@ -59,9 +62,14 @@ fn main() {
     }
     let mut table = String::from("pub(crate) static FILES: &[StaticFile] = &[\n");
     for (f, bytes) in files.iter().zip(contents) {
-        let rel = f.strip_prefix(&pwa).expect("under pwa/").to_string_lossy().replace('\\', "/");
+        let rel = f
+            .strip_prefix(&pwa)
+            .expect("under pwa/")
+            .to_string_lossy()
+            .replace('\\', "/");
         let (include, bytes) = if rel == "sw.js" {
-            let text = String::from_utf8_lossy(&bytes).replace("__BOTCALL_BUILD__", &format!("{build:016x}"));
+            let text = String::from_utf8_lossy(&bytes)
+                .replace("__BOTCALL_BUILD__", &format!("{build:016x}"));
             let copy = out_dir.join("sw.js");
             std::fs::write(&copy, &text).expect("writable OUT_DIR");
             (copy, text.into_bytes())

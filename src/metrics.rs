@@ -51,10 +51,6 @@ impl<K: Ord + Clone> Family<K> {
     pub(crate) fn inc(&self, k: K) {
         *self.0.borrow_mut().entry(k).or_insert(0) += 1;
     }
-    #[cfg(test)]
-    pub(crate) fn get(&self, k: &K) -> u64 {
-        self.0.borrow().get(k).copied().unwrap_or(0)
-    }
     fn snapshot(&self) -> Vec<(K, u64)> {
         self.0
             .borrow()

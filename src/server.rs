@@ -12,19 +12,31 @@ use async_io::{Async, Timer};
 use futures_lite::{FutureExt, StreamExt};
 
 use crate::app::{App, ConnGuard};
-use crate::net::Stream;
 use crate::auth::Auth;
 use crate::auth::attest::Attestor;
 use crate::auth::keys::Keys;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::net::Stream;
 use crate::signal::hub::{DaemonId, Hub, HubConfig};
 use crate::store::{AgentStore, Store, memory::MemoryStore};
 use crate::ws::frame::close;
 use crate::{log_error, log_info, log_warn, stun};
 
-/// What a caller at the accept limit gets before the socket closes.
-const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 71\r\nconnection: close\r\nretry-after: 5\r\n\r\n{\"error\":\"too many connections, try again later\",\"code\":\"too_many_connections\"}";
+/// What a caller at the accept limit gets before the socket closes (built by
+/// the response writer: a hand-counted Content-Length was 8 bytes short).
+fn busy_response(date: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    crate::http::Response::error(
+        503,
+        "too_many_connections",
+        "too many connections, try again later",
+    )
+    .with_header("retry-after", "5")
+    .closing()
+    .write_to(&mut out, date);
+    out
+}
 
 /// Raises the soft open-files limit to the hard limit (sockets are files).
 fn raise_nofile() -> u64 {
@@ -157,6 +169,11 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
         return Err("tls_cert is set but this botcalld was built without the `tls` feature (cargo build --features tls)".into());
     }
     let app = Rc::new(App::new(cfg, metrics, store, auth, attest, hub, ex.clone()));
+    app.stun_addr.set(
+        stun_socket
+            .as_ref()
+            .and_then(|s| s.get_ref().local_addr().ok()),
+    );
     #[cfg(feature = "tls")]
     {
         *app.tls.borrow_mut() = tls;
@@ -165,7 +182,11 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
     log_info!(
         "botcalld {} listening on {}://{local} (ws /v1/ws){}; store {}, {} agents max, {} keys, pwa {} bytes",
         env!("CARGO_PKG_VERSION"),
-        if app.cfg.tls_cert.is_some() { "https" } else { "http" },
+        if app.cfg.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        },
         stun_socket
             .as_ref()
             .and_then(|s| s.get_ref().local_addr().ok())
@@ -214,7 +235,10 @@ async fn wait_for_signal(app: &App) {
             log_info!("SIGHUP: nothing to reload");
             continue;
         }
-        log_info!("received {sig:?}: shutting down (grace {} s)", app.cfg.shutdown_grace);
+        log_info!(
+            "received {sig:?}: shutting down (grace {} s)",
+            app.cfg.shutdown_grace
+        );
         break;
     }
     crate::ops::notify_stopping();
@@ -253,7 +277,7 @@ async fn accept_loop(app: Rc<App>, listener: Async<TcpListener>) {
                 if app.metrics.connections_open.get() >= app.cfg.max_connections as i64 {
                     app.metrics.connections_rejected.inc();
                     // Best effort, non-blocking: the kernel buffer takes it.
-                    let _ = stream.get_ref().write(BUSY);
+                    let _ = stream.get_ref().write(&busy_response(&app.date()));
                     continue;
                 }
                 let _ = stream.get_ref().set_nodelay(true);
@@ -263,7 +287,12 @@ async fn accept_loop(app: Rc<App>, listener: Async<TcpListener>) {
                     app.spawn(tls_handshake(app.clone(), acceptor, stream, peer, guard));
                     continue;
                 }
-                app.spawn(crate::http::conn::serve(app.clone(), Stream::Plain(stream), peer, guard));
+                app.spawn(crate::http::conn::serve(
+                    app.clone(),
+                    Stream::Plain(stream),
+                    peer,
+                    guard,
+                ));
             }
             Err(e) => {
                 // Out of file descriptors and similar: back off instead of spinning.
@@ -289,7 +318,9 @@ async fn tls_handshake(
         None
     };
     match hs.or(timeout).await {
-        Some(tls) => crate::http::conn::serve(app.clone(), Stream::Tls(Box::new(tls)), peer, guard).await,
+        Some(tls) => {
+            crate::http::conn::serve(app.clone(), Stream::Tls(Box::new(tls)), peer, guard).await
+        }
         None => app.metrics.tls_failures.inc(),
     }
 }
@@ -297,7 +328,9 @@ async fn tls_handshake(
 /// Reloads the TLS certificate (SIGHUP); a broken file keeps the old one.
 #[cfg(feature = "tls")]
 fn reload_tls(app: &App) {
-    let (Some(cert), Some(key)) = (&app.cfg.tls_cert, &app.cfg.tls_key) else { return };
+    let (Some(cert), Some(key)) = (&app.cfg.tls_cert, &app.cfg.tls_key) else {
+        return;
+    };
     match crate::net::tls::load(cert, key) {
         Ok(acc) => {
             *app.tls.borrow_mut() = Some(acc);
@@ -335,5 +368,28 @@ async fn stun_loop(app: Rc<App>, socket: Async<UdpSocket>) {
             }
             Ok(None) | Err(_) => app.metrics.stun_dropped.inc(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn busy_response_is_well_framed() {
+        let text = String::from_utf8(super::busy_response("D")).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{head}"
+        );
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(len, body.len());
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["code"], "too_many_connections");
+        assert!(head.contains("\r\nretry-after: 5") && head.contains("\r\nconnection: close"));
     }
 }

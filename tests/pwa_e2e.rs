@@ -127,7 +127,9 @@ fn write_tone_wav(path: &Path, secs: u32) {
     b.extend_from_slice(b"data");
     b.extend_from_slice(&(n * 2).to_le_bytes());
     for i in 0..n {
-        let v = (0.5 * (2.0 * std::f64::consts::PI * 440.0 * f64::from(i) / f64::from(rate)).sin() * 32767.0) as i16;
+        let v = (0.5
+            * (2.0 * std::f64::consts::PI * 440.0 * f64::from(i) / f64::from(rate)).sin()
+            * 32767.0) as i16;
         b.extend_from_slice(&v.to_le_bytes());
     }
     std::fs::write(path, b).unwrap();
@@ -138,7 +140,11 @@ fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap();
     let p = dir.join("examples").join(name);
-    assert!(p.exists(), "{} missing (cargo test builds examples)", p.display());
+    assert!(
+        p.exists(),
+        "{} missing (cargo test builds examples)",
+        p.display()
+    );
     p
 }
 
@@ -161,14 +167,26 @@ fn a_person_calls_the_echo_bot_from_the_pwa() {
     let dir = TempDir::new("pwa-call");
     let key = dir.path().join("bot.jwk");
     let mut jwk = Vec::new();
-    Keys::new().ec.write_jwk(&mut botcall_core::json::Writer::new(&mut jwk), None).unwrap();
+    Keys::new()
+        .ec
+        .write_jwk(&mut botcall_core::json::Writer::new(&mut jwk), None)
+        .unwrap();
     std::fs::write(&key, jwk).unwrap();
     let wav = dir.path().join("tone440.wav");
     write_tone_wav(&wav, 10);
 
     // The real echo_bot, registered as `ec-bot`.
     let mut bot = std::process::Command::new(example("echo_bot"))
-        .args(["--daemon", &d.url(""), "--id", "ec-bot", "--name", "Echo", "--listed", "--key"])
+        .args([
+            "--daemon",
+            &d.url(""),
+            "--id",
+            "ec-bot",
+            "--name",
+            "Echo",
+            "--listed",
+            "--key",
+        ])
         .arg(&key)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -183,23 +201,39 @@ fn a_person_calls_the_echo_bot_from_the_pwa() {
             sink.lock().unwrap().push(l);
         }
     });
-    d.eventually("echo_bot online", std::time::Duration::from_secs(20), || {
-        let r = d.get("/lookup/ec-bot");
-        r.status == 200 && r.json()["online"] == true
-    });
+    d.eventually(
+        "echo_bot online",
+        std::time::Duration::from_secs(20),
+        || {
+            let r = d.get("/lookup/ec-bot");
+            r.status == 200 && r.json()["online"] == true
+        },
+    );
 
     let url = format!("http://{}", d.addr);
     let shots = shots_dir();
     let r = node(
         "call.mjs",
-        &["--url", &url, "--bot", "ec-bot", "--wav", wav.to_str().unwrap(), "--shots", shots.to_str().unwrap()],
+        &[
+            "--url",
+            &url,
+            "--bot",
+            "ec-bot",
+            "--wav",
+            wav.to_str().unwrap(),
+            "--shots",
+            shots.to_str().unwrap(),
+        ],
     );
     drop(bot);
 
     // The page heard the bot: RTP packets and a non-silent level on the remote stream.
     let inbound = &r["stats"]["inbound"];
     assert!(inbound["packetsReceived"].as_u64().unwrap() > 50, "{r:#}");
-    assert!(r["maxRemoteLevel"].as_f64().unwrap() > 0.05, "remote audio is silent: {r:#}");
+    assert!(
+        r["maxRemoteLevel"].as_f64().unwrap() > 0.05,
+        "remote audio is silent: {r:#}"
+    );
     assert!(r["stats"]["outbound"]["packetsSent"].as_u64().unwrap() > 50);
     assert_eq!(r["mutedPressed"], "true");
     assert_eq!(r["finalState"], "ended");
@@ -214,13 +248,28 @@ fn a_person_calls_the_echo_bot_from_the_pwa() {
     let lines = lines.lock().unwrap().clone();
     let best = lines
         .iter()
-        .filter_map(|l| l.split("rx_rms=").nth(1)?.split_whitespace().next()?.parse::<f64>().ok())
+        .filter_map(|l| {
+            l.split("rx_rms=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
         .fold(0.0f64, f64::max);
-    assert!((best - 0.354).abs() < 0.05, "echo_bot decoded RMS {best}: {lines:?}");
+    assert!(
+        (best - 0.354).abs() < 0.05,
+        "echo_bot decoded RMS {best}: {lines:?}"
+    );
     assert!(lines.iter().any(|l| l.starts_with("call ")), "{lines:?}");
 
     // The daemon saw the call end by hangup.
-    d.eventually("call ended in metrics", std::time::Duration::from_secs(5), || {
-        d.metric("botcall_calls_active") == 0.0 && d.metric("botcall_calls_ended_total{reason=\"hangup\"}") == 1.0
-    });
+    d.eventually(
+        "call ended in metrics",
+        std::time::Duration::from_secs(5),
+        || {
+            d.metric("botcall_calls_active") == 0.0
+                && d.metric("botcall_calls_ended_total{reason=\"hangup\"}") == 1.0
+        },
+    );
 }

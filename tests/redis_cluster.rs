@@ -25,12 +25,23 @@ fn register_on_one_daemon_look_up_on_another() {
     let redis = RedisServer::start();
     let (a, b) = (daemon(&redis, &[]), daemon(&redis, &[]));
     let k = Keys::new();
-    let r = register(&a, &token(&k.hs, "hs-bot", 300), r#"{"agent_id":"hs-bot","name":"Weather","listed":true,"endpoint":"wss://x/y"}"#);
+    let r = register(
+        &a,
+        &token(&k.hs, "hs-bot", 300),
+        r#"{"agent_id":"hs-bot","name":"Weather","listed":true,"endpoint":"wss://x/y"}"#,
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let l = b.get("/lookup/hs-bot");
     assert_eq!(l.status, 200);
     let v = l.json();
-    assert_eq!((v["name"].as_str(), v["endpoint"].as_str(), v["online"].as_bool()), (Some("Weather"), Some("wss://x/y"), Some(false)));
+    assert_eq!(
+        (
+            v["name"].as_str(),
+            v["endpoint"].as_str(),
+            v["online"].as_bool()
+        ),
+        (Some("Weather"), Some("wss://x/y"), Some(false))
+    );
     assert!(v["expires_in"].as_u64().unwrap() > 290);
     assert_eq!(b.get("/agents").json()["agents"][0]["agent_id"], "hs-bot");
     assert_eq!(b.get("/lookup/nobody").status, 404);
@@ -38,7 +49,16 @@ fn register_on_one_daemon_look_up_on_another() {
     let (_ws, _) = bot(&b, &token(&k.ec, "ec-bot", 300));
     assert_eq!(online(&a, "ec-bot"), Some(true));
     // Unregister on B, gone on A.
-    let del = http(b.addr, "DELETE", "/register/hs-bot", &[("Authorization", &format!("Bearer {}", token(&k.hs, "hs-bot", 300)))], b"");
+    let del = http(
+        b.addr,
+        "DELETE",
+        "/register/hs-bot",
+        &[(
+            "Authorization",
+            &format!("Bearer {}", token(&k.hs, "hs-bot", 300)),
+        )],
+        b"",
+    );
     assert_eq!(del.status, 200);
     assert_eq!(a.get("/lookup/hs-bot").status, 404);
 }
@@ -46,13 +66,29 @@ fn register_on_one_daemon_look_up_on_another() {
 #[test]
 fn registrations_expire() {
     let redis = RedisServer::start();
-    let (a, b) = (daemon(&redis, &["--min-ttl", "1"]), daemon(&redis, &["--min-ttl", "1"]));
+    let (a, b) = (
+        daemon(&redis, &["--min-ttl", "1"]),
+        daemon(&redis, &["--min-ttl", "1"]),
+    );
     let k = Keys::new();
-    assert_eq!(register(&a, &token(&k.hs, "hs-bot", 300), r#"{"agent_id":"hs-bot","ttl":1,"listed":true}"#).status, 200);
+    assert_eq!(
+        register(
+            &a,
+            &token(&k.hs, "hs-bot", 300),
+            r#"{"agent_id":"hs-bot","ttl":1,"listed":true}"#
+        )
+        .status,
+        200
+    );
     assert_eq!(b.get("/lookup/hs-bot").status, 200);
-    b.eventually("expiry", Duration::from_secs(5), || b.get("/lookup/hs-bot").status == 404);
+    b.eventually("expiry", Duration::from_secs(5), || {
+        b.get("/lookup/hs-bot").status == 404
+    });
     // The directory forgets it too.
-    assert_eq!(b.get("/agents").json()["agents"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        b.get("/agents").json()["agents"].as_array().unwrap().len(),
+        0
+    );
 }
 
 #[test]
@@ -62,7 +98,10 @@ fn a_call_from_a_caller_on_one_daemon_to_a_bot_on_another() {
     let k = Keys::new();
     let (mut bot_ws, _) = bot(&b, &token(&k.hs, "hs-bot", 300));
     let (mut c, cw) = caller(&a);
-    send(&mut c, json!({"type": "call", "to": "hs-bot", "sdp_offer": offer()}));
+    send(
+        &mut c,
+        json!({"type": "call", "to": "hs-bot", "sdp_offer": offer()}),
+    );
     let ringing = recv(&mut c);
     assert_eq!(ringing["type"], "ringing", "{ringing}\n{}", a.log());
     let id = ringing["call_id"].clone();
@@ -72,25 +111,59 @@ fn a_call_from_a_caller_on_one_daemon_to_a_bot_on_another() {
     assert_eq!(inc["from"], cw["session"]);
     // The bot's daemon signed it; the bot verifies with that daemon's JWKS.
     let jwks_text = b.get("/.well-known/jwks.json").text();
-    let att = verify_attestation(inc["attestation"].as_str().unwrap(), &Jwks::parse(&jwks_text).unwrap(), "hs-bot", None, now()).unwrap();
+    let att = verify_attestation(
+        inc["attestation"].as_str().unwrap(),
+        &Jwks::parse(&jwks_text).unwrap(),
+        "hs-bot",
+        None,
+        now(),
+    )
+    .unwrap();
     assert_eq!(att.call_id.as_str(), id.as_str().unwrap());
     assert_eq!(att.fp.as_str(), FP);
 
-    send(&mut bot_ws, json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\nanswer\r\n"}));
-    assert_eq!(recv(&mut c), json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\nanswer\r\n"}));
-    send(&mut c, json!({"type": "ice", "call_id": id, "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}}));
-    assert_eq!(recv(&mut bot_ws)["candidate"]["candidate"], "candidate:1 1 udp 1 127.0.0.1 9 typ host");
-    send(&mut bot_ws, json!({"type": "ice", "call_id": id, "candidate": null}));
+    send(
+        &mut bot_ws,
+        json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\nanswer\r\n"}),
+    );
+    assert_eq!(
+        recv(&mut c),
+        json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\nanswer\r\n"})
+    );
+    send(
+        &mut c,
+        json!({"type": "ice", "call_id": id, "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}}),
+    );
+    assert_eq!(
+        recv(&mut bot_ws)["candidate"]["candidate"],
+        "candidate:1 1 udp 1 127.0.0.1 9 typ host"
+    );
+    send(
+        &mut bot_ws,
+        json!({"type": "ice", "call_id": id, "candidate": null}),
+    );
     assert_eq!(recv(&mut c)["type"], "ice");
-    send(&mut bot_ws, json!({"type": "hangup", "call_id": id, "reason": "bye"}));
-    assert_eq!(recv(&mut c), json!({"type": "hangup", "call_id": id, "reason": "bye"}));
+    send(
+        &mut bot_ws,
+        json!({"type": "hangup", "call_id": id, "reason": "bye"}),
+    );
+    assert_eq!(
+        recv(&mut c),
+        json!({"type": "hangup", "call_id": id, "reason": "bye"})
+    );
 
     // Busy and offline answers come back across daemons too.
-    send(&mut c, json!({"type": "call", "to": "hs-bot", "sdp_offer": offer()}));
+    send(
+        &mut c,
+        json!({"type": "call", "to": "hs-bot", "sdp_offer": offer()}),
+    );
     assert_eq!(recv(&mut c)["type"], "ringing");
     recv(&mut bot_ws);
     let (mut c2, _) = caller(&a);
-    send(&mut c2, json!({"type": "call", "to": "hs-bot", "sdp_offer": offer()}));
+    send(
+        &mut c2,
+        json!({"type": "call", "to": "hs-bot", "sdp_offer": offer()}),
+    );
     assert_eq!(recv(&mut c2)["code"], "busy");
     assert!(a.metric("botcall_remote_messages_total{direction=\"out\"}") >= 3.0);
 }
@@ -98,14 +171,24 @@ fn a_call_from_a_caller_on_one_daemon_to_a_bot_on_another() {
 #[test]
 fn a_bot_that_moves_daemons_takes_its_call_with_it() {
     let redis = RedisServer::start();
-    let (a, b, c_d) = (daemon(&redis, &[]), daemon(&redis, &[]), daemon(&redis, &[]));
+    let (a, b, c_d) = (
+        daemon(&redis, &[]),
+        daemon(&redis, &[]),
+        daemon(&redis, &[]),
+    );
     let k = Keys::new();
     let (mut old, _) = bot(&b, &token(&k.hs, "hs-bot", 300));
     let (mut c, _) = caller(&a);
-    send(&mut c, json!({"type": "call", "to": "hs-bot", "sdp_offer": offer()}));
+    send(
+        &mut c,
+        json!({"type": "call", "to": "hs-bot", "sdp_offer": offer()}),
+    );
     let id = recv(&mut c)["call_id"].clone();
     recv(&mut old);
-    send(&mut old, json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\n"}));
+    send(
+        &mut old,
+        json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\n"}),
+    );
     recv(&mut c);
     // The bot reconnects through daemon C while its old socket on B is still open.
     let (mut new, _) = bot(&c_d, &token(&k.hs, "hs-bot", 300));
@@ -113,15 +196,31 @@ fn a_bot_that_moves_daemons_takes_its_call_with_it() {
     // Messages about the call now flow caller(A) <-> bot(C).
     let t0 = Instant::now();
     loop {
-        send(&mut c, json!({"type": "ice", "call_id": id, "candidate": "candidate:9 1 udp 1 127.0.0.1 9 typ host"}));
-        new.get_mut().set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        send(
+            &mut c,
+            json!({"type": "ice", "call_id": id, "candidate": "candidate:9 1 udp 1 127.0.0.1 9 typ host"}),
+        );
+        new.get_mut()
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
         match new.read() {
             Ok(tungstenite::Message::Text(t)) if t.contains("candidate:9") => break,
-            _ => assert!(t0.elapsed() < Duration::from_secs(5), "ICE never reached the moved bot\nA:{}\nB:{}\nC:{}", a.log(), b.log(), c_d.log()),
+            _ => assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "ICE never reached the moved bot\nA:{}\nB:{}\nC:{}",
+                a.log(),
+                b.log(),
+                c_d.log()
+            ),
         }
     }
-    new.get_mut().set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    send(&mut new, json!({"type": "hangup", "call_id": id, "reason": "done"}));
+    new.get_mut()
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    send(
+        &mut new,
+        json!({"type": "hangup", "call_id": id, "reason": "done"}),
+    );
     loop {
         let m = recv(&mut c);
         if m["type"] == "hangup" {
@@ -139,24 +238,47 @@ fn two_daemons_two_keys_one_id_exactly_one_wins() {
     // Daemon A trusts the HS256 key for `race-*`, daemon B the EC key: a
     // misconfiguration the store must still resolve to one owner per id.
     let fleet = |key: &botcall_core::jwt::SigningKey| {
-        format!(r#"{{"fleets":[{{"prefix":"race-","key":{}}}]}}"#, Keys::public_jwk(key))
+        format!(
+            r#"{{"fleets":[{{"prefix":"race-","key":{}}}]}}"#,
+            Keys::public_jwk(key)
+        )
     };
     let (da, db) = (TempDir::new("race-a"), TempDir::new("race-b"));
     std::fs::write(da.path().join("keys.json"), fleet(&k.hs)).unwrap();
     std::fs::write(db.path().join("keys.json"), fleet(&k.ec)).unwrap();
     let url = redis.url();
-    let args = ["--store", url.as_str(), "--rate-ip", "0", "--rate-agent", "0"];
+    let args = [
+        "--store",
+        url.as_str(),
+        "--rate-ip",
+        "0",
+        "--rate-agent",
+        "0",
+    ];
     let (a, b) = (Daemon::start_in(da, &args), Daemon::start_in(db, &args));
     let ids: Vec<String> = (0..40).map(|i| format!("race-{i}")).collect();
     let go = |d: &Daemon, key: &botcall_core::jwt::SigningKey| {
         let addr = d.addr;
-        let reqs: Vec<(String, String)> = ids.iter().map(|id| (id.clone(), token(key, id, 300))).collect();
+        let reqs: Vec<(String, String)> = ids
+            .iter()
+            .map(|id| (id.clone(), token(key, id, 300)))
+            .collect();
         std::thread::spawn(move || {
             reqs.into_iter()
                 .map(|(id, t)| {
                     let auth = format!("Bearer {t}");
                     let body = format!(r#"{{"agent_id":"{id}"}}"#);
-                    http(addr, "POST", "/register", &[("Authorization", &auth), ("Content-Type", "application/json")], body.as_bytes()).status
+                    http(
+                        addr,
+                        "POST",
+                        "/register",
+                        &[
+                            ("Authorization", &auth),
+                            ("Content-Type", "application/json"),
+                        ],
+                        body.as_bytes(),
+                    )
+                    .status
                 })
                 .collect::<Vec<u16>>()
         })
@@ -170,8 +292,20 @@ fn two_daemons_two_keys_one_id_exactly_one_wins() {
     }
     // The loser stays locked out while the registration lives.
     let winner_is_a = ra[0] == 200;
-    let (loser, key) = if winner_is_a { (&b, &k.ec) } else { (&a, &k.hs) };
-    assert_eq!(register(loser, &token(key, "race-0", 300), r#"{"agent_id":"race-0"}"#).code(), "id_taken");
+    let (loser, key) = if winner_is_a {
+        (&b, &k.ec)
+    } else {
+        (&a, &k.hs)
+    };
+    assert_eq!(
+        register(
+            loser,
+            &token(key, "race-0", 300),
+            r#"{"agent_id":"race-0"}"#
+        )
+        .code(),
+        "id_taken"
+    );
 }
 
 #[test]
@@ -180,13 +314,27 @@ fn redis_dying_mid_run_gives_503s_then_full_recovery() {
     let port = redis.port;
     let a = daemon(&redis, &[]);
     let k = Keys::new();
-    assert_eq!(register(&a, &token(&k.hs, "hs-bot-2", 300), r#"{"agent_id":"hs-bot-2"}"#).status, 200);
+    assert_eq!(
+        register(
+            &a,
+            &token(&k.hs, "hs-bot-2", 300),
+            r#"{"agent_id":"hs-bot-2"}"#
+        )
+        .status,
+        200
+    );
     let (mut b, _) = bot(&a, &token(&k.hs, "hs-bot", 300));
     let (mut c, _) = caller(&a);
-    send(&mut c, json!({"type": "call", "to": "hs-bot", "sdp_offer": offer()}));
+    send(
+        &mut c,
+        json!({"type": "call", "to": "hs-bot", "sdp_offer": offer()}),
+    );
     let id = recv(&mut c)["call_id"].clone();
     recv(&mut b);
-    send(&mut b, json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\n"}));
+    send(
+        &mut b,
+        json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\n"}),
+    );
     recv(&mut c);
 
     redis.kill();
@@ -194,31 +342,66 @@ fn redis_dying_mid_run_gives_503s_then_full_recovery() {
         let r = a.get("/lookup/hs-bot");
         r.status == 503 && r.code() == "store_unavailable"
     });
-    let r = register(&a, &token(&k.hs, "hs-bot-3", 300), r#"{"agent_id":"hs-bot-3"}"#);
+    let r = register(
+        &a,
+        &token(&k.hs, "hs-bot-3", 300),
+        r#"{"agent_id":"hs-bot-3"}"#,
+    );
     assert_eq!((r.status, r.code().as_str()), (503, "store_unavailable"));
     assert_eq!(a.get("/healthz").status, 200, "the daemon itself stays up");
     // The local call keeps going while Redis is away.
-    send(&mut c, json!({"type": "ice", "call_id": id, "candidate": null}));
+    send(
+        &mut c,
+        json!({"type": "ice", "call_id": id, "candidate": null}),
+    );
     assert_eq!(recv(&mut b)["type"], "ice");
     assert_eq!(a.metric("botcall_redis_up"), 0.0);
 
     // Redis comes back empty: the connected bot is re-announced.
     let _redis = RedisServer::start_on(port);
-    a.eventually("recovery", Duration::from_secs(15), || online(&a, "hs-bot") == Some(true));
+    a.eventually("recovery", Duration::from_secs(15), || {
+        online(&a, "hs-bot") == Some(true)
+    });
     assert_eq!(a.metric("botcall_redis_up"), 1.0);
-    assert_eq!(register(&a, &token(&k.hs, "hs-bot-3", 300), r#"{"agent_id":"hs-bot-3"}"#).status, 200);
-    send(&mut b, json!({"type": "hangup", "call_id": id, "reason": "bye"}));
+    assert_eq!(
+        register(
+            &a,
+            &token(&k.hs, "hs-bot-3", 300),
+            r#"{"agent_id":"hs-bot-3"}"#
+        )
+        .status,
+        200
+    );
+    send(
+        &mut b,
+        json!({"type": "hangup", "call_id": id, "reason": "bye"}),
+    );
     assert_eq!(recv(&mut c)["type"], "hangup");
-    assert!(a.log().contains("re-announced 1 connected bots"), "{}", a.log());
+    assert!(
+        a.log().contains("re-announced 1 connected bots"),
+        "{}",
+        a.log()
+    );
 }
 
 #[test]
 fn unreachable_redis_at_start_is_a_clear_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("redis://127.0.0.1:{port}/0");
     let dir = TempDir::new("noredis");
     let out = std::process::Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--stun-listen", "off", "--store", &url])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--stun-listen",
+            "off",
+            "--store",
+            &url,
+        ])
         .arg("--state-dir")
         .arg(dir.path())
         .output()

@@ -14,15 +14,34 @@ use common::*;
 
 fn make_cert(dir: &Path, name: &str, cn: &str) {
     let st = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args(["-subj", &format!("/CN={cn}"), "-addext", "subjectAltName=IP:127.0.0.1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args([
+            "-subj",
+            &format!("/CN={cn}"),
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
         .arg("-keyout")
         .arg(dir.join(format!("{name}.key")))
         .arg("-out")
         .arg(dir.join(format!("{name}.crt")))
         .output()
         .expect("openssl (tests/setup installs it)");
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
 }
 
 /// GET /healthz and a WebSocket upgrade over TLS, trusting `ca`; prints the peer certificate's CN.
@@ -65,7 +84,12 @@ fn client(d: &Daemon, ca: &Path) -> serde_json::Value {
         .arg(ca)
         .output()
         .expect("python3");
-    assert!(out.status.success(), "TLS client failed: {}\n{}", String::from_utf8_lossy(&out.stderr), d.log());
+    assert!(
+        out.status.success(),
+        "TLS client failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        d.log()
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -77,10 +101,18 @@ fn https_and_wss_with_reload_on_sighup() {
     let (crt, key) = (dir.path().join("live.crt"), dir.path().join("live.key"));
     std::fs::copy(dir.path().join("one.crt"), &crt).unwrap();
     std::fs::copy(dir.path().join("one.key"), &key).unwrap();
-    let d = Daemon::start(&["--tls-cert", crt.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let d = Daemon::start(&[
+        "--tls-cert",
+        crt.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
     assert!(d.log().contains("listening on https://"));
     let r = client(&d, &dir.path().join("one.crt"));
-    assert_eq!(r, serde_json::json!({"cn": "botcall-one", "status": "200", "upgrade": "101", "welcome": "welcome"}));
+    assert_eq!(
+        r,
+        serde_json::json!({"cn": "botcall-one", "status": "200", "upgrade": "101", "welcome": "welcome"})
+    );
 
     // Plain HTTP on the TLS port is a failed handshake; nothing answers it.
     let raw_reply = raw(d.addr, b"GET /healthz HTTP/1.1\r\n\r\n");
@@ -88,15 +120,25 @@ fn https_and_wss_with_reload_on_sighup() {
 
     // A broken file on SIGHUP keeps the old certificate.
     std::fs::write(&crt, "not a certificate").unwrap();
-    Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().unwrap();
-    d.eventually("reload failure logged", Duration::from_secs(5), || d.log().contains("TLS reload failed"));
+    Command::new("kill")
+        .args(["-HUP", &d.pid().to_string()])
+        .status()
+        .unwrap();
+    d.eventually("reload failure logged", Duration::from_secs(5), || {
+        d.log().contains("TLS reload failed")
+    });
     assert_eq!(client(&d, &dir.path().join("one.crt"))["cn"], "botcall-one");
 
     // A new certificate on SIGHUP is served to new connections.
     std::fs::copy(dir.path().join("two.crt"), &crt).unwrap();
     std::fs::copy(dir.path().join("two.key"), &key).unwrap();
-    Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().unwrap();
-    d.eventually("reload logged", Duration::from_secs(5), || d.log().contains("reloaded TLS certificate"));
+    Command::new("kill")
+        .args(["-HUP", &d.pid().to_string()])
+        .status()
+        .unwrap();
+    d.eventually("reload logged", Duration::from_secs(5), || {
+        d.log().contains("reloaded TLS certificate")
+    });
     assert_eq!(client(&d, &dir.path().join("two.crt"))["cn"], "botcall-two");
 }
 
@@ -106,11 +148,24 @@ fn a_bad_certificate_at_start_is_a_clear_error() {
     let crt = dir.path().join("x.crt");
     std::fs::write(&crt, "junk").unwrap();
     let out = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--stun-listen", "off", "--tls-cert", crt.to_str().unwrap(), "--tls-key", crt.to_str().unwrap()])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--stun-listen",
+            "off",
+            "--tls-cert",
+            crt.to_str().unwrap(),
+            "--tls-key",
+            crt.to_str().unwrap(),
+        ])
         .arg("--state-dir")
         .arg(dir.path())
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("x.crt"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("x.crt"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -301,9 +301,15 @@ fn a_newer_socket_replaces_the_old_one_and_takes_its_calls() {
     assert_eq!(recv_close(&mut old), Some(4000));
     assert_eq!(online(&d, "hs-bot"), Some(true));
     // The call moved with the agent: the new socket answers it.
-    send(&mut new, json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\n"}));
+    send(
+        &mut new,
+        json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\n"}),
+    );
     assert_eq!(recv(&mut c)["type"], "answer");
-    send(&mut c, json!({"type": "hangup", "call_id": id, "reason": "bye"}));
+    send(
+        &mut c,
+        json!({"type": "hangup", "call_id": id, "reason": "bye"}),
+    );
     assert_eq!(recv(&mut new)["type"], "hangup");
     // And the next call reaches the new socket.
     assert_eq!(call(&mut c, "hs-bot")["type"], "ringing");
@@ -318,17 +324,29 @@ fn an_answered_call_survives_a_quick_bot_reconnect() {
     let (mut c, _) = caller(&d);
     let id = call(&mut c, "hs-bot")["call_id"].clone();
     recv(&mut b);
-    send(&mut b, json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\n"}));
+    send(
+        &mut b,
+        json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\n"}),
+    );
     recv(&mut c);
     drop(b); // network loss
     let (mut back, _) = bot(&d, &token(&k.hs, "hs-bot", 300));
-    send(&mut c, json!({"type": "ice", "call_id": id, "candidate": null}));
+    send(
+        &mut c,
+        json!({"type": "ice", "call_id": id, "candidate": null}),
+    );
     assert_eq!(recv(&mut back)["type"], "ice");
     // Gone for longer than the grace: the caller is told.
     drop(back);
     let t0 = Instant::now();
-    assert_eq!(recv(&mut c), json!({"type": "hangup", "call_id": id, "reason": "peer_gone"}));
-    assert!(t0.elapsed() >= Duration::from_millis(1000), "hung up before the grace");
+    assert_eq!(
+        recv(&mut c),
+        json!({"type": "hangup", "call_id": id, "reason": "peer_gone"})
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1000),
+        "hung up before the grace"
+    );
 }
 
 #[test]

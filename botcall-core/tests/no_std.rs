@@ -10,7 +10,14 @@ fn links_without_std_or_alloc() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/no_std_check");
     let target = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/no_std_check");
     let out = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--manifest-path", &format!("{dir}/Cargo.toml"), "--target-dir", target])
+        .args([
+            "build",
+            "--quiet",
+            "--manifest-path",
+            &format!("{dir}/Cargo.toml"),
+            "--target-dir",
+            target,
+        ])
         .output()
         .unwrap();
     assert!(

@@ -53,19 +53,28 @@ pub(crate) fn generate_key() -> Result<p256::ecdsa::SigningKey, String> {
 
 /// Writes `text` to `path` readable only by the owner (0600), atomically.
 pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
+    // A temporary file of our own, created fresh (`create_new`): opening an
+    // existing one would keep its mode (a 0644 `bot.tmp` made the key 0644),
+    // overwrite someone's file, or follow a symlink.
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(name);
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let mut f = opts
         .open(&tmp)
         .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    f.sync_all()
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    let written = f
+        .write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("{}: {e}", tmp.display()))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display())));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// The private JWK text of `key`.
@@ -214,6 +223,41 @@ mod tests {
         assert_eq!(att.hv.as_str(), "pow");
         assert_eq!(att.fp.as_str(), "sha-256 AB:CD");
         assert!(verify_attestation(&tok, &jwks, "other-bot", None, 1010).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_files_are_0600_next_to_other_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("botcall-private-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // Files where a temporary copy might go: an old `with_extension("tmp")`
+        // name, and a loose one. Neither may leak its mode or be clobbered.
+        for name in ["bot.tmp", "bot.jwk.tmp"] {
+            let p = dir.join(name);
+            std::fs::write(&p, "theirs").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let key = dir.join("bot.jwk");
+        write_private(&key, "secret").unwrap();
+        assert_eq!(std::fs::read_to_string(&key).unwrap(), "secret");
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        for name in ["bot.tmp", "bot.jwk.tmp"] {
+            assert_eq!(std::fs::read_to_string(dir.join(name)).unwrap(), "theirs");
+        }
+        // Nothing else left behind.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
+        // Replacing an existing key file (the rename) keeps 0600 too.
+        write_private(&key, "secret2").unwrap();
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -64,10 +64,17 @@ pub(crate) struct Authenticated {
 /// Reads `sub` from a token's payload **without verifying it**, only to pick
 /// the key that will verify it.
 fn unverified_sub(token: &str) -> Result<heapless::String<64>, JwtError> {
+    // Structure first, as `jwt::verify` does: the reason must not depend on
+    // which of the two looked first.
     let mut parts = token.split('.');
-    let (Some(_), Some(payload)) = (parts.next(), parts.next()) else {
+    let (Some(header), Some(payload), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(JwtError::Malformed);
     };
+    if header.is_empty() || payload.is_empty() || sig.is_empty() {
+        return Err(JwtError::Malformed);
+    }
     let mut buf = vec![0u8; botcall_core::b64::decoded_len(payload.len())];
     let bytes =
         botcall_core::b64::decode(payload.as_bytes(), &mut buf).map_err(|_| JwtError::BadBase64)?;
@@ -169,5 +176,29 @@ impl Auth {
             proven,
             cached: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peek_checks_structure_first() {
+        // {"sub":"x"}
+        let payload = "eyJzdWIiOiJ4In0";
+        assert_eq!(unverified_sub(&format!("e30.{payload}.c2ln")).unwrap(), "x");
+        for t in [
+            "a.b".to_string(),
+            "notatoken".into(),
+            format!("e30.{payload}"),
+            format!("e30.{payload}."),
+            format!(".{payload}.c2ln"),
+            format!("e30.{payload}.c2ln.x"),
+            "..".into(),
+        ] {
+            assert_eq!(unverified_sub(&t), Err(JwtError::Malformed), "{t}");
+        }
+        assert_eq!(unverified_sub("e30.!!.c2ln"), Err(JwtError::BadBase64));
     }
 }

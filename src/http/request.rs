@@ -80,6 +80,45 @@ pub(crate) struct HeadInfo {
     pub(crate) expect_continue: bool,
 }
 
+/// httparse reports `Version` for anything but `HTTP/1.0`/`HTTP/1.1` where
+/// the version goes, garbage included (a space in the target, `HTTX/1.1`).
+/// Only a well-formed `HTTP/x.y` is a 505; any other request line is a 400.
+/// Decided on the complete line, so a line split across reads gets the same
+/// answer.
+fn version_error(buf: &[u8], max_head: usize) -> Result<Option<HeadInfo>, HttpError> {
+    // httparse skips empty lines before the request line; so do we.
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let Some(eol) = buf[start..].iter().position(|&b| b == b'\n') else {
+        return if buf.len() > max_head {
+            Err(HttpError::HeadTooLarge)
+        } else {
+            Ok(None)
+        };
+    };
+    // Over the limit either way, however it was split.
+    if start + eol + 1 > max_head {
+        return Err(HttpError::HeadTooLarge);
+    }
+    let line = &buf[start..start + eol];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut parts = line.split(|&b| b == b' ');
+    let version = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(_), Some(v), None) => v,
+        _ => b"",
+    };
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Err(HttpError::Version)
+        }
+        _ => Err(HttpError::BadRequest("malformed request line")),
+    }
+}
+
 /// Parses the head at the start of `buf`. `Ok(None)`: need more bytes.
 pub(crate) fn parse_head(
     buf: &[u8],
@@ -91,7 +130,7 @@ pub(crate) fn parse_head(
     let status = match req.parse(buf) {
         Ok(s) => s,
         Err(httparse::Error::TooManyHeaders) => return Err(HttpError::HeadTooLarge),
-        Err(httparse::Error::Version) => return Err(HttpError::Version),
+        Err(httparse::Error::Version) => return version_error(buf, max_head),
         Err(_) => return Err(HttpError::BadRequest("malformed request head")),
     };
     let head_len = match status {
@@ -389,6 +428,51 @@ mod tests {
         }
         many.extend(b"\r\n");
         assert_eq!(parse_head(&many, MAXH, MAXB), Err(HttpError::HeadTooLarge));
+    }
+
+    #[test]
+    fn version_errors_are_505_only_for_real_versions() {
+        for v in [
+            &b"GET / HTTP/2.0\r\n\r\n"[..],
+            b"GET / HTTP/0.9\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"\r\nGET / HTTP/3.0\r\n\r\n",
+        ] {
+            assert_eq!(parse_head(v, MAXH, MAXB), Err(HttpError::Version));
+            // The same answer however the line is split across reads.
+            for cut in 0..v.len() {
+                let r = parse_head(&v[..cut], MAXH, MAXB);
+                assert!(
+                    matches!(r, Ok(None) | Err(HttpError::Version)),
+                    "{cut}: {r:?}"
+                );
+            }
+        }
+        for bad in [
+            &b"GET /he lthz HTTP/1.1\r\n\r\n"[..],
+            b"GET / HTTX/1.1\r\n\r\n",
+            b"GET / http/1.1\r\n\r\n",
+            b"GET / HTTP/1.x\r\n\r\n",
+            b"GET / HTTP/1.1 extra\r\n\r\n",
+        ] {
+            let r = parse_head(bad, MAXH, MAXB);
+            assert!(
+                matches!(r, Err(HttpError::BadRequest(_))),
+                "{}: {r:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // A version-position error on a line over the head limit is a 431,
+        // whether the line's end has arrived or not.
+        let mut long = b"GET / HTTX".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 300));
+        assert_eq!(parse_head(&long, 256, MAXB), Err(HttpError::HeadTooLarge));
+        long.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(parse_head(&long, 256, MAXB), Err(HttpError::HeadTooLarge));
+        let mut long = format!("GET /{} HTTP/2.0\r\n\r\n", "a".repeat(300)).into_bytes();
+        assert_eq!(parse_head(&long, 256, MAXB), Err(HttpError::HeadTooLarge));
+        long.truncate(260);
+        assert_eq!(parse_head(&long, 256, MAXB), Err(HttpError::HeadTooLarge));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use botcall_core::id;
 use botcall_core::json::Writer;
-use botcall_core::protocol::{self, AgentInfo, Codecs, RegisterRequest};
+use botcall_core::protocol::{self, AgentInfo, Codecs, ProtoError, RegisterRequest};
 
 use super::request::Request;
 use super::{Response, static_files};
@@ -228,6 +228,16 @@ fn agent_limit(app: &App, id: &id::AgentId) -> Result<(), Response> {
         })
 }
 
+/// The HTTP `code` for a register body error: one of the documented 400
+/// codes. (`ProtoError::code` names socket errors; a missing field is
+/// `bad_message` there.)
+fn body_error_code(e: &ProtoError) -> &'static str {
+    match e.code() {
+        c @ ("bad_json" | "invalid_agent_id") => c,
+        _ => "bad_field",
+    }
+}
+
 /// `POST /register`.
 async fn register(app: &App, req: &Request<'_>) -> Response {
     let ct = req.header("content-type").unwrap_or("");
@@ -247,14 +257,11 @@ async fn register(app: &App, req: &Request<'_>) -> Response {
     };
     let reg = match RegisterRequest::decode(body) {
         Ok(r) => r,
-        Err(e) => return Response::error(400, e.code(), &e.to_string()),
+        Err(e) => return Response::error(400, body_error_code(&e), &e.to_string()),
     };
     if reg.ttl.is_some_and(|t| t < app.cfg.min_ttl) {
         let msg = format!("ttl must be at least {} seconds", app.cfg.min_ttl);
         return Response::error(400, "bad_field", &msg);
-    }
-    if let Err(r) = agent_limit(app, &reg.agent_id) {
-        return r;
     }
     let authed = match authenticate(app, req) {
         Ok(a) => a,
@@ -263,6 +270,11 @@ async fn register(app: &App, req: &Request<'_>) -> Response {
     if authed.proven.agent_id != reg.agent_id {
         app.metrics.auth_failures.inc("wrong_agent");
         return Response::error(403, "wrong_agent", "the token's sub is not this agent_id");
+    }
+    // Only after authentication: if failed attempts drew from the id's bucket,
+    // anyone could keep a bot from refreshing by naming its id.
+    if let Err(r) = agent_limit(app, &reg.agent_id) {
+        return r;
     }
     let rec = Record {
         agent_id: reg.agent_id.clone(),
@@ -300,9 +312,6 @@ async fn unregister(app: &App, req: &Request<'_>, id: &str) -> Response {
             "agent ids are 1-64 characters of A-Z a-z 0-9 . _ -",
         );
     };
-    if let Err(r) = agent_limit(app, &agent) {
-        return r;
-    }
     let authed = match authenticate(app, req) {
         Ok(a) => a,
         Err(r) => return r,
@@ -310,6 +319,9 @@ async fn unregister(app: &App, req: &Request<'_>, id: &str) -> Response {
     if authed.proven.agent_id != agent {
         app.metrics.auth_failures.inc("wrong_agent");
         return Response::error(403, "wrong_agent", "the token's sub is not this agent_id");
+    }
+    if let Err(r) = agent_limit(app, &agent) {
+        return r;
     }
     match app
         .store
@@ -418,5 +430,29 @@ async fn agents(app: &App, req: &Request<'_>) -> Response {
             Response::json(200, body).with_header("cache-control", "no-store")
         }
         Err(e) => store_error(app, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_body_errors_use_documented_codes() {
+        let long = format!(r#"{{"agent_id":"a","name":"{}"}}"#, "n".repeat(65));
+        for (body, code) in [
+            ("{", "bad_json"),
+            (r#"{"agent_id":"a","agent_id":"b"}"#, "bad_json"),
+            (r#"{"agent_id":"a/b"}"#, "invalid_agent_id"),
+            (r#"{"agent_id":""}"#, "invalid_agent_id"),
+            ("{}", "bad_field"),
+            (r#"{"agent_id":7}"#, "bad_field"),
+            (r#"{"agent_id":"a","ttl":"60"}"#, "bad_field"),
+            ("[]", "bad_field"),
+            (&long, "bad_field"),
+        ] {
+            let e = RegisterRequest::decode(body).unwrap_err();
+            assert_eq!(body_error_code(&e), code, "{body}");
+        }
     }
 }

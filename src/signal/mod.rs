@@ -30,7 +30,7 @@ pub(crate) fn ice_servers(app: &App, host: &str, user: &str, unix: u64) -> Strin
     // A Vec sink never fills up.
     let _ = (|| -> Result<(), botcall_core::json::write::Full> {
         w.begin_arr()?;
-        if let Some(stun) = app.cfg.stun_listen {
+        if let Some(stun) = app.stun_addr.get() {
             w.begin_obj()?.key("urls")?.begin_arr()?;
             w.str(&format!("stun:{host}:{}", stun.port()))?;
             w.end_arr()?.end_obj()?;

@@ -523,7 +523,11 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         Self::start_on(port)
     }
 
@@ -531,25 +535,43 @@ impl RedisServer {
     pub fn start_on(port: u16) -> RedisServer {
         let bin = std::env::var("BOTCALL_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let child = Command::new(&bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin} (tests/setup installs redis-server): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start {bin} (tests/setup installs redis-server): {e}")
+            });
         let t0 = Instant::now();
         loop {
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
                 let _ = s.write_all(b"PING\r\n");
                 let mut b = [0u8; 7];
-                s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+                s.set_read_timeout(Some(Duration::from_millis(500)))
+                    .unwrap();
                 if s.read(&mut b).is_ok_and(|n| n >= 5 && &b[..5] == b"+PONG") {
                     break;
                 }
             }
-            assert!(t0.elapsed() < Duration::from_secs(10), "redis-server did not come up on {port}");
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "redis-server did not come up on {port}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        RedisServer { child: Some(child), port }
+        RedisServer {
+            child: Some(child),
+            port,
+        }
     }
 
     pub fn url(&self) -> String {
