@@ -26,6 +26,8 @@ pub(crate) enum HttpError {
     NotImplemented,
     /// 505: not HTTP/1.x.
     Version,
+    /// 417: an `Expect` other than `100-continue` (RFC 9110 §10.1.1).
+    ExpectationFailed,
 }
 
 impl HttpError {
@@ -37,6 +39,7 @@ impl HttpError {
             HttpError::LengthRequired => 411,
             HttpError::NotImplemented => 501,
             HttpError::Version => 505,
+            HttpError::ExpectationFailed => 417,
         }
     }
     pub(crate) fn code(&self) -> &'static str {
@@ -47,6 +50,7 @@ impl HttpError {
             HttpError::LengthRequired => "length_required",
             HttpError::NotImplemented => "not_implemented",
             HttpError::Version => "http_version",
+            HttpError::ExpectationFailed => "expectation_failed",
         }
     }
     pub(crate) fn message(&self) -> &'static str {
@@ -57,6 +61,7 @@ impl HttpError {
             HttpError::LengthRequired => "Content-Length required",
             HttpError::NotImplemented => "unsupported Transfer-Encoding",
             HttpError::Version => "only HTTP/1.0 and HTTP/1.1 are supported",
+            HttpError::ExpectationFailed => "only Expect: 100-continue is supported",
         }
     }
 }
@@ -174,7 +179,7 @@ pub(crate) fn parse_head(
             if h.value.eq_ignore_ascii_case(b"100-continue") {
                 expect_continue = true;
             } else {
-                return Err(HttpError::BadRequest("unsupported Expect"));
+                return Err(HttpError::ExpectationFailed);
             }
         }
     }
