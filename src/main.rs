@@ -20,6 +20,7 @@ mod net;
 mod ops;
 mod server;
 mod signal;
+mod slots;
 mod store;
 mod stun;
 mod ws;

@@ -156,6 +156,7 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
         Box::new(os_random),
         attest.clone(),
         metrics.clone(),
+        Instant::now(),
     );
     let auth = Auth::new(&cfg, keys);
     let ex = Rc::new(LocalExecutor::new());

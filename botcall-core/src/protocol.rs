@@ -133,7 +133,11 @@ impl<'a> Text<'a> {
     }
     /// Whether the text is empty.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        // Every escape decodes to at least one character: empty iff raw is empty.
+        match self {
+            Text::Json(j) => j.raw().is_empty(),
+            Text::Str(s) => s.is_empty(),
+        }
     }
     /// The text without copying, if it has no escapes.
     pub fn as_plain(&self) -> Option<&'a str> {
@@ -419,7 +423,8 @@ fn id_field(o: &Object<'_>, key: &'static str) -> Result<AgentId, ProtoError> {
 
 fn text_field<'a>(o: &Object<'a>, key: &'static str, max: usize) -> Result<Text<'a>, ProtoError> {
     let s = o.req_str(key)?;
-    if s.decoded_len() > max {
+    // Decoding never lengthens text: only count when the raw text is over.
+    if s.raw().len() > max && s.decoded_len() > max {
         return Err(ProtoError::TooLong(key));
     }
     Ok(Text::Json(s))

@@ -45,7 +45,31 @@ pub fn fingerprint(sdp: &str) -> Result<Fingerprint, SdpError> {
 /// # Errors
 /// [`SdpError`].
 pub fn fingerprint_json(sdp: JsonStr<'_>) -> Result<Fingerprint, SdpError> {
-    fingerprint_of_chars(sdp.chars())
+    let raw = sdp.raw();
+    // Fast path, no decoding: lines end in `\r\n` escapes and a fingerprint
+    // value needs no escapes. Anything unusual takes the character path.
+    if raw.contains("\\u") {
+        return fingerprint_of_chars(sdp.chars());
+    }
+    let mut found: Option<Fingerprint> = None;
+    for (at, _) in raw.match_indices(PREFIX) {
+        let before = &raw[..at];
+        if !(before.is_empty() || before.ends_with("\\n") || before.ends_with("\\r")) {
+            continue;
+        }
+        let rest = &raw[at + PREFIX.len()..];
+        let value = rest.split('\\').next().unwrap_or("");
+        if value.len() > MAX_FP_LEN {
+            return Err(SdpError::Malformed);
+        }
+        let fp = normalise(value)?;
+        match &found {
+            Some(f) if *f != fp => return Err(SdpError::Ambiguous),
+            Some(_) => {}
+            None => found = Some(fp),
+        }
+    }
+    found.ok_or(SdpError::Missing)
 }
 
 const PREFIX: &str = "a=fingerprint:";
@@ -180,6 +204,35 @@ mod tests {
         );
         let long = "a=fingerprint:sha-256 AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB";
         assert_eq!(fingerprint(long), Err(SdpError::Malformed));
+    }
+
+    #[test]
+    fn fast_and_slow_json_paths_agree() {
+        let cases = [
+            "v=0\r\na=fingerprint:sha-256 AB:CD:EF\r\nm=audio\r\n",
+            "a=fingerprint:sha-256 ab:cd\r\n",
+            "v=0\r\nx a=fingerprint:sha-256 AB:CD\r\n",
+            "v=0\r\na=fingerprint:sha-256 AB:CD\r\na=fingerprint:sha-256 AB:CE\r\n",
+            "v=0\r\na=fingerprint:sha-256 AB:CD\r\na=fingerprint:sha-256 ab:cd\r\n",
+            "v=0\r\na=fingerprint:sha-256\r\n",
+            "v=0\n",
+        ];
+        for sdp in cases {
+            let mut json = heapless::String::<256>::new();
+            json.push_str("{\"s\":\"").unwrap();
+            for c in sdp.chars() {
+                match c {
+                    '\r' => json.push_str("\\r").unwrap(),
+                    '\n' => json.push_str("\\n").unwrap(),
+                    c => json.push(c).unwrap(),
+                }
+            }
+            json.push_str("\"}").unwrap();
+            let o = crate::json::parse_object(&json).unwrap();
+            let js = o.req_str("s").unwrap();
+            assert_eq!(fingerprint_json(js), fingerprint(sdp), "{sdp:?}");
+            assert_eq!(fingerprint_of_chars(js.chars()), fingerprint(sdp), "{sdp:?}");
+        }
     }
 
     #[test]

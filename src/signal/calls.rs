@@ -90,7 +90,7 @@ impl Hub {
     fn remove_from_sessions(&mut self, call: &Call, id: &AgentId) {
         for party in [&call.caller, &call.bot] {
             if let Party::Local(conn) = party
-                && let Some(s) = self.sessions.get_mut(conn)
+                && let Some(s) = self.sessions.get_mut(*conn)
             {
                 s.calls.retain(|c| c != id);
             }
@@ -177,7 +177,7 @@ impl Hub {
             return;
         };
         let hv = if verified { "pow" } else { "none" };
-        if let Some(&bot) = self.bots.get(&to) {
+        if let Some(bot) = self.bot_conn(&to) {
             let call_id = self.random_id("c-");
             if let Err((code, msg)) =
                 self.offer_to_local_bot(bot, &to, &call_id, &session, hv, offer, unix)
@@ -435,7 +435,7 @@ impl Hub {
                 let e = remote::encode(&hub.me, Kind::Signal, &out, Some(m));
                 hub.out.push_back(Output::Remote(from.clone(), e));
             };
-            let Some(&bot) = self.bots.get(&to) else {
+            let Some(bot) = self.bot_conn(&to) else {
                 let m = Msg::Error {
                     code: Text::Str("offline"),
                     message: Text::Str("the agent is not online"),
@@ -540,7 +540,7 @@ impl Hub {
             .filter(|(_, c)| c.agent == *agent)
             .map(|(id, _)| id.clone())
             .collect();
-        if let Some(&conn) = self.bots.get(agent) {
+        if let Some(conn) = self.bot_conn(agent) {
             if let Some(s) = self.session_mut(conn) {
                 s.calls.clear();
             }
@@ -607,7 +607,7 @@ impl Hub {
             return;
         };
         let caller = Party::Remote(peer.as_str().into());
-        let Some(&bot) = self.bots.get(&agent) else {
+        let Some(bot) = self.bot_conn(&agent) else {
             let m = Msg::Hangup {
                 call_id: id.clone(),
                 reason: Text::Str("peer_gone"),

@@ -9,6 +9,9 @@
 //! [`Hub::poll_output`] until it returns `None`.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -22,9 +25,8 @@ use crate::config::HumanCheck;
 use crate::metrics::Metrics;
 use crate::ws::frame::close;
 
-/// A connection's id, never reused (shared with the IO layer's registry),
-/// so a late output can never reach a newer socket.
-pub(crate) type ConnId = u64;
+pub(crate) use crate::slots::ConnId;
+use crate::slots::Slots;
 
 /// A daemon's id on the Redis bus.
 pub(crate) type DaemonId = Rc<str>;
@@ -78,9 +80,11 @@ pub(super) struct Session {
     pub(super) role: Option<Role>,
     /// Bots: the agent id. Callers: the session id. `None` before hello.
     pub(super) name: Option<AgentId>,
-    opened: Instant,
-    last_seen: Instant,
-    last_ping: Instant,
+    /// Seconds since the hub's epoch (4 bytes each instead of 16: there
+    /// is one session per idle bot).
+    opened: u32,
+    last_seen: u32,
+    last_ping: u32,
     /// Calls this session is part of.
     pub(super) calls: Vec<AgentId>,
     pub(super) max_calls: u8,
@@ -96,8 +100,13 @@ pub(crate) struct Hub {
     pub(super) cfg: HubConfig,
     /// This daemon's id (envelopes carry it as `from`).
     pub(super) me: DaemonId,
-    pub(super) sessions: HashMap<ConnId, Session>,
-    pub(super) bots: HashMap<AgentId, ConnId>,
+    pub(super) sessions: Slots<Session>,
+    /// Online bots: the connection of each agent, found by hashing the
+    /// agent id and comparing with the session's name (stored once).
+    bots: HashTable<ConnId>,
+    hasher: RandomState,
+    /// Time zero for the sessions' second counters.
+    epoch: Instant,
     pub(super) calls: HashMap<AgentId, Call>,
     pub(super) out: VecDeque<Output>,
     rng: Rng,
@@ -130,18 +139,22 @@ pub(super) fn encode(msg: &Msg<'_>) -> Vec<u8> {
 }
 
 impl Hub {
+    /// `now` is the hub's time zero (sessions count seconds from it).
     pub(crate) fn new(
         cfg: HubConfig,
         me: DaemonId,
         rng: Rng,
         attest: Rc<Attestor>,
         metrics: Rc<Metrics>,
+        now: Instant,
     ) -> Self {
         Hub {
             cfg,
             me,
-            sessions: HashMap::new(),
-            bots: HashMap::new(),
+            sessions: Slots::default(),
+            bots: HashTable::new(),
+            hasher: RandomState::new(),
+            epoch: now,
             calls: HashMap::new(),
             out: VecDeque::new(),
             rng,
@@ -165,11 +178,54 @@ impl Hub {
     }
 
     pub(super) fn session(&self, conn: ConnId) -> Option<&Session> {
-        self.sessions.get(&conn)
+        self.sessions.get(conn)
     }
 
     pub(super) fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
-        self.sessions.get_mut(&conn)
+        self.sessions.get_mut(conn)
+    }
+
+    /// `now` as seconds since the epoch (saturating; time before it is 0).
+    fn secs(&self, now: Instant) -> u32 {
+        u32::try_from(now.saturating_duration_since(self.epoch).as_secs()).unwrap_or(u32::MAX)
+    }
+
+    /// The connection holding `agent`'s bot socket here.
+    pub(super) fn bot_conn(&self, agent: &str) -> Option<ConnId> {
+        let h = self.hasher.hash_one(agent);
+        let sessions = &self.sessions;
+        self.bots
+            .find(h, |&c| {
+                sessions.get(c).and_then(|s| s.name.as_deref()) == Some(agent)
+            })
+            .copied()
+    }
+
+    /// Records `conn` as `agent`'s socket (its session's name must be `agent`).
+    fn bots_insert(&mut self, agent: &str, conn: ConnId) {
+        self.bots_remove(agent);
+        let h = self.hasher.hash_one(agent);
+        let (sessions, hasher) = (&self.sessions, &self.hasher);
+        self.bots.insert_unique(h, conn, |&c| {
+            hasher.hash_one(
+                sessions
+                    .get(c)
+                    .and_then(|s| s.name.as_deref())
+                    .unwrap_or(""),
+            )
+        });
+    }
+
+    fn bots_remove(&mut self, agent: &str) -> Option<ConnId> {
+        let h = self.hasher.hash_one(agent);
+        let sessions = &self.sessions;
+        let e = self
+            .bots
+            .find_entry(h, |&c| {
+                sessions.get(c).and_then(|s| s.name.as_deref()) == Some(agent)
+            })
+            .ok()?;
+        Some(e.remove().0)
     }
 
     pub(super) fn send(&mut self, conn: ConnId, msg: &Msg<'_>) {
@@ -195,14 +251,15 @@ impl Hub {
 
     /// A socket opened (before `hello`).
     pub(crate) fn open(&mut self, conn: ConnId, now: Instant) {
+        let t = self.secs(now);
         self.sessions.insert(
             conn,
             Session {
                 role: None,
                 name: None,
-                opened: now,
-                last_seen: now,
-                last_ping: now,
+                opened: t,
+                last_seen: t,
+                last_ping: t,
                 calls: Vec::new(),
                 max_calls: 1,
                 owner: [0; 8],
@@ -214,8 +271,9 @@ impl Hub {
 
     /// Any frame from the client is a sign of life.
     pub(crate) fn touch(&mut self, conn: ConnId, now: Instant) {
+        let t = self.secs(now);
         if let Some(s) = self.session_mut(conn) {
-            s.last_seen = now;
+            s.last_seen = t;
         }
     }
 
@@ -236,7 +294,7 @@ impl Hub {
 
     /// Whether `agent` has a live socket here.
     pub(crate) fn is_online(&self, agent: &str) -> bool {
-        self.bots.contains_key(agent)
+        self.bot_conn(agent).is_some()
     }
 
     /// Agents with a live socket here, with `max_calls` and owner (to
@@ -244,7 +302,10 @@ impl Hub {
     pub(crate) fn online_agents(&self) -> Vec<(AgentId, u8, crate::store::Owner)> {
         self.bots
             .iter()
-            .filter_map(|(a, c)| self.session(*c).map(|s| (a.clone(), s.max_calls, s.owner)))
+            .filter_map(|&c| {
+                let s = self.session(c)?;
+                Some((s.name.clone()?, s.max_calls, s.owner))
+            })
             .collect()
     }
 
@@ -264,7 +325,7 @@ impl Hub {
             max_calls,
             moved_from,
         } = bot;
-        if let Some(&old) = self.bots.get(&agent)
+        if let Some(old) = self.bot_conn(&agent)
             && old != conn
         {
             // Keep its calls: detach them first so ending the session spares them.
@@ -283,6 +344,7 @@ impl Hub {
                 s.calls.extend(calls);
             }
         }
+        let t = self.secs(now);
         let Some(s) = self.session_mut(conn) else {
             return;
         };
@@ -290,8 +352,8 @@ impl Hub {
         s.name = Some(agent.clone());
         s.max_calls = max_calls.max(1);
         s.owner = owner;
-        s.last_seen = now;
-        self.bots.insert(agent.clone(), conn);
+        s.last_seen = t;
+        self.bots_insert(&agent, conn);
         self.metrics.ws_bots.inc();
         self.adopt_away_calls(&agent, conn);
         if let Some(d) = moved_from.filter(|d| *d != self.me) {
@@ -322,13 +384,14 @@ impl Hub {
     pub(crate) fn hello_caller(&mut self, conn: ConnId, ice_servers: &str, now: Instant) {
         let session = self.random_id("s-");
         let challenge = self.new_challenge(conn, now);
+        let t = self.secs(now);
         let Some(s) = self.session_mut(conn) else {
             return;
         };
         s.role = Some(Role::Caller);
         s.name = Some(session.clone());
         s.max_calls = 0;
-        s.last_seen = now;
+        s.last_seen = t;
         self.metrics.ws_callers.inc();
         let ch = challenge.as_deref().map(|c| self.challenge_msg(c));
         let welcome = Msg::Welcome {
@@ -416,18 +479,20 @@ impl Hub {
         reason: &'static str,
         now: Instant,
     ) -> Option<Session> {
-        let s = self.sessions.remove(&conn)?;
+        let s = self.sessions.get(conn)?;
+        // Out of the bot index first: its entries are found through the session.
+        if let (Some(Role::Bot), Some(name)) = (s.role, s.name.clone())
+            && self.bot_conn(&name) == Some(conn)
+        {
+            self.bots_remove(&name);
+            if reason != "replaced" {
+                self.out.push_back(Output::BotOffline(name));
+            }
+        }
+        let s = self.sessions.remove(conn)?;
         match (s.role, &s.name) {
             (None, _) => {}
-            (Some(Role::Bot), Some(name)) => {
-                self.metrics.ws_bots.dec();
-                if self.bots.get(name) == Some(&conn) {
-                    self.bots.remove(name);
-                    if reason != "replaced" {
-                        self.out.push_back(Output::BotOffline(name.clone()));
-                    }
-                }
-            }
+            (Some(Role::Bot), Some(_)) => self.metrics.ws_bots.dec(),
             (Some(Role::Bot), None) => self.metrics.ws_bots.dec(),
             (Some(Role::Caller), _) => self.metrics.ws_callers.dec(),
         }
@@ -446,9 +511,9 @@ impl Hub {
 
     /// Ends a session now and closes its socket (auth failure, abuse).
     pub(crate) fn kick(&mut self, conn: ConnId, code: u16, reason: &'static str) {
-        let now = self
-            .session(conn)
-            .map_or_else(Instant::now, |s| s.last_seen);
+        // The last time we heard from it: sans-IO, no clock read here.
+        let now = self.epoch
+            + Duration::from_secs(self.session(conn).map_or(0, |s| u64::from(s.last_seen)));
         self.end_session(conn, "peer_gone", now);
         self.out.push_back(Output::Close(conn, code, reason));
     }
@@ -463,18 +528,20 @@ impl Hub {
         let hb = self.cfg.heartbeat;
         let silent_limit = hb * 5 / 2;
         let hello_limit = self.cfg.hello_timeout;
+        let t = self.secs(now);
+        let since = |then: u32| Duration::from_secs(u64::from(t.saturating_sub(then)));
         let mut to_close: Vec<(ConnId, u16, &'static str)> = Vec::new();
-        for (&conn, s) in self.sessions.iter_mut() {
+        for (conn, s) in self.sessions.iter_mut() {
             if s.role.is_none() {
-                if now.saturating_duration_since(s.opened) >= hello_limit {
+                if since(s.opened) >= hello_limit {
                     to_close.push((conn, close::POLICY, "no hello in time"));
                 }
                 continue;
             }
-            if now.saturating_duration_since(s.last_seen) >= silent_limit {
+            if since(s.last_seen) >= silent_limit {
                 to_close.push((conn, close::HEARTBEAT, "heartbeat timeout"));
-            } else if now.saturating_duration_since(s.last_ping) >= hb {
-                s.last_ping = now;
+            } else if since(s.last_ping) >= hb {
+                s.last_ping = t;
                 self.out.push_back(Output::Ping(conn));
             }
         }

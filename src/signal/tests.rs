@@ -24,7 +24,7 @@ fn attestor() -> Rc<Attestor> {
     Rc::new(a)
 }
 
-fn hub(me: &str) -> Hub {
+fn hub(me: &str, t0: Instant) -> Hub {
     let mut n = 0u8;
     Hub::new(
         HubConfig {
@@ -45,6 +45,7 @@ fn hub(me: &str) -> Hub {
         }),
         attestor(),
         Rc::new(Metrics::default()),
+        t0,
     )
 }
 
@@ -100,7 +101,7 @@ fn handle(h: &mut Hub, conn: ConnId, json: &str, now: Instant) {
 #[test]
 fn local_call_ring_answer_hangup() {
     let t0 = Instant::now();
-    let mut h = hub("d-a");
+    let mut h = hub("d-a", t0);
     h.open(1, t0);
     h.open(2, t0);
     h.hello_bot(1, bot_hello("bot"), "[]", t0);
@@ -139,7 +140,7 @@ fn local_call_ring_answer_hangup() {
 #[test]
 fn heartbeats_hello_and_ring_timeouts_on_a_fake_clock() {
     let t0 = Instant::now();
-    let mut h = hub("d-a");
+    let mut h = hub("d-a", t0);
     h.open(1, t0);
     h.open(2, t0);
     h.open(3, t0); // never says hello
@@ -183,7 +184,7 @@ fn heartbeats_hello_and_ring_timeouts_on_a_fake_clock() {
 #[test]
 fn an_answered_call_waits_for_its_bot_then_gives_up() {
     let t0 = Instant::now();
-    let mut h = hub("d-a");
+    let mut h = hub("d-a", t0);
     h.open(1, t0);
     h.open(2, t0);
     h.hello_bot(1, bot_hello("bot"), "[]", t0);
@@ -247,7 +248,7 @@ fn pass(d: &Drained, hubs: &mut [(&str, &mut Hub)], now: Instant) {
 #[test]
 fn a_call_across_two_hubs() {
     let t0 = Instant::now();
-    let (mut a, mut b) = (hub("d-a"), hub("d-b"));
+    let (mut a, mut b) = (hub("d-a", t0), hub("d-b", t0));
     a.open(1, t0);
     a.hello_caller(1, "[]", t0);
     b.open(7, t0);

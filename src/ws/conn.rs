@@ -8,7 +8,7 @@
 //! drain it is closed with 1013 rather than buffered without limit.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -21,7 +21,8 @@ use super::frame::{self, FrameError, Op, close};
 use super::handshake::PreHello;
 use crate::app::{App, ConnGuard};
 use crate::net::Stream;
-use crate::signal::{self, hub::ConnId};
+use crate::signal;
+use crate::slots::{ConnId, IdAllocator, Slots};
 
 /// Scratch read size; a frame larger than what is left is gathered in `pending`.
 const READ_CHUNK: usize = 16 * 1024;
@@ -46,8 +47,11 @@ pub(crate) struct Entry {
 /// All open WebSockets, by never-reused id.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    conns: HashMap<ConnId, Entry>,
-    next: ConnId,
+    conns: Slots<Entry>,
+    ids: IdAllocator,
+    /// The socket whose task is running right now: it flushes its queue
+    /// before it sleeps, so waking it would only cost a spurious poll.
+    running: Option<ConnId>,
 }
 
 /// The socket's queue is over its bound.
@@ -56,16 +60,20 @@ pub(crate) struct QueueFull;
 
 impl Registry {
     pub(crate) fn insert(&mut self) -> ConnId {
-        self.next += 1;
-        self.conns.insert(self.next, Entry::default());
-        self.next
+        let id = self.ids.alloc();
+        self.conns.insert(id, Entry::default());
+        id
     }
 
     pub(crate) fn remove(&mut self, id: ConnId) {
-        self.conns.remove(&id);
+        self.conns.remove(id);
+        self.ids.release(id);
     }
 
-    fn wake(e: &mut Entry) {
+    fn wake(e: &mut Entry, id: ConnId, running: Option<ConnId>) {
+        if running == Some(id) {
+            return;
+        }
         if let Some(w) = e.waker.take() {
             w.wake();
         }
@@ -78,7 +86,7 @@ impl Registry {
         frame: Vec<u8>,
         limit: usize,
     ) -> Result<(), QueueFull> {
-        let Some(e) = self.conns.get_mut(&id) else {
+        let Some(e) = self.conns.get_mut(id) else {
             return Ok(());
         };
         if e.closing {
@@ -89,14 +97,14 @@ impl Registry {
         }
         e.out_bytes += frame.len();
         e.out.push_back(frame);
-        Self::wake(e);
+        Self::wake(e, id, self.running);
         Ok(())
     }
 
     /// Queues a close frame after what is queued (or instead of it, when
     /// `discard`), and stops further output.
     pub(crate) fn close(&mut self, id: ConnId, code: u16, reason: &str, discard: bool) {
-        let Some(e) = self.conns.get_mut(&id) else {
+        let Some(e) = self.conns.get_mut(id) else {
             return;
         };
         if e.closing {
@@ -112,12 +120,12 @@ impl Registry {
         e.out_bytes += f.len();
         e.out.push_back(f);
         e.closing = true;
-        Self::wake(e);
+        Self::wake(e, id, self.running);
     }
 
     /// Close frames to every socket (shutdown).
     pub(crate) fn close_all(&mut self, code: u16, reason: &str) {
-        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        let ids = self.conns.ids();
         for id in ids {
             self.close(id, code, reason, false);
         }
@@ -174,9 +182,17 @@ async fn run(app: Rc<App>, id: ConnId, mut stream: Stream, mut st: ConnState, gu
                 app.metrics.ws_messages_in.inc();
                 // Boxed so the idle task stays small: the handler's state only
                 // exists while a message is being handled.
-                let text = String::from_utf8(bytes).unwrap_or_default();
+                // The one UTF-8 check of the message (RFC 6455 §8.1).
+                let Ok(text) = String::from_utf8(bytes) else {
+                    shut(&app, id, close::BAD_DATA, "text is not UTF-8");
+                    app.deliver();
+                    continue;
+                };
                 Box::pin(signal::on_message(&app, id, &text, &mut st.pre)).await;
+                // We poll again right away and flush: no self-wake needed.
+                app.ws.borrow_mut().running = Some(id);
                 app.deliver();
+                app.ws.borrow_mut().running = None;
             }
             Event::Closed => break,
         }
@@ -194,6 +210,7 @@ fn shut(app: &App, id: ConnId, code: u16, reason: &str) {
     app.hub.borrow_mut().close(id, Instant::now());
 }
 
+/// Polls one socket with `running` set, so its own outputs don't wake it.
 fn poll_conn(
     app: &Rc<App>,
     id: ConnId,
@@ -201,11 +218,26 @@ fn poll_conn(
     st: &mut ConnState,
     cx: &mut Context<'_>,
 ) -> Poll<Event> {
+    app.ws.borrow_mut().running = Some(id);
+    let r = poll_conn_inner(app, id, stream, st, cx);
+    app.ws.borrow_mut().running = None;
+    r
+}
+
+fn poll_conn_inner(
+    app: &Rc<App>,
+    id: ConnId,
+    stream: &mut Stream,
+    st: &mut ConnState,
+    cx: &mut Context<'_>,
+) -> Poll<Event> {
     loop {
-        // 1. Write what is queued.
+        // 1. Hand the hub's outputs (ours included) to the queues, then
+        //    write what is queued for this socket.
+        app.deliver();
         let closing = {
             let mut reg = app.ws.borrow_mut();
-            let Some(e) = reg.conns.get_mut(&id) else {
+            let Some(e) = reg.conns.get_mut(id) else {
                 return Poll::Ready(Event::Closed);
             };
             if e.waker.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
@@ -226,7 +258,8 @@ fn poll_conn(
                     Poll::Pending => break,
                 }
             }
-            if e.out.is_empty() && e.out.capacity() > 4 {
+            // An idle socket keeps no queue allocation at all.
+            if e.out.is_empty() && e.out.capacity() > 0 {
                 e.out = VecDeque::new();
             }
             if e.closing && e.out.is_empty() {
@@ -265,7 +298,6 @@ fn poll_conn(
                 }
             }
         });
-        app.deliver();
         match step {
             None => {
                 // Nothing to read. Leftover complete frames may still sit in
@@ -367,10 +399,6 @@ fn process(app: &App, id: ConnId, st: &mut ConnState, data: &mut [u8]) -> (Step,
                     }
                 };
                 let Some(message) = message else { continue };
-                if std::str::from_utf8(&message).is_err() {
-                    shut(app, id, close::BAD_DATA, "text is not UTF-8");
-                    return (Step::Wrote, data.len());
-                }
                 if !take_token(app, st) {
                     st.dropped += 1;
                     app.metrics.rate_limited.inc("ws");
