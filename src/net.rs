@@ -38,6 +38,19 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// Ready when a read may return data. Plain sockets ask the poller
+    /// (no syscall when nothing happened); TLS may hold decrypted bytes, so
+    /// it is always worth a read.
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Plain(s) => s.poll_readable(cx),
+            #[cfg(feature = "tls")]
+            Stream::Tls(_) => Poll::Ready(Ok(())),
+        }
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,

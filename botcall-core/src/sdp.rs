@@ -231,7 +231,11 @@ mod tests {
             let o = crate::json::parse_object(&json).unwrap();
             let js = o.req_str("s").unwrap();
             assert_eq!(fingerprint_json(js), fingerprint(sdp), "{sdp:?}");
-            assert_eq!(fingerprint_of_chars(js.chars()), fingerprint(sdp), "{sdp:?}");
+            assert_eq!(
+                fingerprint_of_chars(js.chars()),
+                fingerprint(sdp),
+                "{sdp:?}"
+            );
         }
     }
 

@@ -540,7 +540,9 @@ impl Hub {
             }
             if since(s.last_seen) >= silent_limit {
                 to_close.push((conn, close::HEARTBEAT, "heartbeat timeout"));
-            } else if since(s.last_ping) >= hb {
+            } else if since(s.last_ping) >= hb && since(s.last_seen) >= hb {
+                // Ping only sockets silent for a whole interval: one that
+                // sends its own heartbeats has already shown it is alive.
                 s.last_ping = t;
                 self.out.push_back(Output::Ping(conn));
             }

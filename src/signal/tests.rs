@@ -173,6 +173,10 @@ fn heartbeats_hello_and_ring_timeouts_on_a_fake_clock() {
             .iter()
             .any(|m| m["type"] == "hangup" && m["reason"] == "timeout")
     );
+    // A socket heard from within the interval is not pinged; a silent one is.
+    h.touch(2, t0 + Duration::from_secs(50));
+    h.tick(t0 + Duration::from_secs(60));
+    assert_eq!(drain(&mut h).pings, vec![1]);
     // The caller keeps answering (touch); the bot goes silent for 75 s.
     h.touch(2, t0 + Duration::from_secs(70));
     h.tick(t0 + Duration::from_secs(75));

@@ -144,6 +144,10 @@ struct ConnState {
     last_refill: Instant,
     dropped: u32,
     close_timer: Option<Pin<Box<async_io::Timer>>>,
+    /// The last read drained the socket: wait for readiness before reading
+    /// again (a read now would only return EAGAIN — two of them with
+    /// async-io's tick bookkeeping — before arming the poller).
+    drained: bool,
 }
 
 enum Event {
@@ -169,6 +173,7 @@ pub(crate) fn spawn(
         last_refill: Instant::now(),
         dropped: 0,
         close_timer: None,
+        drained: false,
     };
     let task_app = app.clone();
     app.spawn(run(task_app, id, stream, st, guard));
@@ -279,25 +284,38 @@ fn poll_conn_inner(
         }
 
         // 2. Read and parse.
-        let step = SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            match Pin::new(&mut *stream).poll_read(cx, &mut scratch[..]) {
-                Poll::Pending => None,
-                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Some(Step::Eof),
-                Poll::Ready(Ok(n)) => {
-                    if st.pending.is_empty() {
-                        let (step, used) = process(app, id, st, &mut scratch[..n]);
-                        if used < n {
-                            st.pending = scratch[used..n].to_vec();
+        let ready = if st.drained {
+            stream.poll_read_ready(cx)
+        } else {
+            Poll::Ready(Ok(()))
+        };
+        let step = match ready {
+            Poll::Pending => None,
+            Poll::Ready(Err(_)) => Some(Step::Eof),
+            Poll::Ready(Ok(())) => SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                match Pin::new(&mut *stream).poll_read(cx, &mut scratch[..]) {
+                    Poll::Pending => {
+                        st.drained = false;
+                        None
+                    }
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Some(Step::Eof),
+                    Poll::Ready(Ok(n)) => {
+                        st.drained = n < scratch.len();
+                        if st.pending.is_empty() {
+                            let (step, used) = process(app, id, st, &mut scratch[..n]);
+                            if used < n {
+                                st.pending = scratch[used..n].to_vec();
+                            }
+                            Some(step)
+                        } else {
+                            st.pending.extend_from_slice(&scratch[..n]);
+                            Some(drain_pending(app, id, st))
                         }
-                        Some(step)
-                    } else {
-                        st.pending.extend_from_slice(&scratch[..n]);
-                        Some(drain_pending(app, id, st))
                     }
                 }
-            }
-        });
+            }),
+        };
         match step {
             None => {
                 // Nothing to read. Leftover complete frames may still sit in
