@@ -6,16 +6,17 @@
 //!   signaling [`client::Client`] (hello, welcome, verified incoming calls,
 //!   answer/reject, trickle ICE, hangup, heartbeats, reconnect with backoff),
 //!   the attestation checks ([`verify_human_attestation`],
-//!   [`verify_incoming`]), a WebSocket client codec ([`ws`]), a STUN binding
-//!   codec ([`stun`]), Opus frame pacing and a fixed-capacity jitter buffer
-//!   ([`media`]). All of it takes time and bytes as input and hands bytes and
+//!   [`verify_incoming`]), a WebSocket client codec ([`ws`]), a STUN message
+//!   codec ([`stun`]), a TURN client for relayed candidates ([`turn`]), Opus
+//!   frame pacing and a fixed-capacity jitter buffer ([`media`]). All of it takes time and bytes as input and hands bytes and
 //!   events back, so it runs the same in a test with a fake clock, in a
 //!   Tokio/smol service, or on a microcontroller.
 //! - **The `std` client** (feature `std`, default): `register_with_discovery`
 //!   registers the bot over HTTP, keeps its presence WebSocket alive on a
 //!   background thread (reconnecting and re-registering by itself), and turns
 //!   verified incoming calls into `Call`s with real WebRTC audio (str0m:
-//!   ICE, DTLS-SRTP, Opus over RTP).
+//!   ICE with host, server-reflexive and TURN-relayed candidates,
+//!   DTLS-SRTP, Opus over RTP).
 //!
 //! ```no_run
 //! # #[cfg(feature = "std")]
@@ -70,6 +71,7 @@ pub mod error;
 pub mod media;
 pub mod stun;
 pub mod time;
+pub mod turn;
 pub mod ws;
 
 // The std layers use std freely; the lint guards the no_std core.
@@ -86,8 +88,8 @@ pub use time::Instant;
 
 #[cfg(feature = "std")]
 pub use bot::{
-    Bot, BotConfig, BotError, BotStatus, Call, CallStats, EndReason, IceServerConfig, OpusFrame,
-    load_key, register_with_discovery,
+    Bot, BotConfig, BotError, BotStatus, Call, CallStats, EndReason, IcePolicy, IceServerConfig,
+    OpusFrame, load_key, register_with_discovery,
 };
 
 /// Re-exported so users can name keys and ids without a direct dependency.

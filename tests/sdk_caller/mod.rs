@@ -39,6 +39,10 @@ pub struct Caller {
     pub hangup: Option<String>,
     pub bot_candidates: usize,
     pub end_of_candidates: bool,
+    /// The bot's trickled candidates (`candidate:…` lines), in order.
+    pub bot_candidate_lines: Vec<String>,
+    /// Every address a datagram came from on the media socket.
+    pub rx_sources: std::collections::BTreeSet<SocketAddr>,
 }
 
 impl Caller {
@@ -76,6 +80,8 @@ impl Caller {
             hangup: None,
             bot_candidates: 0,
             end_of_candidates: false,
+            bot_candidate_lines: Vec::new(),
+            rx_sources: std::collections::BTreeSet::new(),
         }
     }
 
@@ -141,6 +147,7 @@ impl Caller {
             {
                 Some(c) => {
                     self.bot_candidates += 1;
+                    self.bot_candidate_lines.push(c.to_string());
                     self.rtc
                         .add_remote_candidate(Candidate::from_sdp_string(c).unwrap());
                 }
@@ -214,6 +221,7 @@ impl Caller {
                 .max(Duration::from_millis(1));
             self.sock.set_read_timeout(Some(wait)).unwrap();
             if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
+                self.rx_sources.insert(from);
                 let r = Receive::new(Protocol::Udp, from, self.local, &buf[..n]).unwrap();
                 self.rtc
                     .handle_input(Input::Receive(Instant::now(), r))

@@ -1,6 +1,13 @@
 //! A call: the application's [`Call`] handle, and the media task that
 //! drives one str0m [`Rtc`] (ICE, DTLS-SRTP, Opus over RTP) on the SDK's
 //! background thread.
+//!
+//! Candidates: a host candidate on the call's UDP socket, a server-reflexive
+//! one from the daemon's STUN responder, and a relayed one per usable
+//! `turn:` server: a core [`TurnClient`] allocates on the same socket, and
+//! str0m's transmits whose source is the relayed address go out as TURN Send
+//! indications, while Data indications from the TURN server come back in
+//! as datagrams from the peer to the relayed address.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
@@ -17,10 +24,11 @@ use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
-use super::{BotError, EndReason, HumanAttestation, presence::Cmd};
+use super::{BotError, EndReason, HumanAttestation, IcePolicy, IceServerConfig, presence::Cmd};
 use crate::client::Rng;
 use crate::media::{FramePacer, JitterBuffer, MAX_FRAME_LEN};
 use crate::stun;
+use crate::turn::{self, Incoming, TurnClient, TurnEvent, TurnState};
 
 /// Frames the application may queue ahead of the pacer (160 ms).
 const AUDIO_QUEUE: usize = 8;
@@ -32,6 +40,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// STUN binding retransmits for the srflx candidate.
 const STUN_TRIES: u32 = 3;
+/// TURN servers (distinct addresses) a call allocates on at most.
+const MAX_TURN_SERVERS: usize = 2;
+/// Largest datagram read or relayed.
+const MAX_DATAGRAM: usize = 2000;
 
 /// One Opus frame as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +73,16 @@ pub struct CallStats {
     pub rx_dropped: u64,
     /// 20 ms send slots skipped because the application was late.
     pub tx_skipped: u64,
+    /// The call's TURN-relayed address, once allocated.
+    pub relay_addr: Option<SocketAddr>,
+    /// Datagrams (ICE, DTLS, RTP) sent to the caller through a TURN relay.
+    pub relay_tx: u64,
+    /// Datagrams received from the caller through a TURN relay.
+    pub relay_rx: u64,
+    /// Datagrams sent to the caller directly (not relayed).
+    pub direct_tx: u64,
+    /// Datagrams received from the caller directly (not relayed).
+    pub direct_rx: u64,
 }
 
 #[derive(Debug, Default)]
@@ -72,6 +94,11 @@ pub(crate) struct CallShared {
     rx_late: AtomicU64,
     rx_dropped: AtomicU64,
     tx_skipped: AtomicU64,
+    relay_tx: AtomicU64,
+    relay_rx: AtomicU64,
+    direct_tx: AtomicU64,
+    direct_rx: AtomicU64,
+    relay_addr: Mutex<Option<SocketAddr>>,
     end: Mutex<Option<EndReason>>,
 }
 
@@ -205,6 +232,11 @@ impl Call {
             rx_late: s.rx_late.load(Ordering::Relaxed),
             rx_dropped: s.rx_dropped.load(Ordering::Relaxed),
             tx_skipped: s.tx_skipped.load(Ordering::Relaxed),
+            relay_addr: s.relay_addr.lock().ok().and_then(|a| *a),
+            relay_tx: s.relay_tx.load(Ordering::Relaxed),
+            relay_rx: s.relay_rx.load(Ordering::Relaxed),
+            direct_tx: s.direct_tx.load(Ordering::Relaxed),
+            direct_rx: s.direct_rx.load(Ordering::Relaxed),
         }
     }
 }
@@ -224,6 +256,14 @@ struct StunProbe {
     tries: u32,
 }
 
+/// A TURN allocation of this call.
+#[derive(Debug)]
+struct Relay {
+    client: TurnClient,
+    /// The relayed address, while allocated.
+    relayed: Option<SocketAddr>,
+}
+
 /// What the media task needs to start.
 pub(crate) struct MediaSetup {
     pub(crate) call_id: String,
@@ -231,8 +271,11 @@ pub(crate) struct MediaSetup {
     pub(crate) offer: String,
     /// The local IP the daemon is reached from (host candidate).
     pub(crate) local_ip: IpAddr,
-    /// `stun:` URLs to gather a server-reflexive candidate from.
-    pub(crate) stun_urls: Vec<String>,
+    /// `stun:` servers for a server-reflexive candidate, `turn:` servers
+    /// (with credentials) for relayed ones.
+    pub(crate) ice_servers: Vec<IceServerConfig>,
+    /// Which local candidates to offer.
+    pub(crate) ice_policy: IcePolicy,
     pub(crate) sig: Sender<Cmd>,
     pub(crate) rng: Rng,
 }
@@ -253,6 +296,11 @@ pub(crate) struct Media {
     started: Instant,
     disconnected_since: Option<Instant>,
     probes: Vec<StunProbe>,
+    relays: Vec<Relay>,
+    /// [`IcePolicy::Relay`]: no host/srflx candidates, no direct datagrams.
+    relay_only: bool,
+    /// Scratch for TURN messages (Send indications, requests).
+    tbuf: Vec<u8>,
     gathering_done: bool,
     frames_tx: Sender<OpusFrame>,
     audio_rx: Receiver<Vec<u8>>,
@@ -263,29 +311,135 @@ pub(crate) struct Media {
     _done: Sender<()>,
 }
 
-/// Resolves `stun:host:port` URLs (UDP only) of the right IP family.
-fn stun_servers(urls: &[String], v6: bool) -> Vec<SocketAddr> {
-    let mut out = Vec::new();
-    for u in urls {
-        let Some(rest) = u.strip_prefix("stun:") else {
-            continue;
-        };
-        let rest = rest.split('?').next().unwrap_or(rest);
-        let with_port = if rest
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-            && !rest.ends_with(']')
-        {
-            rest.to_string()
-        } else {
-            format!("{rest}:3478")
-        };
-        if let Ok(addrs) = with_port.to_socket_addrs() {
-            out.extend(addrs.filter(|a| a.is_ipv6() == v6).take(1));
+/// The parts of a `stun:`/`stuns:`/`turn:`/`turns:` URL (RFC 7064, 7065).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IceUrl {
+    scheme: &'static str,
+    host: String,
+    port: u16,
+    /// The `transport` parameter, lowercased (`None`: not given).
+    transport: Option<String>,
+}
+
+/// Parses an ICE server URL; `None` for another scheme or a malformed one.
+fn parse_ice_url(url: &str) -> Option<IceUrl> {
+    let (scheme, rest) = url.split_once(':')?;
+    let (scheme, default_port) = match scheme.to_ascii_lowercase().as_str() {
+        "stun" => ("stun", 3478),
+        "stuns" => ("stuns", 5349),
+        "turn" => ("turn", 3478),
+        "turns" => ("turns", 5349),
+        _ => return None,
+    };
+    let (hostport, query) = match rest.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (rest, None),
+    };
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, after) = v6.split_once(']')?;
+        match after.strip_prefix(':') {
+            Some(p) => (h, p.parse().ok()?),
+            None if after.is_empty() => (h, default_port),
+            None => return None,
+        }
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse().ok()?),
+            None => (hostport, default_port),
+        }
+    };
+    if host.is_empty() || host.contains(['/', '@', ' ']) {
+        return None;
+    }
+    let mut transport = None;
+    for kv in query.unwrap_or("").split('&') {
+        if let Some(t) = kv.strip_prefix("transport=") {
+            transport = Some(t.to_ascii_lowercase());
         }
     }
+    Some(IceUrl {
+        scheme,
+        host: host.to_string(),
+        port,
+        transport,
+    })
+}
+
+/// The first address of `u`'s host in the wanted IP family. Names resolve
+/// with the system resolver (briefly blocking; IP literals resolve at once).
+fn resolve(u: &IceUrl, v6: bool) -> Option<SocketAddr> {
+    (u.host.as_str(), u.port)
+        .to_socket_addrs()
+        .ok()?
+        .find(|a| a.is_ipv6() == v6)
+}
+
+/// Resolves `stun:host:port` URLs (UDP only) of the right IP family.
+fn stun_servers(servers: &[IceServerConfig], v6: bool) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = servers
+        .iter()
+        .flat_map(|s| s.urls.iter())
+        .filter_map(|u| parse_ice_url(u))
+        .filter(|u| u.scheme == "stun")
+        .filter_map(|u| resolve(&u, v6))
+        .collect();
     out.sort();
     out.dedup();
+    out
+}
+
+/// A TURN server the SDK can allocate on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TurnServer {
+    addr: SocketAddr,
+    username: String,
+    credential: String,
+}
+
+/// The usable `turn:` servers (UDP transport, with credentials) of the
+/// right IP family; the others are skipped with a warning.
+fn turn_servers(servers: &[IceServerConfig], v6: bool) -> Vec<TurnServer> {
+    let mut out: Vec<TurnServer> = Vec::new();
+    for s in servers {
+        for url in &s.urls {
+            let Some(u) = parse_ice_url(url) else {
+                if url.starts_with("turn") {
+                    tracing::warn!(url = %url, "skipping a malformed TURN URL");
+                }
+                continue;
+            };
+            if u.scheme == "turns" || !matches!(u.transport.as_deref(), None | Some("udp")) {
+                tracing::warn!(
+                    url = %url,
+                    "skipping a TURN server over TCP/TLS: the SDK's TURN client speaks UDP only"
+                );
+                continue;
+            }
+            if u.scheme != "turn" {
+                continue;
+            }
+            let (Some(username), Some(credential)) = (&s.username, &s.credential) else {
+                tracing::warn!(url = %url, "skipping a TURN server without username/credential");
+                continue;
+            };
+            let Some(addr) = resolve(&u, v6) else {
+                tracing::warn!(url = %url, "skipping a TURN server that does not resolve (for this IP family)");
+                continue;
+            };
+            if out.iter().any(|t| t.addr == addr) {
+                continue;
+            }
+            if out.len() == MAX_TURN_SERVERS {
+                tracing::warn!(url = %url, "skipping a TURN server: {MAX_TURN_SERVERS} in use already");
+                continue;
+            }
+            out.push(TurnServer {
+                addr,
+                username: username.clone(),
+                credential: credential.clone(),
+            });
+        }
+    }
     out
 }
 
@@ -308,10 +462,32 @@ pub(crate) fn start(setup: MediaSetup) -> Result<Started, BotError> {
         caller,
         offer,
         local_ip,
-        stun_urls,
+        ice_servers,
+        ice_policy,
         sig,
         mut rng,
     } = setup;
+    let relay_only = ice_policy == IcePolicy::Relay;
+    let mut relays = Vec::new();
+    for t in turn_servers(&ice_servers, local_ip.is_ipv6()) {
+        match TurnClient::new(t.addr, &t.username, &t.credential, rng.next_u64()) {
+            Ok(client) => relays.push(Relay {
+                client,
+                relayed: None,
+            }),
+            Err(e) => tracing::warn!(server = %t.addr, "skipping a TURN server: {e}"),
+        }
+    }
+    for r in &mut relays {
+        // The media task's clock starts at 0 (`Media::ms`).
+        r.client.allocate(crate::Instant(0));
+    }
+    if relay_only && relays.is_empty() {
+        return Err(BotError::Media(
+            "ICE policy is relay-only but there is no usable turn: server (UDP, with credentials)"
+                .into(),
+        ));
+    }
     let bind: SocketAddr = if local_ip.is_ipv6() {
         (Ipv6Addr::UNSPECIFIED, 0).into()
     } else {
@@ -329,16 +505,23 @@ pub(crate) fn start(setup: MediaSetup) -> Result<Started, BotError> {
         .clear_codecs()
         .enable_opus(true, false)
         .build(now);
-    let host = Candidate::host(local, "udp")
-        .map_err(|e| BotError::Media(format!("host candidate {local}: {e}")))?;
-    rtc.add_local_candidate(host);
+    if !relay_only {
+        let host = Candidate::host(local, "udp")
+            .map_err(|e| BotError::Media(format!("host candidate {local}: {e}")))?;
+        rtc.add_local_candidate(host);
+    }
     let offer =
         SdpOffer::from_sdp_string(&offer).map_err(|e| BotError::Media(format!("offer: {e}")))?;
     let answer = rtc
         .sdp_api()
         .accept_offer(offer)
         .map_err(|e| BotError::Media(format!("offer: {e}")))?;
-    let probes = stun_servers(&stun_urls, local_ip.is_ipv6())
+    let stun_list = if relay_only {
+        Vec::new()
+    } else {
+        stun_servers(&ice_servers, local_ip.is_ipv6())
+    };
+    let probes = stun_list
         .into_iter()
         .map(|server| {
             let mut txid = [0u8; 12];
@@ -381,6 +564,9 @@ pub(crate) fn start(setup: MediaSetup) -> Result<Started, BotError> {
         started: now,
         disconnected_since: None,
         probes,
+        relays,
+        relay_only,
+        tbuf: vec![0u8; (MAX_DATAGRAM + turn::SEND_OVERHEAD).max(turn::MAX_CONTROL_LEN)],
         gathering_done: false,
         frames_tx,
         audio_rx,
@@ -514,20 +700,48 @@ impl Media {
     }
 
     async fn send_probes(&mut self, now: Instant) {
-        let mut finished = true;
         for p in self.probes.iter_mut() {
-            if p.tries >= STUN_TRIES {
-                continue;
-            }
-            finished = false;
-            if now >= p.next_at {
+            if p.tries < STUN_TRIES && now >= p.next_at {
                 let req = stun::binding_request(&p.txid);
                 let _ = self.sock.send_to(&req, p.server).await;
                 p.tries += 1;
                 p.next_at = now + Duration::from_millis(250 << p.tries);
             }
         }
-        if finished && !self.gathering_done {
+    }
+
+    fn probe_due(&self) -> Option<Instant> {
+        self.probes
+            .iter()
+            .filter(|p| p.tries < STUN_TRIES)
+            .map(|p| p.next_at)
+            .min()
+    }
+
+    /// When end-of-candidates goes out: once every STUN probe is answered
+    /// or used up (its last wait over) and every TURN allocation succeeded
+    /// or failed. `None` while that is not known yet, or after it was sent.
+    fn end_of_candidates_due(&self) -> Option<Instant> {
+        if self.gathering_done
+            || self.probes.iter().any(|p| p.tries < STUN_TRIES)
+            || self
+                .relays
+                .iter()
+                .any(|r| matches!(r.client.state(), TurnState::Idle | TurnState::Allocating))
+        {
+            return None;
+        }
+        Some(
+            self.probes
+                .iter()
+                .map(|p| p.next_at)
+                .max()
+                .unwrap_or(self.started),
+        )
+    }
+
+    fn maybe_end_of_candidates(&mut self, now: Instant) {
+        if self.end_of_candidates_due().is_some_and(|t| now >= t) {
             self.gathering_done = true;
             let _ = self.sig.try_send(Cmd::LocalCandidate {
                 call_id: self.call_id.clone(),
@@ -537,23 +751,150 @@ impl Media {
         }
     }
 
-    fn probe_due(&self) -> Option<Instant> {
-        let next = self
-            .probes
+    /// Adds a local candidate to str0m and trickles it.
+    fn add_local(&mut self, c: Result<Candidate, str0m::error::IceError>) {
+        if let Ok(c) = c
+            && let Some(c) = self.rtc.add_local_candidate(c)
+        {
+            let _ = self.sig.try_send(Cmd::LocalCandidate {
+                call_id: self.call_id.clone(),
+                candidate: Some(c.to_sdp_string()),
+                mid: self.mid.map(|m| m.to_string()),
+            });
+        }
+    }
+
+    /// Sends one of str0m's datagrams: through the TURN relay when its
+    /// source is a relayed address, else straight from the socket.
+    async fn transmit(&mut self, data: &[u8], source: SocketAddr, destination: SocketAddr) {
+        if let Some(r) = self.relays.iter_mut().find(|r| r.relayed == Some(source)) {
+            // `NoPermission`: one is on its way now, and ICE retransmits.
+            // Otherwise (the allocation is gone, the peer refused) the
+            // datagram is dropped.
+            if let Ok(n) = r.client.send(destination, data, &mut self.tbuf) {
+                let _ = self.sock.send_to(&self.tbuf[..n], r.client.server()).await;
+                self.shared.relay_tx.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        if self.relay_only {
+            return;
+        }
+        let _ = self.sock.send_to(data, destination).await;
+        self.shared.direct_tx.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drives the TURN clients: timers, requests out, events in. Returns
+    /// whether str0m was changed (a new local candidate).
+    async fn service_relays(&mut self, now: Instant) -> bool {
+        let t = self.ms(now);
+        let mut changed = false;
+        for i in 0..self.relays.len() {
+            let r = &mut self.relays[i];
+            if r.client.poll_timeout() <= t {
+                r.client.handle_timeout(t);
+            }
+            while let Ok(Some(n)) = r.client.poll_transmit(&mut self.tbuf) {
+                let _ = self.sock.send_to(&self.tbuf[..n], r.client.server()).await;
+            }
+            while let Some(e) = self.relays[i].client.poll_event() {
+                changed |= self.on_turn_event(i, e);
+            }
+        }
+        changed
+    }
+
+    fn on_turn_event(&mut self, i: usize, e: TurnEvent) -> bool {
+        let server = self.relays[i].client.server();
+        match e {
+            TurnEvent::Allocated {
+                relayed, mapped, ..
+            } => {
+                self.relays[i].relayed = Some(relayed);
+                if let Ok(mut a) = self.shared.relay_addr.lock() {
+                    a.get_or_insert(relayed);
+                }
+                self.add_local(Candidate::relayed(relayed, self.local, "udp"));
+                if !self.relay_only
+                    && let Some(m) = mapped
+                {
+                    self.add_local(Candidate::server_reflexive(m, self.local, "udp"));
+                }
+                true
+            }
+            TurnEvent::Failed(e) => {
+                self.relays[i].relayed = None;
+                tracing::warn!(server = %server, call = %self.call_id, "TURN allocation failed: {e}");
+                // Relay-only without any relay left: nothing can connect.
+                if self.relay_only
+                    && self
+                        .relays
+                        .iter()
+                        .all(|r| matches!(r.client.state(), TurnState::Done(_)))
+                {
+                    self.end(EndReason::Error(format!(
+                        "relay-only call without a relay: {e}"
+                    )));
+                }
+                false
+            }
+            TurnEvent::PermissionFailed { ip, error } => {
+                tracing::warn!(server = %server, peer = %ip, "TURN permission refused: {error}");
+                false
+            }
+            TurnEvent::Refreshed { .. } | TurnEvent::PermissionCreated(_) | TurnEvent::Closed => {
+                false
+            }
+        }
+    }
+
+    /// A datagram from a TURN server: a Data indication goes to str0m as
+    /// the peer's datagram to the relayed address. `false` if it is not for
+    /// a TURN client (another address, or e.g. the answer to a STUN probe
+    /// sent to the same server).
+    fn on_relay_datagram(&mut self, data: &[u8], from: SocketAddr) -> bool {
+        let Some(i) = self.relays.iter().position(|r| r.client.server() == from) else {
+            return false;
+        };
+        let now = Instant::now();
+        let t = self.ms(now);
+        let relayed = self.relays[i].relayed;
+        match self.relays[i].client.handle_input(t, data) {
+            Ok(Incoming::Data { peer, data }) => {
+                if let Some(relayed) = relayed
+                    && let Ok(r) = Receive::new(Protocol::Udp, peer, relayed, data)
+                {
+                    self.shared.relay_rx.fetch_add(1, Ordering::Relaxed);
+                    let _ = self.rtc.handle_input(Input::Receive(now, r));
+                }
+                true
+            }
+            Ok(Incoming::Handled) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// The earliest TURN timer.
+    fn relay_due(&self) -> Option<Instant> {
+        self.relays
             .iter()
-            .filter(|p| p.tries < STUN_TRIES)
-            .map(|p| p.next_at)
-            .min();
-        match (next, self.gathering_done) {
-            (Some(t), _) => Some(t),
-            // Every probe used up: one more pass sends end-of-candidates.
-            (None, false) => self
-                .probes
-                .iter()
-                .map(|p| p.next_at)
-                .max()
-                .or(Some(self.started)),
-            (None, true) => None,
+            .map(|r| r.client.poll_timeout())
+            .filter(|t| *t != crate::Instant::NEVER)
+            .min()
+            .map(|t| self.base + Duration::from_millis(t.0))
+    }
+
+    /// Best effort: deallocates (one Refresh with LIFETIME 0 each).
+    async fn close_relays(&mut self) {
+        let t = self.ms(Instant::now());
+        for r in self.relays.iter_mut() {
+            if r.relayed.is_none() {
+                continue;
+            }
+            r.client.close(t);
+            while let Ok(Some(n)) = r.client.poll_transmit(&mut self.tbuf) {
+                let _ = self.sock.send_to(&self.tbuf[..n], r.client.server()).await;
+            }
         }
     }
 
@@ -573,29 +914,22 @@ impl Media {
         let mapped = stun::parse_binding_response(buf, &p.txid).ok();
         p.tries = STUN_TRIES;
         p.next_at = Instant::now();
-        if let Some(mapped) = mapped
-            && let Ok(c) = Candidate::server_reflexive(mapped, self.local, "udp")
-            && let Some(c) = self.rtc.add_local_candidate(c)
-        {
-            let _ = self.sig.try_send(Cmd::LocalCandidate {
-                call_id: self.call_id.clone(),
-                candidate: Some(c.to_sdp_string()),
-                mid: self.mid.map(|m| m.to_string()),
-            });
+        if let Some(mapped) = mapped {
+            self.add_local(Candidate::server_reflexive(mapped, self.local, "udp"));
         }
         true
     }
 
     /// Runs the call until it ends.
     pub(crate) async fn run(mut self) {
-        let mut buf = vec![0u8; 2000];
+        let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
             // Drain str0m to its next timeout (the single-mutation rule).
             let rtc_deadline = loop {
                 match self.rtc.poll_output() {
                     Ok(Output::Timeout(t)) => break t,
                     Ok(Output::Transmit(t)) => {
-                        let _ = self.sock.send_to(&t.contents, t.destination).await;
+                        self.transmit(&t.contents, t.source, t.destination).await;
                     }
                     Ok(Output::Event(e)) => self.on_event(e, Instant::now()),
                     Err(e) => {
@@ -625,6 +959,10 @@ impl Media {
                 continue;
             }
             self.send_probes(now).await;
+            if self.service_relays(now).await {
+                continue;
+            }
+            self.maybe_end_of_candidates(now);
             let connected = self.shared.connected.load(Ordering::Relaxed);
             if !connected && now.duration_since(self.started) > CONNECT_TIMEOUT {
                 self.end(EndReason::MediaTimeout);
@@ -644,7 +982,15 @@ impl Media {
                 self.deliver();
             }
             let mut deadline = rtc_deadline.min(now + Duration::from_secs(1));
-            for t in [self.send_due(), self.probe_due()].into_iter().flatten() {
+            for t in [
+                self.send_due(),
+                self.probe_due(),
+                self.end_of_candidates_due(),
+                self.relay_due(),
+            ]
+            .into_iter()
+            .flatten()
+            {
                 deadline = deadline.min(t);
             }
             if !connected {
@@ -681,10 +1027,15 @@ impl Media {
             match wake {
                 Wake::Udp(n, from) => {
                     let Some(data) = buf.get(..n) else { continue };
-                    if self.on_stun_answer(data, from) {
+                    if self.on_relay_datagram(data, from) || self.on_stun_answer(data, from) {
+                        continue;
+                    }
+                    // Relay-only: nothing reaches str0m but through the relay.
+                    if self.relay_only {
                         continue;
                     }
                     if let Ok(r) = Receive::new(Protocol::Udp, from, self.local, data) {
+                        self.shared.direct_rx.fetch_add(1, Ordering::Relaxed);
                         let _ = self.rtc.handle_input(Input::Receive(Instant::now(), r));
                     }
                 }
@@ -694,6 +1045,11 @@ impl Media {
                 }
                 Wake::Ctl(MediaCmd::Candidate(s)) => {
                     if let Ok(c) = Candidate::from_sdp_string(&s) {
+                        // The relay must let this peer's datagrams through.
+                        let t = self.ms(Instant::now());
+                        for r in self.relays.iter_mut() {
+                            let _ = r.client.create_permission(t, c.addr().ip());
+                        }
                         self.rtc.add_remote_candidate(c);
                     }
                 }
@@ -707,8 +1063,85 @@ impl Media {
                 Wake::Tick => {}
             }
         }
+        self.close_relays().await;
         self.shared.connected.store(false, Ordering::Relaxed);
         // Frames already received stay readable; the channels close as
         // `self` drops, which ends `receive_audio_opus` and `ended`.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(url: &str, user: Option<&str>) -> IceServerConfig {
+        IceServerConfig {
+            urls: vec![url.to_string()],
+            username: user.map(str::to_string),
+            credential: user.map(|_| "cred".to_string()),
+        }
+    }
+
+    #[test]
+    fn parses_ice_urls() {
+        let u = parse_ice_url("turn:127.0.0.1:3479?transport=udp").unwrap();
+        assert_eq!(
+            (u.scheme, u.host.as_str(), u.port, u.transport.as_deref()),
+            ("turn", "127.0.0.1", 3479, Some("udp"))
+        );
+        let u = parse_ice_url("turn:turn.example.org").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.transport),
+            ("turn.example.org", 3478, None)
+        );
+        let u = parse_ice_url("turns:[2001:db8::1]?transport=TCP").unwrap();
+        assert_eq!(
+            (u.scheme, u.host.as_str(), u.port, u.transport.as_deref()),
+            ("turns", "2001:db8::1", 5349, Some("tcp"))
+        );
+        let u = parse_ice_url("STUN:[::1]:19302").unwrap();
+        assert_eq!((u.scheme, u.host.as_str(), u.port), ("stun", "::1", 19302));
+        for bad in [
+            "http://x",
+            "turn:",
+            "turn:h:port",
+            "turn:[::1",
+            "turn:[::1]x",
+            "turn:user@host",
+            "x",
+        ] {
+            assert_eq!(parse_ice_url(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn picks_usable_turn_servers() {
+        let list = vec![
+            server("stun:127.0.0.1:3478", None),
+            server("turn:127.0.0.1:3478?transport=tcp", Some("u")),
+            server("turns:127.0.0.1:5349", Some("u")),
+            server("turn:127.0.0.1:3479", None),
+            server("turn:127.0.0.1:3480?transport=udp", Some("u")),
+            server("turn:127.0.0.1:3480", Some("u")),
+            server("turn:[::1]:3481", Some("u")),
+            server("turn:127.0.0.2:3482", Some("u")),
+            server("turn:127.0.0.3:3483", Some("u")),
+        ];
+        let v4 = turn_servers(&list, false);
+        assert_eq!(
+            v4.iter().map(|t| t.addr.to_string()).collect::<Vec<_>>(),
+            ["127.0.0.1:3480", "127.0.0.2:3482"]
+        );
+        assert_eq!(
+            (v4[0].username.as_str(), v4[0].credential.as_str()),
+            ("u", "cred")
+        );
+        let v6 = turn_servers(&list, true);
+        assert_eq!(v6.len(), 1);
+        assert_eq!(v6[0].addr.to_string(), "[::1]:3481");
+        assert_eq!(
+            stun_servers(&list, false),
+            ["127.0.0.1:3478".parse::<SocketAddr>().unwrap()]
+        );
     }
 }

@@ -36,12 +36,43 @@ use presence::{Cmd, Pending, Presence};
 /// An ICE server the bot uses for its own candidates.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IceServerConfig {
-    /// `stun:host:port` (and `turn:` URLs, accepted but not used yet: see the docs).
+    /// `stun:host[:port]` for a server-reflexive candidate;
+    /// `turn:host[:port][?transport=udp]` for a relayed one (needs
+    /// `username` and `credential`; `turns:` and `?transport=tcp` are
+    /// skipped with a warning: the SDK's TURN client speaks UDP only).
     pub urls: Vec<String>,
-    /// TURN username.
+    /// TURN username (long-term credential; for coturn's REST scheme
+    /// `expiry:user`, as the daemon hands out).
     pub username: Option<String>,
-    /// TURN credential.
+    /// TURN credential (password).
     pub credential: Option<String>,
+}
+
+impl IceServerConfig {
+    /// A TURN server with long-term credentials.
+    pub fn turn(
+        url: impl Into<String>,
+        username: impl Into<String>,
+        credential: impl Into<String>,
+    ) -> Self {
+        IceServerConfig {
+            urls: vec![url.into()],
+            username: Some(username.into()),
+            credential: Some(credential.into()),
+        }
+    }
+}
+
+/// Which local candidates a call offers (like `RTCIceTransportPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IcePolicy {
+    /// Host, server-reflexive and relayed candidates (the default).
+    #[default]
+    All,
+    /// Only TURN-relayed candidates: the bot's own addresses are never
+    /// revealed to the caller and all media goes through the relay. A call
+    /// without a usable `turn:` server is refused with a media error.
+    Relay,
 }
 
 /// How to register and run a bot. Build with [`BotConfig::new`] and the
@@ -74,6 +105,8 @@ pub struct BotConfig {
     pub ice_servers: Option<Vec<IceServerConfig>>,
     /// Added to the daemon's (or the replacement) list.
     pub extra_ice_servers: Vec<IceServerConfig>,
+    /// Which local candidates calls offer ([`IcePolicy::All`] by default).
+    pub ice_policy: IcePolicy,
     /// Seed for backoff jitter and WebSocket masks (`None`: from the OS).
     pub seed: Option<u64>,
     /// Limit for one connection attempt (JWKS + register + upgrade).
@@ -97,6 +130,7 @@ impl BotConfig {
             policy: HvPolicy::default(),
             ice_servers: None,
             extra_ice_servers: Vec::new(),
+            ice_policy: IcePolicy::All,
             seed: None,
             connect_timeout: Duration::from_secs(10),
         }
@@ -153,6 +187,13 @@ impl BotConfig {
     #[must_use]
     pub fn add_ice_server(mut self, s: IceServerConfig) -> Self {
         self.extra_ice_servers.push(s);
+        self
+    }
+    /// Which local candidates calls offer: [`IcePolicy::Relay`] for
+    /// TURN-relayed candidates only.
+    #[must_use]
+    pub fn ice_policy(mut self, p: IcePolicy) -> Self {
+        self.ice_policy = p;
         self
     }
     /// Fixes the seed (tests).

@@ -17,7 +17,7 @@ use futures_lite::future;
 
 use super::call::{self, MediaCmd, MediaSetup};
 use super::net::{self, DaemonUrl, WsConn, WsIn};
-use super::{BotConfig, BotError, BotStatus, Call, EndReason};
+use super::{BotConfig, BotError, BotStatus, Call, EndReason, IceServerConfig};
 use crate::client::{Client, ClientConfig, Event, Input, OfflineReason, Output, Rng};
 
 /// Requests to the presence task.
@@ -384,23 +384,26 @@ impl Presence {
         }
     }
 
-    fn ice_urls(&self) -> Vec<String> {
-        let mut urls: Vec<String> = match &self.cfg.ice_servers {
-            Some(list) => list.iter().flat_map(|s| s.urls.clone()).collect(),
+    /// The ICE servers for a call's own candidates: the configured
+    /// replacement or the daemon's `welcome.ice_servers` (one entry per
+    /// URL, with its TURN credentials), plus the extra ones.
+    fn ice_servers(&self) -> Vec<IceServerConfig> {
+        let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let mut list: Vec<IceServerConfig> = match &self.cfg.ice_servers {
+            Some(list) => list.clone(),
             None => self
                 .client
                 .ice_servers()
                 .iter()
-                .map(|s| s.url.to_string())
+                .map(|s| IceServerConfig {
+                    urls: vec![s.url.to_string()],
+                    username: nonempty(&s.username),
+                    credential: nonempty(&s.credential),
+                })
                 .collect(),
         };
-        urls.extend(
-            self.cfg
-                .extra_ice_servers
-                .iter()
-                .flat_map(|s| s.urls.clone()),
-        );
-        urls
+        list.extend(self.cfg.extra_ice_servers.iter().cloned());
+        list
     }
 
     fn accept(&mut self, call_id: String) -> Result<Call, Option<BotError>> {
@@ -420,7 +423,8 @@ impl Presence {
             local_ip: self
                 .local_ip
                 .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
-            stun_urls: self.ice_urls(),
+            ice_servers: self.ice_servers(),
+            ice_policy: self.cfg.ice_policy,
             sig: self.cmd_tx.clone(),
             rng: Rng::new(self.rng.next_u64()),
         };

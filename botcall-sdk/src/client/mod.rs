@@ -48,7 +48,6 @@ use botcall_core::json::Value;
 use botcall_core::jwt::{self, HumanAttestation, Jwks};
 use botcall_core::protocol::{Candidate, Msg, ProtoError, Role, Text};
 
-#[cfg(feature = "std")]
 pub(crate) use backoff::Rng;
 pub use backoff::{BACKOFF_INITIAL_MS, BACKOFF_MAX_MS};
 pub use types::{
