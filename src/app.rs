@@ -99,8 +99,6 @@ pub(crate) struct App {
     pub(crate) hub: RefCell<Hub>,
     pub(crate) ws: RefCell<Registry>,
     pub(crate) clock: Clock,
-    /// Where the STUN responder actually listens (port 0 in the config picks one).
-    pub(crate) stun_addr: Cell<Option<std::net::SocketAddr>>,
     pub(crate) shutdown: Shutdown,
     pub(crate) ex: Rc<LocalExecutor<'static>>,
     #[cfg(feature = "redis")]
@@ -137,7 +135,6 @@ impl App {
             hub: RefCell::new(hub),
             ws: RefCell::new(Registry::default()),
             clock: Clock::new(),
-            stun_addr: Cell::new(None),
             shutdown: Shutdown::default(),
             ex,
             #[cfg(feature = "redis")]

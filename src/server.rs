@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::net::Stream;
 use crate::signal::hub::{DaemonId, Hub, HubConfig};
+use crate::signal::ice::IceConfig;
 use crate::store::{AgentStore, Store, memory::MemoryStore};
 use crate::ws::frame::close;
 use crate::{log_error, log_info, log_warn, stun};
@@ -151,6 +152,16 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
             pow_difficulty: cfg.pow_difficulty,
             challenge_ttl: Duration::from_secs(300),
             attestation_ttl: 120,
+            ice: IceConfig {
+                // The bound port: `stun_listen` may say 0.
+                stun_port: stun_socket
+                    .as_ref()
+                    .and_then(|s| s.get_ref().local_addr().ok())
+                    .map(|a| a.port()),
+                turn_urls: cfg.turn_urls.clone(),
+                turn_secret: cfg.turn_secret.clone(),
+                turn_ttl: cfg.turn_ttl,
+            },
         },
         daemon_id.clone(),
         Box::new(os_random),
@@ -170,11 +181,6 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
         return Err("tls_cert is set but this botcalld was built without the `tls` feature (cargo build --features tls)".into());
     }
     let app = Rc::new(App::new(cfg, metrics, store, auth, attest, hub, ex.clone()));
-    app.stun_addr.set(
-        stun_socket
-            .as_ref()
-            .and_then(|s| s.get_ref().local_addr().ok()),
-    );
     #[cfg(feature = "tls")]
     {
         *app.tls.borrow_mut() = tls;

@@ -515,3 +515,46 @@ fn relay_only_without_a_turn_server_refuses_the_call() {
         assert!(t0.elapsed() < Duration::from_secs(10), "caller got {m}");
     }
 }
+
+#[test]
+fn each_call_brings_fresh_turn_credentials() {
+    let turn = Coturn::start();
+    let urls = format!("turn:127.0.0.1:{}?transport=udp", turn.port);
+    // Credentials live 2 s: the ones in `welcome` are stale by the time of the call.
+    let d = Daemon::start(&[
+        "--turn-urls",
+        &urls,
+        "--turn-secret",
+        SECRET,
+        "--turn-ttl",
+        "2",
+    ]);
+    let (online, bot) = spawn_bot(&d, IcePolicy::Relay);
+    online
+        .recv_timeout(Duration::from_secs(10))
+        .expect("bot online");
+    std::thread::sleep(Duration::from_secs(4));
+    let mut c = Caller::new(&d);
+    c.call("ec-bot");
+    c.run(Duration::from_secs(15), |c| {
+        c.connected_at
+            .is_some_and(|t| t.elapsed() > Duration::from_secs(1))
+    });
+    assert!(
+        c.connected_at.is_some(),
+        "relay-only call failed with stale credentials\n--- coturn ---\n{}",
+        turn.log()
+    );
+    c.hang_up("bye");
+    let side = bot.join().expect("bot thread");
+    assert!(
+        side.stats.relay_rx > 0 && side.stats.relay_tx > 0,
+        "{:?}",
+        side.stats
+    );
+    assert!(
+        turn.log().contains("ALLOCATE processed, success"),
+        "{}",
+        turn.log()
+    );
+}

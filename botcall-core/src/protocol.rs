@@ -370,6 +370,9 @@ pub enum Msg<'a> {
         attestation: Text<'a>,
         /// The human-check method (also inside the attestation).
         hv: Text<'a>,
+        /// Fresh TURN servers for this call (`RTCIceServer[]`), when the
+        /// daemon hands out TURN credentials: the `welcome` ones expire.
+        ice_servers: Option<RawJson<'a>>,
     },
     /// Bot → daemon → caller: call accepted.
     Answer {
@@ -575,6 +578,7 @@ impl<'a> Msg<'a> {
                 sdp_offer: nonempty(text_field(&o, "sdp_offer", MAX_SDP_LEN)?, "sdp_offer")?,
                 attestation: text_field(&o, "attestation", crate::jwt::MAX_TOKEN_LEN)?,
                 hv: opt_text(&o, "hv", 16)?.unwrap_or(Text::Str("")),
+                ice_servers: o.opt_arr("ice_servers")?.map(|a| RawJson(a.raw())),
             },
             "answer" => Msg::Answer {
                 call_id: id_field(&o, "call_id")?,
@@ -689,6 +693,7 @@ impl<'a> Msg<'a> {
                 sdp_offer,
                 attestation,
                 hv,
+                ice_servers,
             } => {
                 w.field_str("call_id", call_id)?
                     .field_str("from", from)?
@@ -698,6 +703,11 @@ impl<'a> Msg<'a> {
                 attestation.write(&mut w)?;
                 w.key("hv")?;
                 hv.write(&mut w)?;
+                if let Some(ice) = ice_servers
+                    && let Ok(v) = json::parse(ice.0)
+                {
+                    w.key("ice_servers")?.value(v)?;
+                }
             }
             Msg::Answer {
                 call_id,
@@ -1021,6 +1031,10 @@ mod tests {
                 sdp_offer: sdp.into(),
                 attestation: "x.y.z".into(),
                 hv: "pow".into(),
+                ice_servers: Some(
+                    RawJson::new(r#"[{"urls":["turn:h:3478"],"username":"1:b","credential":"c"}]"#)
+                        .unwrap(),
+                ),
             },
             Msg::Answer {
                 call_id: id("c1"),

@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use botcall_core::id::AgentId;
-use botcall_core::protocol::{Msg, Proof, Text};
+use botcall_core::protocol::{Msg, Proof, RawJson, Text};
 use botcall_core::sdp;
 
 use super::hub::{ConnId, DaemonId, Hub, Output, encode};
@@ -273,6 +273,13 @@ impl Hub {
             fp: &fp,
         };
         let attestation = self.attest.sign(&what, unix, self.cfg.attestation_ttl);
+        // TURN credentials from `welcome` may have expired on a long-lived
+        // socket: give the bot fresh ones with every call.
+        let turn = self
+            .cfg
+            .ice
+            .has_turn()
+            .then(|| self.cfg.ice.servers(None, agent, unix));
         self.metrics.attestations_signed.inc();
         self.send(
             bot,
@@ -282,6 +289,7 @@ impl Hub {
                 sdp_offer: offer,
                 attestation: Text::Str(&attestation),
                 hv: Text::Str(hv),
+                ice_servers: turn.as_deref().and_then(|t| RawJson::new(t).ok()),
             },
         );
         Ok(())

@@ -19,6 +19,7 @@ use botcall_core::id::AgentId;
 use botcall_core::protocol::{Msg, RawJson, Role, Text};
 
 use super::calls::{Call, Party};
+use super::ice::IceConfig;
 use super::remote;
 use crate::auth::attest::Attestor;
 use crate::config::HumanCheck;
@@ -59,6 +60,8 @@ pub(crate) struct HubConfig {
     pub(crate) pow_difficulty: u8,
     pub(crate) challenge_ttl: Duration,
     pub(crate) attestation_ttl: u64,
+    /// STUN/TURN lists handed out (TURN credentials also per call).
+    pub(crate) ice: IceConfig,
 }
 
 /// An authenticated bot's hello, as the hub needs it.
@@ -280,6 +283,11 @@ impl Hub {
     /// The session's role, once it said hello.
     pub(crate) fn has_role(&self, conn: ConnId) -> Option<Role> {
         self.session(conn).and_then(|s| s.role)
+    }
+
+    /// What goes into ICE server lists.
+    pub(crate) fn ice(&self) -> &IceConfig {
+        &self.cfg.ice
     }
 
     /// This daemon's id on the bus.

@@ -5,16 +5,14 @@
 pub(crate) mod calls;
 pub(crate) mod hub;
 mod human;
+pub(crate) mod ice;
 pub(crate) mod remote;
 #[cfg(test)]
 mod tests;
 
 use std::time::Instant;
 
-use base64ct::{Base64, Encoding};
-use botcall_core::json::Writer;
 use botcall_core::protocol::{self, Codecs, Msg, Role};
-use hmac::{Hmac, KeyInit, Mac};
 
 use crate::app::App;
 use crate::store::{AgentStore, Record, StoreError};
@@ -22,38 +20,9 @@ use crate::ws::frame::close;
 use crate::ws::handshake::PreHello;
 use hub::ConnId;
 
-/// `RTCIceServer[]` JSON for one session: our STUN, and TURN with
-/// coturn REST-API credentials (`expiry:user`, HMAC-SHA1) when configured.
+/// `RTCIceServer[]` JSON for one session's `welcome`.
 pub(crate) fn ice_servers(app: &App, host: &str, user: &str, unix: u64) -> String {
-    let mut v = Vec::with_capacity(256);
-    let mut w = Writer::new(&mut v);
-    // A Vec sink never fills up.
-    let _ = (|| -> Result<(), botcall_core::json::write::Full> {
-        w.begin_arr()?;
-        if let Some(stun) = app.stun_addr.get() {
-            w.begin_obj()?.key("urls")?.begin_arr()?;
-            w.str(&format!("stun:{host}:{}", stun.port()))?;
-            w.end_arr()?.end_obj()?;
-        }
-        if let (Some(secret), false) = (&app.cfg.turn_secret, app.cfg.turn_urls.is_empty()) {
-            let username = format!("{}:{user}", unix + app.cfg.turn_ttl);
-            let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(secret.as_bytes())
-                .expect("HMAC takes any key length");
-            mac.update(username.as_bytes());
-            let credential = Base64::encode_string(&mac.finalize().into_bytes());
-            w.begin_obj()?.key("urls")?.begin_arr()?;
-            for u in &app.cfg.turn_urls {
-                w.str(u)?;
-            }
-            w.end_arr()?;
-            w.field_str("username", &username)?
-                .field_str("credential", &credential)?;
-            w.end_obj()?;
-        }
-        w.end_arr()?;
-        Ok(())
-    })();
-    String::from_utf8(v).unwrap_or_else(|_| "[]".into())
+    app.hub.borrow().ice().servers(Some(host), user, unix)
 }
 
 /// Handles one text message from socket `conn`.

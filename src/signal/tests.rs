@@ -9,6 +9,7 @@ use botcall_core::id::AgentId;
 use botcall_core::protocol::{Msg, Text};
 
 use super::hub::{BotHello, ConnId, DaemonId, Hub, HubConfig, Output};
+use super::ice::IceConfig;
 use super::remote;
 use crate::auth::attest::Attestor;
 use crate::config::HumanCheck;
@@ -37,6 +38,12 @@ fn hub(me: &str, t0: Instant) -> Hub {
             pow_difficulty: 8,
             challenge_ttl: Duration::from_secs(300),
             attestation_ttl: 120,
+            ice: IceConfig {
+                stun_port: Some(3478),
+                turn_urls: vec!["turn:t:3478".into()],
+                turn_secret: Some("s".into()),
+                turn_ttl: 600,
+            },
         },
         me.into(),
         Box::new(move |b: &mut [u8]| {
@@ -120,7 +127,11 @@ fn local_call_ring_answer_hangup() {
     let ringing = &msg_for(&d, 2)[0];
     assert_eq!(ringing["type"], "ringing");
     let call_id = ringing["call_id"].as_str().unwrap().to_string();
-    assert_eq!(msg_for(&d, 1)[0]["type"], "incoming");
+    let incoming = &msg_for(&d, 1)[0];
+    assert_eq!(incoming["type"], "incoming");
+    // Fresh TURN credentials ride along with every call.
+    assert_eq!(incoming["ice_servers"][0]["urls"][0], "turn:t:3478");
+    assert_eq!(incoming["ice_servers"][0]["username"], "1000600:bot");
     handle(
         &mut h,
         1,

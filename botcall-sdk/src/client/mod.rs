@@ -44,7 +44,7 @@ mod outbuf;
 mod types;
 
 use botcall_core::id::AgentId;
-use botcall_core::json::Value;
+use botcall_core::json::{self, Value};
 use botcall_core::jwt::{self, HumanAttestation, Jwks};
 use botcall_core::protocol::{Candidate, Msg, ProtoError, Role, Text};
 
@@ -508,9 +508,15 @@ impl Client {
                     call_id,
                     sdp_offer,
                     attestation,
+                    ice_servers,
                     ..
                 },
-            ) => self.on_incoming(now, call_id, sdp_offer, attestation),
+            ) => {
+                if let Some(fresh) = ice_servers {
+                    self.refresh_turn(fresh.as_str());
+                }
+                self.on_incoming(now, call_id, sdp_offer, attestation)
+            }
             (State::Online { .. }, Msg::Ice { call_id, candidate }) => {
                 if self.slot(&call_id).is_none() {
                     return Ok(()); // a late candidate for a call that is gone
@@ -579,6 +585,61 @@ impl Client {
             reason: Text::Str(reason.code()),
         });
         self.event(Event::Refused { call_id, reason });
+    }
+
+    /// Keeps the `welcome` list's STUN entries and takes the TURN servers
+    /// (fresh credentials) from a call's `incoming`. Anything unreadable or
+    /// too large leaves the current list as it was.
+    fn refresh_turn(&mut self, fresh: &str) {
+        let (Ok(json::Value::Arr(old)), Ok(json::Value::Arr(new))) =
+            (json::parse(self.ice_servers_json()), json::parse(fresh))
+        else {
+            return;
+        };
+        // Whether every URL of an entry has this scheme prefix.
+        let all_urls = |v: &json::Value<'_>, scheme: &str| {
+            let json::Value::Obj(o) = v else { return false };
+            match o.get("urls") {
+                Some(json::Value::Str(u)) => u.raw().starts_with(scheme),
+                Some(json::Value::Arr(a)) => {
+                    !a.is_empty()
+                        && a.iter().all(
+                            |u| matches!(u, json::Value::Str(s) if s.raw().starts_with(scheme)),
+                        )
+                }
+                _ => false,
+            }
+        };
+        let is_stun = |v: &json::Value<'_>| all_urls(v, "stun:");
+        let is_turn = |v: &json::Value<'_>| {
+            let json::Value::Obj(o) = v else { return false };
+            all_urls(v, "turn")
+                && matches!(o.get("username"), Some(json::Value::Str(_)))
+                && matches!(o.get("credential"), Some(json::Value::Str(_)))
+        };
+        if !new.iter().any(|v| is_turn(&v)) {
+            return;
+        }
+        let mut out = heapless::Vec::<u8, MAX_ICE_SERVERS_LEN>::new();
+        let mut w = json::Writer::new(&mut out);
+        let written = (|| -> Result<(), json::write::Full> {
+            w.begin_arr()?;
+            for v in old.iter().filter(|v| is_stun(v)) {
+                w.value(v)?;
+            }
+            for v in new.iter().filter(|v| is_turn(v)) {
+                w.value(v)?;
+            }
+            w.end_arr()?;
+            Ok(())
+        })();
+        if written.is_ok()
+            && let Ok(text) = core::str::from_utf8(&out)
+        {
+            self.ice_servers.clear();
+            // Same capacity as `out`: cannot fail.
+            let _ = self.ice_servers.push_str(text);
+        }
     }
 
     fn on_incoming(

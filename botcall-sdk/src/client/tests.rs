@@ -123,6 +123,33 @@ fn hello_welcome_and_ice_servers() {
 }
 
 #[test]
+fn incoming_brings_fresh_turn_credentials() {
+    let mut h = Harness::new();
+    h.online();
+    let msg = good("c-1");
+    let fresh = r#","ice_servers":[{"urls":"turn:127.0.0.1:3478?transport=udp","username":"9999:ec-bot","credential":"bmV3"}]}"#;
+    let msg = format!("{}{fresh}", msg.strip_suffix('}').unwrap());
+    h.msg(&msg).unwrap();
+    let ice = h.c.ice_servers();
+    assert_eq!(ice.len(), 2, "{}", h.c.ice_servers_json());
+    assert_eq!(
+        ice[0].url.as_str(),
+        "stun:127.0.0.1:3478",
+        "STUN from welcome kept"
+    );
+    assert_eq!(ice[1].username.as_str(), "9999:ec-bot", "TURN replaced");
+    assert_eq!(ice[1].credential.as_str(), "bmV3");
+    // A garbled list changes nothing.
+    let bad = format!(
+        "{}{}",
+        good("c-2").strip_suffix('}').unwrap(),
+        r#","ice_servers":[{"urls":5}]}"#
+    );
+    let _ = h.msg(&bad);
+    assert_eq!(h.c.ice_servers()[1].username.as_str(), "9999:ec-bot");
+}
+
+#[test]
 fn a_verified_call_is_answered_with_trickle_ice_and_hangup() {
     let mut h = Harness::new();
     h.online();
