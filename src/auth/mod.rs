@@ -61,30 +61,6 @@ pub(crate) struct Authenticated {
     pub(crate) cached: bool,
 }
 
-/// Reads `sub` from a token's payload **without verifying it**, only to pick
-/// the key that will verify it.
-fn unverified_sub(token: &str) -> Result<heapless::String<64>, JwtError> {
-    // Structure first, as `jwt::verify` does: the reason must not depend on
-    // which of the two looked first.
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(sig), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwtError::Malformed);
-    };
-    if header.is_empty() || payload.is_empty() || sig.is_empty() {
-        return Err(JwtError::Malformed);
-    }
-    let mut buf = vec![0u8; botcall_core::b64::decoded_len(payload.len())];
-    let bytes =
-        botcall_core::b64::decode(payload.as_bytes(), &mut buf).map_err(|_| JwtError::BadBase64)?;
-    let text =
-        std::str::from_utf8(bytes).map_err(|_| JwtError::BadJson(json::JsonError::Syntax(0)))?;
-    let obj = json::parse_object(text)?;
-    let sub = obj.opt_str("sub")?.ok_or(JwtError::MissingClaim("sub"))?;
-    sub.to_heapless().map_err(|_| JwtError::BadClaim("sub"))
-}
-
 impl Auth {
     pub(crate) fn new(cfg: &crate::config::Config, keys: Keys) -> Self {
         Auth {
@@ -126,46 +102,59 @@ impl Auth {
                 cached: true,
             });
         }
-        let aud = self.audience.as_deref();
+        // One pass: decode header and payload once, pick the key from them
+        // (open registration: the header's `jwk`; otherwise the keys file's
+        // entry for the unverified `sub`), verify, then check the claims on
+        // the payload already parsed.
+        let policy = BotAuth::policy(self.leeway, self.audience.as_deref());
         let mut scratch = Scratch::new();
-        let header_key = if self.open_registration {
-            let header =
-                jwt::decode_header_unverified(token, &mut scratch).map_err(AuthError::Jwt)?;
-            match header.jwk {
-                Some(jwk) => match Key::from_jwk_obj(jwk).map_err(AuthError::Jwt)? {
-                    k @ Key::Es256(_) => Some(k),
-                    Key::Hs256(_) => return Err(AuthError::Jwt(JwtError::BadKey)),
-                },
-                None => None,
-            }
-        } else {
-            None
-        };
-        let (proof, key) = match header_key {
-            Some(key) => {
+        let mut unknown_agent = false;
+        let mut chosen: Option<(Key, Option<heapless::String<43>>)> = None;
+        let mut claims_obj: Option<json::Object<'_>> = None;
+        let verified = jwt::verify_with(token, &mut scratch, |header, payload| {
+            let obj = json::parse_object(payload)?;
+            claims_obj = Some(obj);
+            if self.open_registration
+                && let Some(jwk) = header.jwk
+            {
+                let key = Key::from_jwk_obj(jwk)?;
                 let Key::Es256(vk) = &key else {
-                    return Err(AuthError::Jwt(JwtError::BadKey));
+                    return Err(JwtError::BadKey);
                 };
-                let thumb = jwt::thumbprint(vk);
-                let proof = jwt::verify_bot_auth(token, &key, self.leeway, aud, now)
-                    .map_err(AuthError::Jwt)?;
-                if proof.agent_id.as_str() != thumb.as_str() {
-                    return Err(AuthError::Jwt(JwtError::WrongSubject));
+                chosen = Some((key.clone(), Some(jwt::thumbprint(vk))));
+                return Ok(key);
+            }
+            let sub = obj.opt_str("sub")?.ok_or(JwtError::MissingClaim("sub"))?;
+            let sub: heapless::String<64> =
+                sub.to_heapless().map_err(|_| JwtError::BadClaim("sub"))?;
+            match self.keys.for_agent(&sub) {
+                Some(k) => {
+                    chosen = Some((k.clone(), None));
+                    Ok(k.clone())
                 }
-                (proof, key)
+                None => {
+                    unknown_agent = true;
+                    Err(JwtError::UnknownKey)
+                }
             }
-            None => {
-                let sub = unverified_sub(token).map_err(AuthError::Jwt)?;
-                let key = self
-                    .keys
-                    .for_agent(&sub)
-                    .ok_or(AuthError::UnknownAgent)?
-                    .clone();
-                let proof: BotAuth = jwt::verify_bot_auth(token, &key, self.leeway, aud, now)
-                    .map_err(AuthError::Jwt)?;
-                (proof, key)
-            }
+        });
+        if let Err(e) = verified {
+            return Err(if unknown_agent {
+                AuthError::UnknownAgent
+            } else {
+                AuthError::Jwt(e)
+            });
+        }
+        let (Some(obj), Some((key, thumb))) = (claims_obj, chosen) else {
+            return Err(AuthError::Jwt(JwtError::Malformed));
         };
+        let claims = jwt::claims::validate_object(obj, &policy, now).map_err(AuthError::Jwt)?;
+        let proof = BotAuth::from_claims(&claims).map_err(AuthError::Jwt)?;
+        if let Some(thumb) = thumb
+            && proof.agent_id.as_str() != thumb.as_str()
+        {
+            return Err(AuthError::Jwt(JwtError::WrongSubject));
+        }
         let proven = Proven {
             agent_id: proof.agent_id,
             owner: owner_of(&key),
@@ -184,10 +173,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn peek_checks_structure_first() {
+    fn structure_first_then_the_key_for_the_subject() {
+        let auth = Auth::new(&crate::config::Config::defaults(), Keys::default());
+        let err = |t: &str| auth.authenticate(t, 0).err();
         // {"sub":"x"}
         let payload = "eyJzdWIiOiJ4In0";
-        assert_eq!(unverified_sub(&format!("e30.{payload}.c2ln")).unwrap(), "x");
         for t in [
             "a.b".to_string(),
             "notatoken".into(),
@@ -197,8 +187,24 @@ mod tests {
             format!("e30.{payload}.c2ln.x"),
             "..".into(),
         ] {
-            assert_eq!(unverified_sub(&t), Err(JwtError::Malformed), "{t}");
+            assert_eq!(err(&t), Some(AuthError::Jwt(JwtError::Malformed)), "{t}");
         }
-        assert_eq!(unverified_sub("e30.!!.c2ln"), Err(JwtError::BadBase64));
+        // {"alg":"HS256"}
+        let header = "eyJhbGciOiJIUzI1NiJ9";
+        assert_eq!(
+            err("e30.x.c2ln"),
+            Some(AuthError::Jwt(JwtError::BadJson(json::JsonError::Missing(
+                "alg"
+            ))))
+        );
+        assert_eq!(
+            err(&format!("{header}.!!.c2ln")),
+            Some(AuthError::Jwt(JwtError::BadBase64))
+        );
+        // Well formed, but no key is configured for `x`.
+        assert_eq!(
+            err(&format!("{header}.{payload}.c2ln")),
+            Some(AuthError::UnknownAgent)
+        );
     }
 }

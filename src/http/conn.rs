@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 
-use super::request::{self, Chunked, Framing, HttpError, Request};
+use super::request::{self, Chunked, Framing, HttpError};
 use super::{Response, routes};
 use crate::app::{App, ConnGuard};
 use crate::net::Stream;
@@ -90,21 +90,24 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
     let mut continue_sent = false;
     let mut request_started: Option<Instant> = None;
     loop {
-        // Answer every complete request already buffered.
-        let info = match request::parse_head(&buf, app.cfg.max_head_bytes, app.cfg.max_body_bytes) {
-            Err(e) => {
-                error_response(&app, e, peer).write_to(&mut out, &app.date());
-                flush(&app, &mut stream, &mut out).await;
-                return;
-            }
-            Ok(info) => info,
-        };
-        let ready = match info {
+        // Answer every complete request already buffered (one parse of the head).
+        let chunked_body: Vec<u8>;
+        let parsed =
+            match request::parse_request(&buf, app.cfg.max_head_bytes, app.cfg.max_body_bytes) {
+                Err(e) => {
+                    error_response(&app, e, peer).write_to(&mut out, &app.date());
+                    flush(&app, &mut stream, &mut out).await;
+                    return;
+                }
+                Ok(p) => p,
+            };
+        let ready = match parsed {
             None => None,
-            Some(info) => match info.framing {
-                Framing::None => Some((info, None, info.head_len)),
+            Some((info, mut req)) => match info.framing {
+                Framing::None => Some((req, info.head_len)),
                 Framing::Length(n) if buf.len() >= info.head_len + n => {
-                    Some((info, None, info.head_len + n))
+                    req.body = &buf[request::body_range(&info)];
+                    Some((req, info.head_len + n))
                 }
                 Framing::Length(_) => None,
                 Framing::Chunked => {
@@ -116,27 +119,17 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
                         }
                         Ok(Chunked::Partial) => None,
                         Ok(Chunked::Done { body, consumed }) => {
-                            Some((info, Some(body), info.head_len + consumed))
+                            chunked_body = body;
+                            req.body = &chunked_body;
+                            Some((req, info.head_len + consumed))
                         }
                     }
                 }
             },
         };
-        if let Some((info, chunked_body, end)) = ready {
+        if let Some((req, end)) = ready {
             request_started = None;
             continue_sent = false;
-            let body: &[u8] = match &chunked_body {
-                Some(b) => b,
-                None => &buf[request::body_range(&info)],
-            };
-            let req = match Request::parse(&buf[..info.head_len], body) {
-                Ok(r) => r,
-                Err(e) => {
-                    error_response(&app, e, peer).write_to(&mut out, &app.date());
-                    flush(&app, &mut stream, &mut out).await;
-                    return;
-                }
-            };
             if crate::ws::is_upgrade(&req) {
                 if !flush(&app, &mut stream, &mut out).await {
                     return;

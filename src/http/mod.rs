@@ -33,7 +33,8 @@ pub(crate) struct Response {
     pub(crate) status: u16,
     pub(crate) content_type: &'static str,
     pub(crate) body: Body,
-    pub(crate) headers: Vec<(&'static str, Cow<'static, str>)>,
+    /// Extra headers.
+    pub(crate) headers: Headers,
     /// Close the connection after this response.
     pub(crate) close: bool,
     /// Omit the body (HEAD).
@@ -42,13 +43,16 @@ pub(crate) struct Response {
 
 pub(crate) const JSON: &str = "application/json";
 
+/// Extra response headers.
+pub(crate) type Headers = Vec<(&'static str, Cow<'static, str>)>;
+
 impl Response {
     pub(crate) fn json(status: u16, body: Vec<u8>) -> Self {
         Response {
             status,
             content_type: JSON,
             body: Body::Owned(body),
-            headers: Vec::new(),
+            headers: Headers::new(),
             close: false,
             head_only: false,
         }

@@ -55,7 +55,7 @@ pub(crate) fn serve(path: &str, if_none_match: Option<&str>) -> Response {
         } else {
             Body::Static(f.body)
         },
-        headers: Vec::new(),
+        headers: super::Headers::new(),
         close: false,
         head_only: false,
     }

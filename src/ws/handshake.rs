@@ -86,14 +86,13 @@ pub(crate) fn handshake(
         status: 101,
         content_type: "",
         body: crate::http::Body::Empty,
-        headers: vec![
-            ("upgrade", "websocket".into()),
-            ("connection", "Upgrade".into()),
-            ("sec-websocket-accept", accept_key(key).into()),
-        ],
+        headers: crate::http::Headers::new(),
         close: false,
         head_only: false,
-    };
+    }
+    .with_header("upgrade", "websocket")
+    .with_header("connection", "Upgrade")
+    .with_header("sec-websocket-accept", accept_key(key));
     Ok((
         resp,
         PreHello {

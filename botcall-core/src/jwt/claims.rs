@@ -94,7 +94,18 @@ pub fn validate<'a>(
     policy: &Policy<'_>,
     now: u64,
 ) -> Result<Claims<'a>, JwtError> {
-    let obj = json::parse_object(payload)?;
+    validate_object(json::parse_object(payload)?, policy, now)
+}
+
+/// As [`validate`], for a payload already parsed (no second parse).
+///
+/// # Errors
+/// As [`validate`].
+pub fn validate_object<'a>(
+    obj: json::Object<'a>,
+    policy: &Policy<'_>,
+    now: u64,
+) -> Result<Claims<'a>, JwtError> {
     let aud = obj.get("aud");
     if let Some(v) = aud {
         let ok = match v {

@@ -18,7 +18,7 @@ pub use error::JwtError;
 pub use key::{Alg, Jwks, Key, Secret, thumbprint};
 #[cfg(feature = "sign")]
 pub use sign::{HeaderOpts, SigningKey, sign_claims};
-pub use verify::{Header, Scratch, Verified, decode_header_unverified, verify};
+pub use verify::{Header, Scratch, Verified, decode_header_unverified, verify, verify_with};
 
 /// Longest token accepted (bytes). Longer input is [`JwtError::TooLong`].
 pub const MAX_TOKEN_LEN: usize = 4096;

@@ -200,15 +200,45 @@ pub fn verify<'s>(
     let header = parse_header(decode_text(parts.header_b64, hbuf)?)?;
     check_header(&header, key.alg())?;
 
+    check_signature(&parts, key)?;
+    let payload = decode_text(parts.payload_b64, pbuf)?;
+    Ok(Verified { header, payload })
+}
+
+fn check_signature(parts: &Parts<'_>, key: &Key) -> Result<(), JwtError> {
     let mut sig = [0u8; 65];
     if b64::decoded_len(parts.sig_b64.len()) > sig.len() {
         return Err(JwtError::SignatureLength);
     }
     let sig = b64::decode(parts.sig_b64, &mut sig).map_err(|_| JwtError::BadBase64)?;
     match key {
-        Key::Hs256(secret) => hs256_verify(secret.as_bytes(), parts.signing_input, sig)?,
-        Key::Es256(vk) => es256_verify(vk, parts.signing_input, sig)?,
+        Key::Hs256(secret) => hs256_verify(secret.as_bytes(), parts.signing_input, sig),
+        Key::Es256(vk) => es256_verify(vk, parts.signing_input, sig),
     }
+}
+
+/// Verifies `token` with a key that `choose` picks from the **not yet
+/// verified** header and payload (e.g. by `kid` or `sub`), decoding each
+/// segment once. Nothing `choose` sees is trusted until this returns `Ok`;
+/// the key still decides the algorithm.
+///
+/// # Errors
+/// Any [`JwtError`] of the signature layer, or `choose`'s.
+pub fn verify_with<'s>(
+    token: &str,
+    scratch: &'s mut Scratch,
+    choose: impl FnOnce(&Header<'s>, &'s str) -> Result<Key, JwtError>,
+) -> Result<Verified<'s>, JwtError> {
+    let parts = split(token)?;
+    let header_len = b64::decoded_len(parts.header_b64.len());
+    if header_len > SCRATCH_LEN {
+        return Err(JwtError::TooLong);
+    }
+    let (hbuf, pbuf) = scratch.buf.split_at_mut(header_len);
+    let header = parse_header(decode_text(parts.header_b64, hbuf)?)?;
     let payload = decode_text(parts.payload_b64, pbuf)?;
+    let key = choose(&header, payload)?;
+    check_header(&header, key.alg())?;
+    check_signature(&parts, &key)?;
     Ok(Verified { header, payload })
 }
