@@ -1,0 +1,463 @@
+//! The daemon's contract with systemd, checked without systemd: started the
+//! way `systemd/botcalld.service` starts it (the packaged config, no flags
+//! for the state directory, `$STATE_DIRECTORY` and `$NOTIFY_SOCKET` from the
+//! environment), it says READY=1 once it answers, WATCHDOG=1 every second,
+//! STOPPING=1 on SIGTERM, and a SIGTERM under load drains and exits 0 within
+//! `shutdown_grace`.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_botcalld");
+
+fn sample_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/botcalld.toml")
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("botcall-ops-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// botcalld started like the systemd unit starts it.
+struct Service {
+    child: Option<Child>,
+    addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Service {
+    fn start(dir: &Path, notify: Option<&Path>, extra: &[&str]) -> Service {
+        let state = dir.join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(sample_config())
+            .args(["--listen", "127.0.0.1:0", "--stun-listen", "127.0.0.1:0"])
+            .args([
+                "--open-registration",
+                "--log-level",
+                "debug",
+                "--rate-ip",
+                "0",
+            ])
+            .args(extra)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("STATE_DIRECTORY", &state)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(n) = notify {
+            cmd.env("NOTIFY_SOCKET", n);
+        }
+        let mut child = cmd.spawn().expect("start botcalld");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("listening on http://")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(line.clone());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            panic!("botcalld did not start:\n{}", log.lock().unwrap());
+        };
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .expect("listen address in the log");
+        Service {
+            child: Some(child),
+            addr,
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn sigterm(&self) -> Instant {
+        let pid = self.child.as_ref().unwrap().id();
+        let t = Instant::now();
+        let st = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        t
+    }
+
+    fn wait(&mut self, within: Duration) -> ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        let t0 = Instant::now();
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                self.child = None;
+                return st;
+            }
+            if t0.elapsed() > within {
+                let _ = child.kill();
+                let _ = child.wait();
+                self.child = None;
+                panic!("botcalld did not exit within {within:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, out)
+}
+
+/// Notifications received on a fake `NOTIFY_SOCKET`, with arrival times.
+struct Notifications {
+    rx: mpsc::Receiver<(Instant, String)>,
+    seen: Vec<(Instant, String)>,
+}
+
+impl Notifications {
+    fn listen(path: &Path) -> Notifications {
+        let sock = UnixDatagram::bind(path).unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = sock.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+                if tx.send((Instant::now(), msg)).is_err() {
+                    break;
+                }
+            }
+        });
+        Notifications {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a datagram containing the line `line`; returns its time.
+    fn expect(&mut self, line: &str, within: Duration) -> Instant {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok((t, msg)) => {
+                    let hit = msg.lines().any(|l| l == line);
+                    self.seen.push((t, msg));
+                    if hit {
+                        return t;
+                    }
+                }
+                Err(_) => panic!("no {line} within {within:?}; got {:?}", self.seen),
+            }
+        }
+    }
+}
+
+#[test]
+fn notify_ready_watchdog_stopping_and_state_directory() {
+    let dir = Dir::new("notify");
+    let sock = dir.0.join("notify.sock");
+    let mut notes = Notifications::listen(&sock);
+    let mut svc = Service::start(&dir.0, Some(&sock), &[]);
+
+    // READY=1 comes once the listeners are bound: the daemon answers by then.
+    notes.expect("READY=1", Duration::from_secs(10));
+    let (status, body) = get(svc.addr, "/healthz");
+    assert_eq!(status, 200, "{body}");
+
+    // WATCHDOG=1 from the one-second tick, well inside WatchdogSec=30s.
+    let w1 = notes.expect("WATCHDOG=1", Duration::from_secs(5));
+    let w2 = notes.expect("WATCHDOG=1", Duration::from_secs(5));
+    assert!(
+        w2 - w1 < Duration::from_secs(3),
+        "watchdog pings {w1:?} {w2:?}"
+    );
+
+    // The attestation key went to $STATE_DIRECTORY (the unit's StateDirectory=), private.
+    let key = dir.0.join("state/attestation.jwk");
+    let mode = std::fs::metadata(&key)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{}", key.display(), svc.log()))
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "attestation key mode {mode:o}");
+
+    // `systemctl reload` (ExecReload= sends SIGHUP) must not stop it.
+    let pid = svc.child.as_ref().unwrap().id();
+    let hup = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, body) = get(svc.addr, "/healthz");
+    assert_eq!(status, 200, "after SIGHUP: {body}\n{}", svc.log());
+
+    svc.sigterm();
+    notes.expect("STOPPING=1", Duration::from_secs(5));
+    let st = svc.wait(Duration::from_secs(15));
+    assert_eq!(st.code(), Some(0), "{}", svc.log());
+}
+
+#[test]
+fn restart_keeps_the_attestation_key() {
+    let dir = Dir::new("restart");
+    let jwks = |svc: &Service| get(svc.addr, "/.well-known/jwks.json").1;
+    let body_of = |r: String| r.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    let mut a = Service::start(&dir.0, None, &[]);
+    let first = body_of(jwks(&a));
+    a.sigterm();
+    assert_eq!(a.wait(Duration::from_secs(15)).code(), Some(0));
+    let mut b = Service::start(&dir.0, None, &[]);
+    let second = body_of(jwks(&b));
+    assert!(first.contains("\"kid\""), "{first}");
+    assert_eq!(first, second, "the JWKS changed across a restart");
+    b.sigterm();
+    assert_eq!(b.wait(Duration::from_secs(15)).code(), Some(0));
+}
+
+/// A minimal WebSocket client on a raw socket (client frames are masked).
+fn ws_connect(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET /v1/ws HTTP/1.1\r\nhost: test\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+         sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    ws_send(&mut s, 0x1, br#"{"type":"hello","role":"caller","v":1}"#);
+    let (op, _) = ws_read(&mut s).expect("welcome");
+    assert_eq!(op, 0x1);
+    s
+}
+
+fn ws_send(s: &mut TcpStream, op: u8, payload: &[u8]) {
+    let mut f = vec![0x80 | op];
+    assert!(payload.len() < 126);
+    f.push(0x80 | payload.len() as u8);
+    let mask = [1u8, 2, 3, 4];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    s.write_all(&f).unwrap();
+}
+
+/// Reads one frame: (opcode, payload). `None` on EOF.
+fn ws_read(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).ok()?;
+    let mut len = u64::from(h[1] & 0x7f);
+    if len == 126 {
+        let mut l = [0u8; 2];
+        s.read_exact(&mut l).ok()?;
+        len = u64::from(u16::from_be_bytes(l));
+    } else if len == 127 {
+        let mut l = [0u8; 8];
+        s.read_exact(&mut l).ok()?;
+        len = u64::from_be_bytes(l);
+    }
+    let mut p = vec![0u8; len as usize];
+    s.read_exact(&mut p).ok()?;
+    Some((h[0] & 0x0f, p))
+}
+
+/// SIGTERM while 300 WebSockets are open and 4 clients hammer the HTTP API:
+/// every socket gets a 1001 close, keep-alive clients are let go, and the
+/// daemon exits 0 well inside `shutdown_grace`.
+#[test]
+fn sigterm_under_load_drains_and_exits_zero_within_grace() {
+    const SOCKETS: usize = 300;
+    const GRACE: u64 = 5;
+    let dir = Dir::new("drain");
+    let mut svc = Service::start(&dir.0, None, &["--shutdown-grace", &GRACE.to_string()]);
+    let addr = svc.addr;
+
+    let mut sockets: Vec<TcpStream> = (0..SOCKETS).map(|_| ws_connect(addr)).collect();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicU64::new(0));
+    let hammers: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, served) = (stop.clone(), served.clone());
+            std::thread::spawn(move || {
+                // Keep-alive requests until the daemon closes the connection.
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                while !stop.load(Ordering::Relaxed) {
+                    if s.write_all(b"GET /v1/agents HTTP/1.1\r\nhost: t\r\n\r\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                    let mut len = 0usize;
+                    loop {
+                        line.clear();
+                        match r.read_line(&mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0u8; len];
+                    if r.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    served.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let t0 = Instant::now();
+    while served.load(Ordering::Relaxed) < 200 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "load did not start\n{}",
+            svc.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let term = svc.sigterm();
+    // Every WebSocket hears 1001 (going away) and answers the close.
+    for s in &mut sockets {
+        let code = loop {
+            match ws_read(s) {
+                Some((0x8, p)) => break u16::from_be_bytes([p[0], p[1]]),
+                Some(_) => continue,
+                None => panic!("socket closed without a close frame\n{}", svc.log()),
+            }
+        };
+        assert_eq!(code, 1001);
+        ws_send(s, 0x8, &1001u16.to_be_bytes());
+    }
+    let st = svc.wait(Duration::from_secs(GRACE + 10));
+    let took = term.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for h in hammers {
+        h.join().unwrap();
+    }
+    assert_eq!(st.code(), Some(0), "{}", svc.log());
+    assert!(
+        took < Duration::from_secs(GRACE),
+        "drain took {took:?}, grace {GRACE} s\n{}",
+        svc.log()
+    );
+    let log = svc.log();
+    assert!(
+        !log.contains("grace period over"),
+        "connections left over:\n{log}"
+    );
+    // The daemon closed every socket: reads end.
+    for s in &mut sockets {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 64];
+        match s.read(&mut b) {
+            Ok(0) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+            other => panic!("socket still open after exit: {other:?}"),
+        }
+    }
+}
+
+/// Clients that never answer the close cannot hold shutdown past the grace
+/// time: the daemon gives up on them and still exits 0.
+#[test]
+fn sigterm_with_stubborn_clients_exits_zero_at_the_grace_deadline() {
+    const GRACE: u64 = 2;
+    let dir = Dir::new("stubborn");
+    let mut svc = Service::start(&dir.0, None, &["--shutdown-grace", &GRACE.to_string()]);
+    // WebSockets that never read nor answer, and a half-sent HTTP request.
+    let _ws: Vec<TcpStream> = (0..50).map(|_| ws_connect(svc.addr)).collect();
+    let mut half = TcpStream::connect(svc.addr).unwrap();
+    half.write_all(b"POST /v1/register HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\n{")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let term = svc.sigterm();
+    let st = svc.wait(Duration::from_secs(GRACE + 10));
+    let took = term.elapsed();
+    assert_eq!(st.code(), Some(0), "{}", svc.log());
+    assert!(
+        took >= Duration::from_secs(GRACE) - Duration::from_millis(100)
+            && took < Duration::from_secs(GRACE + 3),
+        "exit after {took:?} with grace {GRACE} s\n{}",
+        svc.log()
+    );
+    assert!(svc.log().contains("grace period over"), "{}", svc.log());
+}
