@@ -76,7 +76,9 @@ pub(crate) fn daemon_config(args: &[OsString]) -> Result<Option<Config>, String>
         cfg.apply_toml(&text, &path.display().to_string())
             .map_err(|e| e.to_string())?;
     }
-    cfg.apply_env(std::env::vars()).map_err(|e| e.to_string())?;
+    for w in cfg.apply_env(std::env::vars()).map_err(|e| e.to_string())? {
+        eprintln!("botcalld: warning: {w}");
+    }
     for (k, v) in flags {
         cfg.set(&k, &v)
             .map_err(|e| format!("--{}: {e}", k.replace('_', "-")))?;

@@ -381,10 +381,13 @@ impl Config {
     }
 
     /// Applies `BOTCALL_<NAME>` variables from `vars`.
+    /// A bad value is an error; a `BOTCALL_` name that is not an option is
+    /// only a warning (returned), since other tools share the prefix.
     pub(crate) fn apply_env(
         &mut self,
         vars: impl Iterator<Item = (String, String)>,
-    ) -> Result<(), ConfigError> {
+    ) -> Result<Vec<String>, ConfigError> {
+        let mut warnings = Vec::new();
         for (k, v) in vars {
             let Some(name) = k.strip_prefix("BOTCALL_") else {
                 continue;
@@ -393,10 +396,14 @@ impl Config {
             if name == "config" {
                 continue;
             }
+            if !OPTIONS.iter().any(|o| o.name == name) {
+                warnings.push(format!("ignoring environment {k}: not a botcalld option"));
+                continue;
+            }
             self.set(&name, &v)
                 .map_err(|e| ConfigError(format!("environment {k}: {e}")))?;
         }
-        Ok(())
+        Ok(warnings)
     }
 
     /// Checks cross-option rules.
@@ -500,15 +507,19 @@ mod tests {
             .unwrap();
         assert_eq!(c.max_agents, 5);
         assert_eq!(c.turn_urls, vec!["turn:a", "turn:b"]);
-        c.apply_env(
-            [
-                ("BOTCALL_MAX_AGENTS".to_string(), "7".to_string()),
-                ("HOME".into(), "/x".into()),
-            ]
-            .into_iter(),
-        )
-        .unwrap();
+        let warnings = c
+            .apply_env(
+                [
+                    ("BOTCALL_MAX_AGENTS".to_string(), "7".to_string()),
+                    ("HOME".into(), "/x".into()),
+                    ("BOTCALL_PYTHON".into(), "/usr/bin/python3".into()),
+                ]
+                .into_iter(),
+            )
+            .unwrap();
         assert_eq!(c.max_agents, 7);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("BOTCALL_PYTHON"));
         c.set("max_agents", "9").unwrap();
         assert_eq!(c.max_agents, 9);
         assert_eq!(c.listen.to_string(), "127.0.0.1:1");

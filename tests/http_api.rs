@@ -2149,7 +2149,12 @@ fn bad_flags_and_config_exit_2_with_a_message() {
             vec![("BOTCALL_MAX_AGENTS", "many")],
             "BOTCALL_MAX_AGENTS",
         ),
-        (vec![], vec![("BOTCALL_NO_SUCH", "1")], "BOTCALL_NO_SUCH"),
+        // An unknown BOTCALL_ name is only a warning: the exit comes from the bad flag.
+        (
+            vec!["--max-agents", "0"],
+            vec![("BOTCALL_NO_SUCH", "1")],
+            "warning: ignoring environment BOTCALL_NO_SUCH",
+        ),
     ];
     for (args, env, needle) in cases {
         let (code, _, err) = run(&args, &env);
