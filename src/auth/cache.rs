@@ -6,7 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use botcall_core::id::AgentId;
-use sha2::{Digest, Sha256};
+use std::hash::{BuildHasher, RandomState};
 
 use crate::store::Owner;
 
@@ -18,7 +18,7 @@ pub(crate) struct Proven {
     pub(crate) exp: i64,
 }
 
-type TokenHash = [u8; 16];
+type TokenHash = (u64, u64);
 
 /// Fixed-capacity FIFO cache.
 #[derive(Debug)]
@@ -28,11 +28,19 @@ pub(crate) struct TokenCache {
     cap: usize,
 }
 
-pub(crate) fn token_hash(token: &str) -> TokenHash {
-    let d = Sha256::digest(token.as_bytes());
-    let mut h = [0u8; 16];
-    h.copy_from_slice(&d[..16]);
-    h
+/// 128 bits of keyed SipHash (two random keys): a forged token cannot be
+/// made to collide with a cached one without the keys, and hashing costs
+/// ~0.1 µs instead of a SHA-256 (~0.8 µs) on every registration.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenHasher(RandomState, RandomState);
+
+impl TokenHasher {
+    pub(crate) fn new() -> Self {
+        TokenHasher(RandomState::new(), RandomState::new())
+    }
+    pub(crate) fn hash(&self, token: &str) -> TokenHash {
+        (self.0.hash_one(token), self.1.hash_one(token))
+    }
 }
 
 impl TokenCache {
@@ -94,6 +102,8 @@ mod tests {
 
     #[test]
     fn bounded_and_expiring() {
+        let h = TokenHasher::new();
+        let token_hash = |t: &str| h.hash(t);
         let mut c = TokenCache::new(2);
         c.insert(token_hash("t1"), p(100));
         c.insert(token_hash("t2"), p(100));

@@ -20,9 +20,15 @@ use crate::store::Owner;
 /// Parsed keys file.
 #[derive(Debug, Default)]
 pub(crate) struct Keys {
-    agents: HashMap<String, Key>,
+    agents: HashMap<String, (Key, Owner)>,
     /// Sorted by prefix length, longest first.
-    fleets: Vec<(String, Key)>,
+    fleets: Vec<(String, Key, Owner)>,
+}
+
+/// A key with its owner tag computed once, at load.
+fn owned(k: Key) -> (Key, Owner) {
+    let o = owner_of(&k);
+    (k, o)
 }
 
 fn jwk(v: &serde_json::Value, what: &str) -> Result<Key, String> {
@@ -51,7 +57,7 @@ impl Keys {
             for (agent, v) in agents {
                 id::validate(agent).map_err(|e| format!("agents.{agent}: {e}"))?;
                 keys.agents
-                    .insert(agent.clone(), jwk(v, &format!("agents.{agent}"))?);
+                    .insert(agent.clone(), owned(jwk(v, &format!("agents.{agent}"))?));
             }
         }
         if let Some(fleets) = obj.get("fleets") {
@@ -74,8 +80,8 @@ impl Keys {
                 let key = f
                     .get("key")
                     .ok_or(format!("fleets[{i}]: `key` (JWK) is required"))?;
-                keys.fleets
-                    .push((prefix.to_string(), jwk(key, &format!("fleets[{i}].key"))?));
+                let (key, owner) = owned(jwk(key, &format!("fleets[{i}].key"))?);
+                keys.fleets.push((prefix.to_string(), key, owner));
             }
             keys.fleets.sort_by_key(|f| std::cmp::Reverse(f.0.len()));
         }
@@ -89,12 +95,13 @@ impl Keys {
     }
 
     /// The key that verifies tokens for `agent_id`.
-    pub(crate) fn for_agent(&self, agent_id: &str) -> Option<&Key> {
-        self.agents.get(agent_id).or_else(|| {
+    /// The key that verifies tokens for `agent_id`, and its owner tag.
+    pub(crate) fn for_agent(&self, agent_id: &str) -> Option<(&Key, Owner)> {
+        self.agents.get(agent_id).map(|(k, o)| (k, *o)).or_else(|| {
             self.fleets
                 .iter()
-                .find(|(p, _)| agent_id.starts_with(p.as_str()) && agent_id.len() > p.len())
-                .map(|(_, k)| k)
+                .find(|(p, _, _)| agent_id.starts_with(p.as_str()) && agent_id.len() > p.len())
+                .map(|(_, k, o)| (k, *o))
         })
     }
 
@@ -135,18 +142,21 @@ mod tests {
             r#"{{"agents":{{"a1":{OCT},"fleet-7.special":{OCT}}},"fleets":[{{"prefix":"fleet-7.*","key":{EC}}},{{"prefix":"fleet-","key":{OCT}}}]}}"#
         );
         let k = Keys::parse(&text).unwrap();
-        assert!(matches!(k.for_agent("a1"), Some(Key::Hs256(_))));
-        assert!(matches!(k.for_agent("fleet-7.dev42"), Some(Key::Es256(_))));
+        assert!(matches!(k.for_agent("a1"), Some((Key::Hs256(_), _))));
+        assert!(matches!(
+            k.for_agent("fleet-7.dev42"),
+            Some((Key::Es256(_), _))
+        ));
         assert!(matches!(
             k.for_agent("fleet-7.special"),
-            Some(Key::Hs256(_))
+            Some((Key::Hs256(_), _))
         ));
-        assert!(matches!(k.for_agent("fleet-9"), Some(Key::Hs256(_))));
+        assert!(matches!(k.for_agent("fleet-9"), Some((Key::Hs256(_), _))));
         assert!(k.for_agent("fleet-7.").is_some()); // matched by the shorter "fleet-" prefix
         assert!(k.for_agent("other").is_none());
         assert_ne!(
-            owner_of(k.for_agent("a1").unwrap()),
-            owner_of(k.for_agent("fleet-7.x").unwrap())
+            k.for_agent("a1").unwrap().1,
+            k.for_agent("fleet-7.x").unwrap().1
         );
     }
 

@@ -13,7 +13,8 @@ use botcall_core::id::AgentId;
 use botcall_core::json;
 use botcall_core::jwt::{self, BotAuth, JwtError, Key, Scratch};
 
-use cache::{Proven, TokenCache, token_hash};
+use crate::store::Owner;
+use cache::{Proven, TokenCache, TokenHasher};
 use keys::{Keys, owner_of};
 use ratelimit::Limiter;
 
@@ -50,6 +51,7 @@ pub(crate) struct Auth {
     leeway: u64,
     audience: Option<String>,
     cache: RefCell<TokenCache>,
+    hasher: TokenHasher,
     pub(crate) ip_limiter: RefCell<Limiter<IpAddr>>,
     pub(crate) agent_limiter: RefCell<Limiter<AgentId>>,
 }
@@ -69,6 +71,7 @@ impl Auth {
             leeway: cfg.token_leeway,
             audience: cfg.token_audience.clone(),
             cache: RefCell::new(TokenCache::new(cfg.token_cache)),
+            hasher: TokenHasher::new(),
             ip_limiter: RefCell::new(Limiter::new(
                 cfg.rate_table_size,
                 cfg.rate_ip,
@@ -95,7 +98,7 @@ impl Auth {
         if token.len() > jwt::MAX_TOKEN_LEN {
             return Err(AuthError::Jwt(JwtError::TooLong));
         }
-        let h = token_hash(token);
+        let h = self.hasher.hash(token);
         if let Some(proven) = self.cache.borrow_mut().get(&h, now, self.leeway) {
             return Ok(Authenticated {
                 proven,
@@ -109,7 +112,8 @@ impl Auth {
         let policy = BotAuth::policy(self.leeway, self.audience.as_deref());
         let mut scratch = Scratch::new();
         let mut unknown_agent = false;
-        let mut chosen: Option<(Key, Option<heapless::String<43>>)> = None;
+        // The owner tag of the chosen key, and the thumbprint for open registration.
+        let mut chosen: Option<(Owner, Option<heapless::String<43>>)> = None;
         let mut claims_obj: Option<json::Object<'_>> = None;
         let verified = jwt::verify_with(token, &mut scratch, |header, payload| {
             let obj = json::parse_object(payload)?;
@@ -121,15 +125,15 @@ impl Auth {
                 let Key::Es256(vk) = &key else {
                     return Err(JwtError::BadKey);
                 };
-                chosen = Some((key.clone(), Some(jwt::thumbprint(vk))));
+                chosen = Some((owner_of(&key), Some(jwt::thumbprint(vk))));
                 return Ok(key);
             }
             let sub = obj.opt_str("sub")?.ok_or(JwtError::MissingClaim("sub"))?;
             let sub: heapless::String<64> =
                 sub.to_heapless().map_err(|_| JwtError::BadClaim("sub"))?;
             match self.keys.for_agent(&sub) {
-                Some(k) => {
-                    chosen = Some((k.clone(), None));
+                Some((k, owner)) => {
+                    chosen = Some((owner, None));
                     Ok(k.clone())
                 }
                 None => {
@@ -145,7 +149,7 @@ impl Auth {
                 AuthError::Jwt(e)
             });
         }
-        let (Some(obj), Some((key, thumb))) = (claims_obj, chosen) else {
+        let (Some(obj), Some((owner, thumb))) = (claims_obj, chosen) else {
             return Err(AuthError::Jwt(JwtError::Malformed));
         };
         let claims = jwt::claims::validate_object(obj, &policy, now).map_err(AuthError::Jwt)?;
@@ -157,7 +161,7 @@ impl Auth {
         }
         let proven = Proven {
             agent_id: proof.agent_id,
-            owner: owner_of(&key),
+            owner,
             exp: proof.exp,
         };
         self.cache.borrow_mut().insert(h, proven.clone());
