@@ -655,6 +655,59 @@ def phase_relay(a, keys_dir, res):
         out["peerjs_python"] = pj
 
 
+
+# ----------------------------------------------------------------------------- cluster (issue 8)
+def phase_cluster(a, keys_dir, res):
+    """Two daemons on one redis-server: lookups answered by B for agents
+    registered on A, and the relay with callers on A and bots on B."""
+    keys = os.path.join(keys_dir, "keys.json")
+    out = res.setdefault("cluster", {})
+    pin = not a.no_pin
+    rport = free_port(19400)
+    redis = start(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no"], "cluster.redis")
+    wait_port(rport, proc=redis)
+    store = f"redis://127.0.0.1:{rport}/0"
+    pa = free_port(19410)
+    da = start_botcalld("cluster.a", pa, keys, extra=["--store", store, "--ws-rate", "0"])
+    pb = free_port(pa + 10)
+    db = start_botcalld("cluster.b", pb, keys, extra=["--store", store, "--ws-rate", "0"],
+                        cpus="0" if pin else None)
+    ua, ub = f"http://127.0.0.1:{pa}", f"http://127.0.0.1:{pb}"
+    try:
+        seed = mint(keys_dir, os.path.join(TMP, "cluster.seed.tok"), "hs", "bench-seed-", 1000)
+        run([BOTLOAD, "register", "-url", ua, "-dir", keys_dir, "-prefix", "bench-seed-", "-n", "1000"])
+        runs = []
+        for rep in range(a.reps):
+            (u0, k0), r0 = ticks2(db.pid), ticks(redis.pid)
+            o = wrk(ub, os.path.join(HERE, "wrk", "botcall_lookup.lua"), {"IDS": seed}, a.http_secs, pin)
+            (u1, k1), r1 = ticks2(db.pid), ticks(redis.pid)
+            r = parse_wrk(o)
+            if r.get("requests"):
+                r["cpu_us_per_req"] = (u1 + k1 - u0 - k0) / HZ * 1e6 / r["requests"]
+                r["redis_cpu_us_per_req"] = (r1 - r0) / HZ * 1e6 / r["requests"]
+            runs.append(r)
+            log(f"cluster lookup on B rep {rep}: {r.get('rps', 0):.0f} req/s p50 {r.get('p50_ms')} ms "
+                f"p99 {r.get('p99_ms')} ms daemon {r.get('cpu_us_per_req', 0):.1f} + redis "
+                f"{r.get('redis_cpu_us_per_req', 0):.1f} us/req non2xx {r['non2xx']}")
+        out["lookup"] = {f: median([r.get(f) for r in runs]) for f in
+                         ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "redis_cpu_us_per_req")}
+        out["lookup"]["non2xx"] = sum(r.get("non2xx", 0) for r in runs)
+        n, warm = (1000, 200) if a.quick else (2000, 500)
+        bots = mint(keys_dir, os.path.join(TMP, "cluster.bots"), "hs", "bench-cl-b-", 8)
+        go = []
+        for rep in range(1 if a.quick else 3):
+            g = run([BOTLOAD, "relay", "-url", f"ws://127.0.0.1:{pa}/v1/ws", "-bot-url", f"ws://127.0.0.1:{pb}/v1/ws",
+                     "-bots", bots, "-pairs", "4", "-n", str(n), "-warmup", str(warm)],
+                    timeout=240).stdout.strip().splitlines()[-1]
+            go.append(json.loads(g))
+            log(f"cluster relay A->B rep {rep}: p50 {go[-1]['p50_us']:.0f} p99 {go[-1]['p99_us']:.0f} "
+                f"max {go[-1]['max_us']:.0f} us")
+        out["relay_go"] = go
+    finally:
+        for p in (da, db, redis):
+            stop(p)
+
 # ----------------------------------------------------------------------------- table
 def fmt(v, nd=1):
     if v is None:
@@ -763,6 +816,27 @@ def build_table(res):
         row("relay p50 / p99 / max µs (Go client, less client overhead)",
             f"{fmt(med(go, 'p50_us'), 0)} / {fmt(gp99, 0)} / {fmt(med(go, 'max_us'), 0)}", None,
             goal="p99 < 1000", met=yes(gp99 is not None and gp99 < 1000), r="–")
+    cl = res.get("cluster", {})
+    if cl.get("lookup"):
+        lk = cl["lookup"]
+        single = (res.get("http", {}).get("summary") or {}).get("b_lookup", {})
+        row("2 daemons + Redis: GET /lookup on B (registered on A): req/s (ref = one daemon)", lk["rps"],
+            single.get("rps"), nd=0)
+        row("2 daemons + Redis: GET /lookup p50 / p99 ms (ref = one daemon)",
+            f"{fmt(lk['p50_ms'], 3)} / {fmt(lk['p99_ms'], 3)}",
+            f"{fmt(single.get('p50_ms'), 3)} / {fmt(single.get('p99_ms'), 3)}" if single else None, r="–")
+        row("2 daemons + Redis: lookup CPU µs/req, daemon + redis-server (ref = one daemon)",
+            f"{fmt(lk['cpu_us_per_req'])} + {fmt(lk['redis_cpu_us_per_req'])}", single.get("cpu_us_per_req"), r="–")
+    if cl.get("relay_go"):
+        go = cl["relay_go"]
+
+        def medc(f):
+            return median([x.get(f) for x in go])
+        single = (res.get("relay", {}) or {}).get("botcalld_go") or []
+        ref = (f"{fmt(median([x.get('p50_us') for x in single]), 0)} / {fmt(median([x.get('p99_us') for x in single]), 0)}"
+               if single else None)
+        row("2 daemons + Redis: relay caller on A -> bot on B, p50 / p99 / max µs (ref = one daemon, Go client)",
+            f"{fmt(medc('p50_us'), 0)} / {fmt(medc('p99_us'), 0)} / {fmt(medc('max_us'), 0)}", ref, r="–")
     return rows
 
 
@@ -787,7 +861,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="~3 minutes: 1 rep, shorter windows, no 19.9k/50k, no PeerJS")
-    ap.add_argument("--only", default="http,mem,ws,relay", help="comma list of phases: http,mem,ws,relay")
+    ap.add_argument("--only", default="http,mem,ws,relay,cluster", help="comma list of phases: http,mem,ws,relay,cluster")
     ap.add_argument("--reps", type=int, help="wrk repetitions per scenario (default 3; quick 1)")
     ap.add_argument("--http-secs", type=int, help="seconds per wrk run (default 4; quick 2)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin server to CPU 0 and wrk to CPU 1")
@@ -832,7 +906,8 @@ def main():
         res["build"] = build(a)
         keys_dir = os.path.join(TMP, "keys")
         run([BOTLOAD, "setup", "-dir", keys_dir])
-        for name, fn in (("http", phase_http), ("mem", phase_mem), ("ws", phase_ws), ("relay", phase_relay)):
+        for name, fn in (("http", phase_http), ("mem", phase_mem), ("ws", phase_ws), ("relay", phase_relay),
+                         ("cluster", phase_cluster)):
             if name not in phases:
                 continue
             log(f"=== phase {name}")

@@ -590,6 +590,7 @@ func schedNs(pid int) int64 {
 func relay(args []string) {
 	fs := flag.NewFlagSet("relay", flag.ExitOnError)
 	u := fs.String("url", "ws://127.0.0.1:8080/v1/ws", "WebSocket URL")
+	botURL := fs.String("bot-url", "", "WebSocket URL for the bots (default -url): another daemon of the same network")
 	botsFile := fs.String("bots", "", `"ID TOKEN" lines (at least -pairs)`)
 	pairs := fs.Int("pairs", 4, "caller/bot pairs, round robin")
 	n := fs.Int("n", 2000, "timed round trips")
@@ -600,6 +601,10 @@ func relay(args []string) {
 	gomaxprocs := fs.Int("gomaxprocs", 1, "Go threads running goroutines (0 = Go's default)")
 	_ = fs.Parse(args)
 	mustLoopback(*u)
+	if *botURL == "" {
+		*botURL = *u
+	}
+	mustLoopback(*botURL)
 	ctx, cancel := hardStop(*maxRun)
 	defer cancel()
 	// Keep the client out of its own latency: one OS thread runs the goroutines (no
@@ -642,7 +647,7 @@ func relay(args []string) {
 	ps := make([]*pair, *pairs)
 	for i := range ps {
 		p := &pair{botID: bots[i][0], answers: make(chan rmsg, 4)}
-		if p.bot, _, err = d.DialContext(ctx, *u, nil); err != nil {
+		if p.bot, _, err = d.DialContext(ctx, *botURL, nil); err != nil {
 			die("dial: %v", err)
 		}
 		hello, _ := json.Marshal(map[string]string{"type": "hello", "role": "bot", "token": bots[i][1]})
