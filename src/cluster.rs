@@ -61,6 +61,7 @@ pub(crate) fn start(app: &Rc<App>) {
 
 async fn liveness_loop(app: Rc<App>) {
     let mut backoff = Duration::from_millis(250);
+    let mut down_logged = false;
     loop {
         let Some(store) = redis(&app) else { return };
         if store.is_up() {
@@ -72,21 +73,26 @@ async fn liveness_loop(app: Rc<App>) {
                 .map(|(a, _, _)| a)
                 .collect();
             if store.heartbeat(&online).await.is_err() {
-                log_warn!(
-                    "redis {} unreachable: lookups and registrations answer 503 until it is back",
-                    store.url
-                );
-                app.metrics.redis_up.set(0);
                 store.mark_down();
                 continue;
             }
             backoff = Duration::from_millis(250);
             stop_or_sleep(&app, LIVENESS_EVERY).await;
         } else {
+            // Down: found by the heartbeat above or by any request's failure.
+            if !down_logged {
+                log_warn!(
+                    "redis {} unreachable: lookups and registrations answer 503 until it is back",
+                    store.url
+                );
+                app.metrics.redis_up.set(0);
+                down_logged = true;
+            }
             match store.reconnect().await {
                 Ok(()) => {
                     let n = reannounce(&app, store).await;
                     app.metrics.redis_up.set(1);
+                    down_logged = false;
                     log_info!(
                         "redis {} is back; re-announced {n} connected bots",
                         store.url

@@ -34,6 +34,7 @@ impl Gauge {
     pub(crate) fn dec(&self) {
         self.0.set(self.0.get() - 1);
     }
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn set(&self, v: i64) {
         self.0.set(v);
     }

@@ -348,7 +348,9 @@ fn redis_dying_mid_run_gives_503s_then_full_recovery() {
         r#"{"agent_id":"hs-bot-3"}"#,
     );
     assert_eq!((r.status, r.code().as_str()), (503, "store_unavailable"));
-    assert_eq!(a.get("/healthz").status, 200, "the daemon itself stays up");
+    let h = a.get("/healthz");
+    assert_eq!(h.status, 200, "the daemon itself stays up");
+    assert_eq!(h.json()["store_up"], false);
     // The local call keeps going while Redis is away.
     send(
         &mut c,
@@ -363,6 +365,7 @@ fn redis_dying_mid_run_gives_503s_then_full_recovery() {
         online(&a, "hs-bot") == Some(true)
     });
     assert_eq!(a.metric("botcall_redis_up"), 1.0);
+    assert_eq!(a.get("/healthz").json()["store_up"], true);
     assert_eq!(
         register(
             &a,

@@ -118,6 +118,7 @@ async fn dispatch(app: &App, req: &Request<'_>, path: &str, name: &'static str) 
             .with_header("cache-control", "public, max-age=300"),
         "healthz" if is_get(req) => healthz(app),
         "metrics" if is_get(req) => {
+            #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
             let mut gauges = app.store.gauges();
             #[cfg(feature = "redis")]
             if let Some(r) = app.store.redis() {
@@ -145,14 +146,12 @@ fn healthz(app: &App) -> Response {
             .field_str("status", "ok")?
             .field_str("version", env!("CARGO_PKG_VERSION"))?
             .field_str("pwa_build", static_files::BUILD)?;
-        w.field_str(
-            "store",
-            if app.cfg.store == "memory" {
-                "memory"
-            } else {
-                "redis"
-            },
-        )?;
+        let memory = app.cfg.store == "memory";
+        w.field_str("store", if memory { "memory" } else { "redis" })?;
+        // Liveness stays 200 while Redis is away (every daemon shares it, so
+        // draining this one would not help); `store_up` says whether
+        // lookups and registrations work right now.
+        w.key("store_up")?.bool(app.store.is_up())?;
         w.end_obj()?;
         Ok(())
     })();

@@ -58,6 +58,7 @@ pub(crate) enum StoreError {
     /// Another key owns this id (403 `id_taken`).
     Taken,
     /// The backing store cannot be reached (503 `store_unavailable`).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Unavailable,
 }
 
@@ -154,5 +155,15 @@ impl Store {
             Store::Redis(r) => Some(r),
             Store::Memory(_) => None,
         }
+    }
+
+    /// Whether lookups and registrations can be served now (the memory
+    /// store always can; Redis between a failure and its reconnect cannot).
+    pub(crate) fn is_up(&self) -> bool {
+        #[cfg(feature = "redis")]
+        if let Some(r) = self.redis() {
+            return r.is_up();
+        }
+        true
     }
 }
