@@ -10,163 +10,43 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_botcalld");
+mod common;
+
+use common::{BIN, Daemon, TempDir};
 
 fn sample_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/botcalld.toml")
 }
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("botcall-ops-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Dir(p)
+/// botcalld started like the systemd unit starts it: the packaged config,
+/// `$STATE_DIRECTORY` (`<dir>/state`) and optionally `$NOTIFY_SOCKET`.
+fn service(dir: TempDir, notify: Option<&Path>, extra: &[&str]) -> Daemon {
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config")
+        .arg(sample_config())
+        .args(["--listen", "127.0.0.1:0", "--stun-listen", "127.0.0.1:0"])
+        .args([
+            "--open-registration",
+            "--log-level",
+            "debug",
+            "--rate-ip",
+            "0",
+        ])
+        .args(extra)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("STATE_DIRECTORY", &state);
+    if let Some(n) = notify {
+        cmd.env("NOTIFY_SOCKET", n);
     }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// botcalld started like the systemd unit starts it.
-struct Service {
-    child: Option<Child>,
-    addr: SocketAddr,
-    log: Arc<Mutex<String>>,
-}
-
-impl Service {
-    fn start(dir: &Path, notify: Option<&Path>, extra: &[&str]) -> Service {
-        let state = dir.join("state");
-        std::fs::create_dir_all(&state).unwrap();
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--config")
-            .arg(sample_config())
-            .args(["--listen", "127.0.0.1:0", "--stun-listen", "127.0.0.1:0"])
-            .args([
-                "--open-registration",
-                "--log-level",
-                "debug",
-                "--rate-ip",
-                "0",
-            ])
-            .args(extra)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("STATE_DIRECTORY", &state)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some(n) = notify {
-            cmd.env("NOTIFY_SOCKET", n);
-        }
-        let mut child = cmd.spawn().expect("start botcalld");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("listening on http://")
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(line.clone());
-                }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
-            let _ = child.kill();
-            panic!("botcalld did not start:\n{}", log.lock().unwrap());
-        };
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-            .expect("listen address in the log");
-        Service {
-            child: Some(child),
-            addr,
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn sigterm(&self) -> Instant {
-        let pid = self.child.as_ref().unwrap().id();
-        let t = Instant::now();
-        let st = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
-        t
-    }
-
-    fn wait(&mut self, within: Duration) -> ExitStatus {
-        let child = self.child.as_mut().unwrap();
-        let t0 = Instant::now();
-        loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                self.child = None;
-                return st;
-            }
-            if t0.elapsed() > within {
-                let _ = child.kill();
-                let _ = child.wait();
-                self.child = None;
-                panic!("botcalld did not exit within {within:?}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, out)
+    Daemon::spawn(cmd, dir)
 }
 
 /// Notifications received on a fake `NOTIFY_SOCKET`, with arrival times.
@@ -215,15 +95,15 @@ impl Notifications {
 
 #[test]
 fn notify_ready_watchdog_stopping_and_state_directory() {
-    let dir = Dir::new("notify");
-    let sock = dir.0.join("notify.sock");
+    let dir = TempDir::new("notify");
+    let sock = dir.path().join("notify.sock");
     let mut notes = Notifications::listen(&sock);
-    let mut svc = Service::start(&dir.0, Some(&sock), &[]);
+    let mut svc = service(dir, Some(&sock), &[]);
 
     // READY=1 comes once the listeners are bound: the daemon answers by then.
     notes.expect("READY=1", Duration::from_secs(10));
-    let (status, body) = get(svc.addr, "/healthz");
-    assert_eq!(status, 200, "{body}");
+    let r = svc.get("/healthz");
+    assert_eq!(r.status, 200, "{}", r.text());
 
     // WATCHDOG=1 from the one-second tick, well inside WatchdogSec=30s.
     let w1 = notes.expect("WATCHDOG=1", Duration::from_secs(5));
@@ -234,7 +114,7 @@ fn notify_ready_watchdog_stopping_and_state_directory() {
     );
 
     // The attestation key went to $STATE_DIRECTORY (the unit's StateDirectory=), private.
-    let key = dir.0.join("state/attestation.jwk");
+    let key = svc.dir.path().join("state/attestation.jwk");
     let mode = std::fs::metadata(&key)
         .unwrap_or_else(|e| panic!("{}: {e}\n{}", key.display(), svc.log()))
         .permissions()
@@ -242,17 +122,12 @@ fn notify_ready_watchdog_stopping_and_state_directory() {
     assert_eq!(mode & 0o077, 0, "attestation key mode {mode:o}");
 
     // `systemctl reload` (ExecReload= sends SIGHUP) must not stop it.
-    let pid = svc.child.as_ref().unwrap().id();
-    let hup = Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
+    svc.send_signal("HUP");
     std::thread::sleep(Duration::from_millis(300));
-    let (status, body) = get(svc.addr, "/healthz");
-    assert_eq!(status, 200, "after SIGHUP: {body}\n{}", svc.log());
+    let r = svc.get("/healthz");
+    assert_eq!(r.status, 200, "after SIGHUP: {}\n{}", r.text(), svc.log());
 
-    svc.sigterm();
+    svc.send_signal("TERM");
     notes.expect("STOPPING=1", Duration::from_secs(5));
     let st = svc.wait(Duration::from_secs(15));
     assert_eq!(st.code(), Some(0), "{}", svc.log());
@@ -260,19 +135,15 @@ fn notify_ready_watchdog_stopping_and_state_directory() {
 
 #[test]
 fn restart_keeps_the_attestation_key() {
-    let dir = Dir::new("restart");
-    let jwks = |svc: &Service| get(svc.addr, "/.well-known/jwks.json").1;
-    let body_of = |r: String| r.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    let mut a = Service::start(&dir.0, None, &[]);
-    let first = body_of(jwks(&a));
-    a.sigterm();
-    assert_eq!(a.wait(Duration::from_secs(15)).code(), Some(0));
-    let mut b = Service::start(&dir.0, None, &[]);
-    let second = body_of(jwks(&b));
+    let jwks = |svc: &Daemon| svc.get("/.well-known/jwks.json").text();
+    let mut a = service(TempDir::new("restart"), None, &[]);
+    let first = jwks(&a);
+    assert_eq!(a.signal("TERM", Duration::from_secs(15)).code(), Some(0));
+    let mut b = service(a.stop(), None, &[]);
+    let second = jwks(&b);
     assert!(first.contains("\"kid\""), "{first}");
     assert_eq!(first, second, "the JWKS changed across a restart");
-    b.sigterm();
-    assert_eq!(b.wait(Duration::from_secs(15)).code(), Some(0));
+    assert_eq!(b.signal("TERM", Duration::from_secs(15)).code(), Some(0));
 }
 
 /// A minimal WebSocket client on a raw socket (client frames are masked).
@@ -338,8 +209,8 @@ fn ws_read(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
 fn sigterm_under_load_drains_and_exits_zero_within_grace() {
     const SOCKETS: usize = 300;
     const GRACE: u64 = 5;
-    let dir = Dir::new("drain");
-    let mut svc = Service::start(&dir.0, None, &["--shutdown-grace", &GRACE.to_string()]);
+    let grace = GRACE.to_string();
+    let mut svc = service(TempDir::new("drain"), None, &["--shutdown-grace", &grace]);
     let addr = svc.addr;
 
     let mut sockets: Vec<TcpStream> = (0..SOCKETS).map(|_| ws_connect(addr)).collect();
@@ -394,7 +265,7 @@ fn sigterm_under_load_drains_and_exits_zero_within_grace() {
         std::thread::sleep(Duration::from_millis(10));
     }
 
-    let term = svc.sigterm();
+    let term = svc.send_signal("TERM");
     // Every WebSocket hears 1001 (going away) and answers the close.
     for s in &mut sockets {
         let code = loop {
@@ -441,15 +312,19 @@ fn sigterm_under_load_drains_and_exits_zero_within_grace() {
 #[test]
 fn sigterm_with_stubborn_clients_exits_zero_at_the_grace_deadline() {
     const GRACE: u64 = 2;
-    let dir = Dir::new("stubborn");
-    let mut svc = Service::start(&dir.0, None, &["--shutdown-grace", &GRACE.to_string()]);
+    let grace = GRACE.to_string();
+    let mut svc = service(
+        TempDir::new("stubborn"),
+        None,
+        &["--shutdown-grace", &grace],
+    );
     // WebSockets that never read nor answer, and a half-sent HTTP request.
     let _ws: Vec<TcpStream> = (0..50).map(|_| ws_connect(svc.addr)).collect();
     let mut half = TcpStream::connect(svc.addr).unwrap();
     half.write_all(b"POST /v1/register HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\n{")
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let term = svc.sigterm();
+    let term = svc.send_signal("TERM");
     let st = svc.wait(Duration::from_secs(GRACE + 10));
     let took = term.elapsed();
     assert_eq!(st.code(), Some(0), "{}", svc.log());

@@ -8,21 +8,18 @@ mod sdk_caller;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use botcall_sdk::codec::{OpusDecoder, OpusEncoder, Tone, rms};
-use botcall_sdk::{BotConfig, BotError, EndReason, HumanAttestation, register_with_discovery};
+use botcall_sdk::codec::rms;
+use botcall_sdk::{BotConfig, EndReason, HumanAttestation, register_with_discovery};
 use common::*;
 use futures_lite::future;
-use sdk_caller::Caller;
+use sdk_caller::{BotAudio, Caller, bot_talk};
 
 /// What the bot side saw.
 #[derive(Debug)]
 struct BotSide {
     caller: HumanAttestation,
     call_id: String,
-    rx_frames: usize,
-    rx_rms: f32,
-    tx_frames: usize,
-    end: Option<EndReason>,
+    audio: BotAudio,
 }
 
 /// Starts a bot thread: it accepts one call, sends a 660 Hz tone at 0.3 and
@@ -42,46 +39,11 @@ fn spawn_bot(
             let bot = register_with_discovery(cfg).await.expect("bot registers");
             online_tx.send(()).unwrap();
             let call = bot.accept_call().await.expect("a verified call");
-            let mut dec = OpusDecoder::new(1).unwrap();
-            let mut pcm = Vec::new();
-            let mut rx_frames = 0;
-            let receive = async {
-                loop {
-                    match call.receive_audio_opus().await {
-                        Ok(f) => {
-                            rx_frames += 1;
-                            pcm.extend_from_slice(dec.decode(&f.data).unwrap());
-                            if Some(rx_frames) == hang_up_after {
-                                call.hangup().await;
-                            }
-                        }
-                        Err(BotError::Ended(r)) => return Some(r),
-                        Err(e) => panic!("receive: {e}"),
-                    }
-                }
-            };
-            let send = async {
-                let mut enc = OpusEncoder::new(1).unwrap();
-                let mut tone = Tone::new(660.0, 0.3);
-                let mut n = 0;
-                while call
-                    .send_audio_opus(&enc.encode(&tone.next_frame()).unwrap())
-                    .await
-                    .is_ok()
-                {
-                    n += 1;
-                }
-                n
-            };
-            let (end, tx_frames) = future::zip(receive, send).await;
+            let audio = bot_talk(&call, hang_up_after).await;
             let side = BotSide {
                 caller: call.caller().clone(),
                 call_id: call.id().to_string(),
-                rx_frames,
-                // Skip the first 10 frames (codec start-up).
-                rx_rms: rms(pcm.get(9600..).unwrap_or(&[])),
-                tx_frames,
-                end,
+                audio,
             };
             drop(call);
             bot.shutdown().await;
@@ -120,7 +82,7 @@ fn opus_flows_both_ways_and_the_callers_hangup_reaches_the_bot() {
     let caller_rms = rms(c.pcm.get(9600..).unwrap_or(&[]));
     eprintln!(
         "bot: rx_frames={} rx_rms={:.3} tx_frames={}; caller: rx_frames={} rx_rms={caller_rms:.3} sent={}",
-        side.rx_frames, side.rx_rms, side.tx_frames, c.rx_frames, c.sent
+        side.audio.rx_frames, side.audio.rx_rms, side.audio.tx_frames, c.rx_frames, c.sent
     );
     // The bot saw the verified attestation for this call and this offer.
     assert_eq!(side.call_id, call_id);
@@ -133,20 +95,24 @@ fn opus_flows_both_ways_and_the_callers_hangup_reaches_the_bot() {
         &side.caller.fp
     ));
     // The caller's hangup reached the bot.
-    assert_eq!(side.end, Some(EndReason::Remote("bye".into())));
+    assert_eq!(side.audio.end, Some(EndReason::Remote("bye".into())));
     // Caller → bot: 440 Hz at 0.5 → RMS 0.354.
     assert!(
-        side.rx_frames >= 120,
+        side.audio.rx_frames >= 120,
         "bot received {} frames",
-        side.rx_frames
+        side.audio.rx_frames
     );
     assert!(
-        (side.rx_rms - 0.354).abs() < 0.03,
+        (side.audio.rx_rms - 0.354).abs() < 0.03,
         "bot decoded RMS {}",
-        side.rx_rms
+        side.audio.rx_rms
     );
     // Bot → caller: 660 Hz at 0.3 → RMS 0.212.
-    assert!(side.tx_frames >= 120, "bot sent {}", side.tx_frames);
+    assert!(
+        side.audio.tx_frames >= 120,
+        "bot sent {}",
+        side.audio.tx_frames
+    );
     assert!(c.rx_frames >= 120, "caller received {} frames", c.rx_frames);
     assert!(
         (caller_rms - 0.212).abs() < 0.03,
@@ -169,8 +135,8 @@ fn the_bots_hangup_reaches_the_caller() {
     c.run(Duration::from_secs(12), |c| c.hangup.is_some());
     assert_eq!(c.hangup.as_deref(), Some("hangup"), "{}", d.log());
     let side = bot.join().expect("bot thread");
-    assert_eq!(side.end, Some(EndReason::Local));
-    assert!(side.rx_frames >= 25);
+    assert_eq!(side.audio.end, Some(EndReason::Local));
+    assert!(side.audio.rx_frames >= 25);
     d.eventually("the call to end", Duration::from_secs(5), || {
         d.metric("botcall_calls_active") == 0.0
     });

@@ -19,11 +19,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use botcall_sdk::codec::{OpusDecoder, OpusEncoder, Tone, rms};
+use botcall_sdk::codec::rms;
 use botcall_sdk::{BotConfig, BotError, CallStats, IcePolicy, register_with_discovery};
 use common::*;
 use futures_lite::future;
-use sdk_caller::Caller;
+use sdk_caller::{BotAudio, Caller, bot_talk};
 
 const SECRET: &str = "turn-test-secret-0123456789";
 /// coturn may live this long at most, even if this process is killed.
@@ -189,9 +189,7 @@ impl Drop for Coturn {
 /// What the bot side saw.
 #[derive(Debug)]
 struct BotSide {
-    rx_frames: usize,
-    rx_rms: f32,
-    tx_frames: usize,
+    audio: BotAudio,
     stats: CallStats,
 }
 
@@ -212,39 +210,8 @@ fn spawn_bot(
             let bot = register_with_discovery(cfg).await.expect("bot registers");
             online_tx.send(()).unwrap();
             let call = bot.accept_call().await.expect("a verified call");
-            let mut dec = OpusDecoder::new(1).unwrap();
-            let mut pcm = Vec::new();
-            let mut rx_frames = 0;
-            let receive = async {
-                loop {
-                    match call.receive_audio_opus().await {
-                        Ok(f) => {
-                            rx_frames += 1;
-                            pcm.extend_from_slice(dec.decode(&f.data).unwrap());
-                        }
-                        Err(BotError::Ended(_)) => return,
-                        Err(e) => panic!("receive: {e}"),
-                    }
-                }
-            };
-            let send = async {
-                let mut enc = OpusEncoder::new(1).unwrap();
-                let mut tone = Tone::new(660.0, 0.3);
-                let mut n = 0;
-                while call
-                    .send_audio_opus(&enc.encode(&tone.next_frame()).unwrap())
-                    .await
-                    .is_ok()
-                {
-                    n += 1;
-                }
-                n
-            };
-            let ((), tx_frames) = future::zip(receive, send).await;
             let side = BotSide {
-                rx_frames,
-                rx_rms: rms(pcm.get(9600..).unwrap_or(&[])),
-                tx_frames,
+                audio: bot_talk(&call, None).await,
                 stats: call.stats(),
             };
             drop(call);
@@ -293,9 +260,9 @@ fn relay_only_bot_talks_through_coturn() {
     }
     eprintln!(
         "bot: rx_frames={} rx_rms={:.3} tx_frames={} {:?}\ncaller: rx_frames={} rx_rms={caller_rms:.3} sent={} bot candidates={:?} datagram sources={:?}",
-        side.rx_frames,
-        side.rx_rms,
-        side.tx_frames,
+        side.audio.rx_frames,
+        side.audio.rx_rms,
+        side.audio.tx_frames,
         side.stats,
         c.rx_frames,
         c.sent,
@@ -304,13 +271,21 @@ fn relay_only_bot_talks_through_coturn() {
     );
 
     // Opus both ways: 440 Hz at 0.5 → RMS 0.354, 660 Hz at 0.3 → 0.212.
-    assert!(side.rx_frames >= 120, "bot received {}", side.rx_frames);
     assert!(
-        (side.rx_rms - 0.354).abs() < 0.03,
-        "bot decoded RMS {}",
-        side.rx_rms
+        side.audio.rx_frames >= 120,
+        "bot received {}",
+        side.audio.rx_frames
     );
-    assert!(side.tx_frames >= 120, "bot sent {}", side.tx_frames);
+    assert!(
+        (side.audio.rx_rms - 0.354).abs() < 0.03,
+        "bot decoded RMS {}",
+        side.audio.rx_rms
+    );
+    assert!(
+        side.audio.tx_frames >= 120,
+        "bot sent {}",
+        side.audio.tx_frames
+    );
     assert!(c.rx_frames >= 120, "caller received {}", c.rx_frames);
     assert!(
         (caller_rms - 0.212).abs() < 0.03,
@@ -412,7 +387,7 @@ fn default_policy_adds_a_relay_candidate_beside_the_host_one() {
         "{:?}",
         c.bot_candidate_lines
     );
-    assert!(side.rx_frames > 0 && c.rx_frames > 0);
+    assert!(side.audio.rx_frames > 0 && c.rx_frames > 0);
 }
 
 #[test]

@@ -177,10 +177,16 @@ impl Daemon {
         .arg(dir.path().join("state"))
         .args(extra)
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        Self::spawn(cmd, dir)
+    }
+
+    /// Runs `cmd` (a `botcalld` command line with loopback listeners on port
+    /// 0), captures its log and waits (bounded) until it says where it listens.
+    pub fn spawn(mut cmd: Command, dir: TempDir) -> Daemon {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start botcalld");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
@@ -245,12 +251,19 @@ impl Daemon {
 
     /// Sends a signal and waits (bounded) for the exit status.
     pub fn signal(&mut self, sig: &str, within: Duration) -> ExitStatus {
-        let pid = self.pid();
-        Command::new("kill")
-            .args([&format!("-{sig}"), &pid.to_string()])
+        self.send_signal(sig);
+        self.wait(within)
+    }
+
+    /// Sends a signal without waiting; returns when it was sent.
+    pub fn send_signal(&self, sig: &str) -> Instant {
+        let t = Instant::now();
+        let st = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
             .status()
             .unwrap();
-        self.wait(within)
+        assert!(st.success(), "kill -{sig}");
+        t
     }
 
     pub fn wait(&mut self, within: Duration) -> ExitStatus {

@@ -1,13 +1,16 @@
 //! A Rust WebRTC caller for the SDK tests: a str0m peer that talks to
 //! `botcalld` over a tungstenite WebSocket like the PWA does, offers audio,
 //! trickles its candidate, sends a 440 Hz tone at 0.5 and decodes what it
-//! hears. Shared by `sdk_call.rs` and `sdk_footprint.rs` (`mod sdk_caller;`).
+//! hears; and [`bot_talk`], the bot side of such a call. Shared by
+//! `sdk_call.rs`, `sdk_turn.rs` and `sdk_footprint.rs` (`mod sdk_caller;`).
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use botcall_sdk::codec::{OpusDecoder, OpusEncoder, Tone};
+use botcall_sdk::codec::{OpusDecoder, OpusEncoder, Tone, rms};
+use botcall_sdk::{BotError, Call, EndReason};
+use futures_lite::future;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
@@ -233,5 +236,60 @@ impl Caller {
     pub fn hang_up(&mut self, reason: &str) {
         let id = self.call_id.clone().unwrap();
         self.send(serde_json::json!({"type": "hangup", "call_id": id, "reason": reason}));
+    }
+}
+
+/// What an SDK bot heard and sent during one call.
+#[derive(Debug)]
+pub struct BotAudio {
+    pub rx_frames: usize,
+    /// RMS of the decoded audio after the first 10 frames (codec start-up).
+    pub rx_rms: f32,
+    pub tx_frames: usize,
+    /// How the call ended, as `receive_audio_opus` reported it.
+    pub end: Option<EndReason>,
+}
+
+/// The bot side of a test call: sends a 660 Hz tone at 0.3 and decodes what
+/// it hears until the call ends. With `hang_up_after`, the bot hangs up
+/// itself after that many received frames.
+pub async fn bot_talk(call: &Call, hang_up_after: Option<usize>) -> BotAudio {
+    let mut dec = OpusDecoder::new(1).unwrap();
+    let mut pcm = Vec::new();
+    let mut rx_frames = 0;
+    let receive = async {
+        loop {
+            match call.receive_audio_opus().await {
+                Ok(f) => {
+                    rx_frames += 1;
+                    pcm.extend_from_slice(dec.decode(&f.data).unwrap());
+                    if Some(rx_frames) == hang_up_after {
+                        call.hangup().await;
+                    }
+                }
+                Err(BotError::Ended(r)) => return Some(r),
+                Err(e) => panic!("receive: {e}"),
+            }
+        }
+    };
+    let send = async {
+        let mut enc = OpusEncoder::new(1).unwrap();
+        let mut tone = Tone::new(660.0, 0.3);
+        let mut n = 0;
+        while call
+            .send_audio_opus(&enc.encode(&tone.next_frame()).unwrap())
+            .await
+            .is_ok()
+        {
+            n += 1;
+        }
+        n
+    };
+    let (end, tx_frames) = future::zip(receive, send).await;
+    BotAudio {
+        rx_frames,
+        rx_rms: rms(pcm.get(9600..).unwrap_or(&[])),
+        tx_frames,
+        end,
     }
 }
