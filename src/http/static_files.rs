@@ -77,9 +77,6 @@ mod tests {
 
     #[test]
     fn index_and_deep_links() {
-        if FILES.is_empty() {
-            return;
-        }
         let r = serve("/", None);
         assert_eq!(r.status, 200);
         assert!(
@@ -96,5 +93,23 @@ mod tests {
             .to_string();
         assert_eq!(serve("/call/weather-bot", Some(&etag)).status, 304);
         assert_eq!(serve("/nope.js", None).status, 404);
+    }
+
+    /// The brief's budget: the whole PWA, as embedded, at most 100 KB, and
+    /// every file under `pwa/` is in it.
+    #[test]
+    fn the_pwa_is_complete_and_within_100_kb() {
+        fn count(dir: &std::path::Path) -> usize {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .map(|p| if p.is_dir() { count(&p) } else { 1 })
+                .sum()
+        }
+        let pwa = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pwa");
+        assert_eq!(FILES.len(), count(&pwa));
+        assert!(FILES.iter().any(|f| f.path == "/index.html"));
+        let total = total_bytes();
+        assert!(total <= 100 * 1024, "PWA is {total} bytes");
     }
 }
