@@ -4,7 +4,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use botcall_core::jwt::{Jwks, verify_attestation};
 use common::*;
 use serde_json::json;
 
@@ -110,15 +109,7 @@ fn a_call_from_a_caller_on_one_daemon_to_a_bot_on_another() {
     assert_eq!(inc["call_id"], id);
     assert_eq!(inc["from"], cw["session"]);
     // The bot's daemon signed it; the bot verifies with that daemon's JWKS.
-    let jwks_text = b.get("/.well-known/jwks.json").text();
-    let att = verify_attestation(
-        inc["attestation"].as_str().unwrap(),
-        &Jwks::parse(&jwks_text).unwrap(),
-        "hs-bot",
-        None,
-        now(),
-    )
-    .unwrap();
+    let att = attestation_of(&b, &inc, "hs-bot");
     assert_eq!(att.call_id.as_str(), id.as_str().unwrap());
     assert_eq!(att.fp.as_str(), FP);
 

@@ -23,7 +23,7 @@ use botcall_sdk::codec::rms;
 use botcall_sdk::{BotConfig, BotError, CallStats, IcePolicy, register_with_discovery};
 use common::*;
 use futures_lite::future;
-use sdk_caller::{BotAudio, Caller, bot_talk};
+use sdk_caller::{BotAudio, Caller, assert_tones_both_ways, bot_talk};
 
 const SECRET: &str = "turn-test-secret-0123456789";
 /// coturn may live this long at most, even if this process is killed.
@@ -270,27 +270,7 @@ fn relay_only_bot_talks_through_coturn() {
         c.rx_sources,
     );
 
-    // Opus both ways: 440 Hz at 0.5 → RMS 0.354, 660 Hz at 0.3 → 0.212.
-    assert!(
-        side.audio.rx_frames >= 120,
-        "bot received {}",
-        side.audio.rx_frames
-    );
-    assert!(
-        (side.audio.rx_rms - 0.354).abs() < 0.03,
-        "bot decoded RMS {}",
-        side.audio.rx_rms
-    );
-    assert!(
-        side.audio.tx_frames >= 120,
-        "bot sent {}",
-        side.audio.tx_frames
-    );
-    assert!(c.rx_frames >= 120, "caller received {}", c.rx_frames);
-    assert!(
-        (caller_rms - 0.212).abs() < 0.03,
-        "caller decoded RMS {caller_rms}"
-    );
+    assert_tones_both_ways(&side.audio, &c, 120);
 
     // The relay was used, and nothing else.
     // 1. The bot's relayed address is one of coturn's relay ports.

@@ -486,15 +486,7 @@ fn proof_of_work_human_check() {
     assert_eq!(recv(&mut c)["type"], "ringing");
     let inc = recv(&mut b);
     assert_eq!(inc["hv"], "pow");
-    let jwks_text = d.get("/.well-known/jwks.json").text();
-    let att = verify_attestation(
-        inc["attestation"].as_str().unwrap(),
-        &Jwks::parse(&jwks_text).unwrap(),
-        "hs-bot",
-        None,
-        now(),
-    )
-    .unwrap();
+    let att = attestation_of(&d, &inc, "hs-bot");
     assert_eq!(att.hv.as_str(), "pow");
     assert_eq!(d.metric("botcall_pow_verified_total"), 1.0);
 }

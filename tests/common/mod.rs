@@ -519,9 +519,19 @@ pub fn caller(d: &Daemon) -> (Ws, serde_json::Value) {
     (ws, w)
 }
 
-/// A minimal SDP offer with a DTLS fingerprint.
+/// Verifies an `incoming` message's attestation for `agent` the way a bot
+/// does: against `d`'s `/.well-known/jwks.json`, now.
+pub fn attestation_of(d: &Daemon, inc: &serde_json::Value, agent: &str) -> jwt::HumanAttestation {
+    let jwks = d.get("/.well-known/jwks.json").text();
+    let token = inc["attestation"].as_str().expect("an attestation");
+    jwt::verify_attestation(token, &jwt::Jwks::parse(&jwks).unwrap(), agent, None, now())
+        .unwrap_or_else(|e| panic!("attestation for {agent}: {e:?}"))
+}
+
+/// The DTLS fingerprint in [`offer`].
 pub const FP: &str = "sha-256 0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9";
 
+/// A minimal SDP offer with a DTLS fingerprint.
 pub fn offer() -> String {
     format!(
         "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=fingerprint:{FP}\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"

@@ -293,3 +293,26 @@ pub async fn bot_talk(call: &Call, hang_up_after: Option<usize>) -> BotAudio {
         end,
     }
 }
+
+/// Opus both ways, decoded: the caller's 440 Hz at 0.5 reaches the bot as
+/// RMS 0.354 and the bot's 660 Hz at 0.3 reaches the caller as RMS 0.212,
+/// with at least `min_frames` 20 ms frames each way.
+pub fn assert_tones_both_ways(bot: &BotAudio, c: &Caller, min_frames: usize) {
+    assert!(
+        bot.rx_frames >= min_frames,
+        "bot received {}",
+        bot.rx_frames
+    );
+    assert!(
+        (bot.rx_rms - 0.354).abs() < 0.03,
+        "bot decoded RMS {}",
+        bot.rx_rms
+    );
+    assert!(bot.tx_frames >= min_frames, "bot sent {}", bot.tx_frames);
+    assert!(c.rx_frames >= min_frames, "caller received {}", c.rx_frames);
+    let caller_rms = rms(c.pcm.get(9600..).unwrap_or(&[]));
+    assert!(
+        (caller_rms - 0.212).abs() < 0.03,
+        "caller decoded RMS {caller_rms}"
+    );
+}
