@@ -11,8 +11,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -1915,12 +1914,9 @@ fn the_pwa_is_served_with_csp_and_etag() {
 
 // -------------------------------------------- command line and config
 
-/// A daemon process started with our own arguments and environment.
-struct Proc {
-    child: Child,
-    log: Arc<Mutex<String>>,
-    addr: SocketAddr,
-}
+/// A daemon process started with our own arguments and environment (the
+/// shared spawner, without the test keys and flags `Daemon::start` adds).
+struct Proc(Daemon);
 
 impl Proc {
     /// Starts `botcalld args` with only `env` (plus PATH) in `cwd`; waits for
@@ -1930,49 +1926,24 @@ impl Proc {
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .current_dir(cwd);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = log.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("listening on http://")
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(line.clone());
-                }
-                sink.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("botcalld {args:?} did not start:\n{}", log.lock().unwrap());
-            }
-        };
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-            .unwrap();
-        Proc { child, log, addr }
+        Proc(Daemon::spawn(cmd, TempDir::new("proc")))
     }
 
+    fn addr(&self) -> SocketAddr {
+        self.0.addr
+    }
+
+    fn log(&self) -> String {
+        self.0.log()
+    }
+
+    /// The address to connect to (the daemon may listen on 0.0.0.0).
     fn loopback(&self) -> SocketAddr {
-        let mut a = self.addr;
+        let mut a = self.0.addr;
         if a.ip().is_unspecified() {
             a.set_ip([127, 0, 0, 1].into());
         }
@@ -1993,29 +1964,7 @@ impl Proc {
     }
 
     fn term(mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let t0 = Instant::now();
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "no exit after SIGTERM:\n{}",
-                self.log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.signal("TERM", Duration::from_secs(10))
     }
 }
 
@@ -2183,11 +2132,8 @@ fn config_file_env_and_flags_in_order() {
     // File only.
     let p = Proc::start(&["--config", f], &[], dir.path());
     assert_eq!(p.metric("botcall_agent_table_capacity"), 5.0);
-    assert_eq!(p.addr.ip().to_string(), "127.0.0.1");
-    assert!(
-        !p.log.lock().unwrap().contains("STUN udp"),
-        "stun_listen = off ignored"
-    );
+    assert_eq!(p.addr().ip().to_string(), "127.0.0.1");
+    assert!(!p.log().contains("STUN udp"), "stun_listen = off ignored");
     drop(p);
     // BOTCALL_CONFIG names the file too.
     let p = Proc::start(&[], &[("BOTCALL_CONFIG", f)], dir.path());
@@ -2201,11 +2147,11 @@ fn config_file_env_and_flags_in_order() {
     ];
     let p = Proc::start(&["--config", f], &env, dir.path());
     assert_eq!(p.metric("botcall_agent_table_capacity"), 7.0);
-    assert_eq!(p.addr.ip().to_string(), "127.0.0.2");
+    assert_eq!(p.addr().ip().to_string(), "127.0.0.2");
     let k = Keys::new();
     let id = Keys::thumbprint(&k.fleet);
     let r = http(
-        p.addr,
+        p.addr(),
         "POST",
         "/register",
         &[
@@ -2238,7 +2184,7 @@ fn config_file_env_and_flags_in_order() {
         dir.path(),
     );
     assert_eq!(p.metric("botcall_agent_table_capacity"), 9.0);
-    assert_eq!(p.addr.ip().to_string(), "127.0.0.1");
+    assert_eq!(p.addr().ip().to_string(), "127.0.0.1");
     assert_eq!(p.term().code(), Some(0));
 }
 
@@ -2258,13 +2204,8 @@ fn runs_with_no_arguments_on_port_8080() {
     }
     let cwd = TempDir::new("noargs");
     let p = Proc::start(&[], &[], cwd.path());
-    assert_eq!(
-        p.addr.to_string(),
-        "0.0.0.0:8080",
-        "{}",
-        p.log.lock().unwrap()
-    );
-    assert!(p.log.lock().unwrap().contains("STUN udp 0.0.0.0:3478"));
+    assert_eq!(p.addr().to_string(), "0.0.0.0:8080", "{}", p.log());
+    assert!(p.log().contains("STUN udp 0.0.0.0:3478"));
     let r = http(
         "127.0.0.1:8080".parse().unwrap(),
         "GET",

@@ -196,14 +196,18 @@ impl Daemon {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                {
+                    let mut l = sink.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+                // After logging it: a test that asserts on `log()` once
+                // `start` returns must find the line there.
                 if line.contains(" listening on http")
                     && let Some(tx) = tx.take()
                 {
-                    let _ = tx.send(line.clone());
+                    let _ = tx.send(line);
                 }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
             }
         });
         let line = match rx.recv_timeout(Duration::from_secs(20)) {
