@@ -8,7 +8,7 @@
 //! Run (the daemon at its default address, a key from `botcalld keygen`):
 //!
 //! ```text
-//! cargo run --example echo_bot -- --daemon http://127.0.0.1:8080 --key bot.jwk [--id ID] [--name NAME] [--listed]
+//! cargo run --example echo_bot -- --daemon http://127.0.0.1:8080 --key bot.jwk [--ca PEM] [--id ID] [--name NAME] [--listed]
 //! ```
 //!
 //! Without `--id` the agent id is the key's thumbprint (open registration).
@@ -19,10 +19,12 @@ use std::time::Instant;
 use botcall_sdk::codec::{OpusDecoder, rms};
 use botcall_sdk::{BotConfig, BotError, Call, HvPolicy, load_key, register_with_discovery};
 
-const USAGE: &str = "usage: echo_bot --key FILE [--daemon URL] [--id ID] [--name NAME] [--listed] [--require-human] [--max-calls N]";
+const USAGE: &str = "usage: echo_bot --key FILE [--daemon URL] [--ca PEM] [--id ID] [--name NAME] [--listed] [--require-human] [--max-calls N]";
 
 struct Args {
     daemon: String,
+    /// Extra CA certificates (PEM) for an https:// daemon with a private CA.
+    ca: Option<String>,
     key: String,
     id: Option<String>,
     name: Option<String>,
@@ -35,6 +37,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
     use lexopt::prelude::*;
     let mut a = Args {
         daemon: "http://127.0.0.1:8080".into(),
+        ca: None,
         key: String::new(),
         id: None,
         name: None,
@@ -47,6 +50,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         match arg {
             Long("daemon") => a.daemon = p.value()?.string()?,
             Long("key") => a.key = p.value()?.string()?,
+            Long("ca") => a.ca = Some(p.value()?.string()?),
             Long("id") => a.id = Some(p.value()?.string()?),
             Long("name") => a.name = Some(p.value()?.string()?),
             Long("listed") => a.listed = true,
@@ -104,6 +108,9 @@ async fn run(a: Args) -> Result<(), BotError> {
         .max_calls(a.max_calls);
     if let Some(id) = a.id {
         cfg = cfg.agent_id(id);
+    }
+    if let Some(ca) = a.ca {
+        cfg = cfg.tls_ca_file(ca);
     }
     if let Some(name) = a.name {
         cfg = cfg.name(name);

@@ -3,7 +3,7 @@
 //! 48 kHz, looped).
 //!
 //! ```text
-//! cargo run --example tone_bot -- --daemon http://127.0.0.1:8080 --key bot.jwk [--id ID] [--name NAME] [--listed] [--wav FILE] [--freq HZ] [--amplitude A]
+//! cargo run --example tone_bot -- --daemon http://127.0.0.1:8080 --key bot.jwk [--ca PEM] [--id ID] [--name NAME] [--listed] [--wav FILE] [--freq HZ] [--amplitude A]
 //! ```
 use std::process::ExitCode;
 
@@ -11,10 +11,12 @@ use botcall_sdk::codec::{FRAME_SAMPLES, OpusEncoder, Tone};
 use botcall_sdk::{BotConfig, BotError, Call, load_key, register_with_discovery};
 use futures_lite::future;
 
-const USAGE: &str = "usage: tone_bot --key FILE [--daemon URL] [--id ID] [--name NAME] [--listed] [--wav FILE] [--freq HZ] [--amplitude A]";
+const USAGE: &str = "usage: tone_bot --key FILE [--daemon URL] [--ca PEM] [--id ID] [--name NAME] [--listed] [--wav FILE] [--freq HZ] [--amplitude A]";
 
 struct Args {
     daemon: String,
+    /// Extra CA certificates (PEM) for an https:// daemon with a private CA.
+    ca: Option<String>,
     key: String,
     id: Option<String>,
     name: Option<String>,
@@ -28,6 +30,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
     use lexopt::prelude::*;
     let mut a = Args {
         daemon: "http://127.0.0.1:8080".into(),
+        ca: None,
         key: String::new(),
         id: None,
         name: None,
@@ -41,6 +44,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         match arg {
             Long("daemon") => a.daemon = p.value()?.string()?,
             Long("key") => a.key = p.value()?.string()?,
+            Long("ca") => a.ca = Some(p.value()?.string()?),
             Long("id") => a.id = Some(p.value()?.string()?),
             Long("name") => a.name = Some(p.value()?.string()?),
             Long("listed") => a.listed = true,
@@ -181,6 +185,9 @@ async fn run(a: Args) -> Result<(), BotError> {
     let mut cfg = BotConfig::new(a.daemon, key).listed(a.listed);
     if let Some(id) = a.id {
         cfg = cfg.agent_id(id);
+    }
+    if let Some(ca) = a.ca {
+        cfg = cfg.tls_ca_file(ca);
     }
     if let Some(name) = a.name {
         cfg = cfg.name(name);

@@ -2,7 +2,8 @@
 //! certificate reloaded on SIGHUP. Run by `tests/all` as
 //! `cargo test -p botcalld --features tls --test tls`. The client side is
 //! Python's `ssl` module (OpenSSL), an independent TLS implementation; the
-//! certificates come from the `openssl` command.
+//! certificates come from the `openssl` command. The SDK (rustls) is the
+//! second client: a bot registers and holds presence over HTTPS + WSS.
 #![cfg(feature = "tls")]
 mod common;
 
@@ -10,7 +11,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use botcall_sdk::{BotConfig, BotError, register_with_discovery};
 use common::*;
+use futures_lite::future;
 
 fn make_cert(dir: &Path, name: &str, cn: &str) {
     let st = Command::new("openssl")
@@ -168,4 +171,159 @@ fn a_bad_certificate_at_start_is_a_clear_error() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `GET path` over TLS trusting `ca`, with Python's `ssl`; the JSON body.
+fn https_get(d: &Daemon, ca: &Path, path: &str) -> serde_json::Value {
+    const GET: &str = r#"
+import json, socket, ssl, sys
+host, port, ca, path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = ssl.create_default_context(cafile=ca).wrap_socket(socket.create_connection((host, port), timeout=5), server_hostname=host)
+s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+data = b""
+while True:
+    b = s.recv(4096)
+    if not b: break
+    data += b
+print(data.split(b"\r\n\r\n", 1)[1].decode())
+"#;
+    let out = Command::new("python3")
+        .args(["-c", GET, "127.0.0.1", &d.addr.port().to_string()])
+        .arg(ca)
+        .arg(path)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A private CA `ca.crt` and a leaf `leaf.crt`/`leaf.key` for 127.0.0.1 signed
+/// by it — the shape rustls (webpki) accepts; a self-signed `req -x509`
+/// certificate is a CA certificate and is refused as an end entity.
+fn make_ca_and_leaf(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=BotCall test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+    ]);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "leaf.crt",
+    ]);
+}
+
+#[test]
+fn an_sdk_bot_registers_and_stays_online_over_https_and_wss() {
+    let dir = TempDir::new("tls-sdk");
+    make_ca_and_leaf(dir.path());
+    make_cert(dir.path(), "other", "someone-else");
+    let ca = dir.path().join("ca.crt");
+    let d = Daemon::start(&[
+        "--tls-cert",
+        dir.path().join("leaf.crt").to_str().unwrap(),
+        "--tls-key",
+        dir.path().join("leaf.key").to_str().unwrap(),
+    ]);
+    let url = format!("https://127.0.0.1:{}", d.addr.port());
+    let cfg = || {
+        BotConfig::new(&url, Keys::new().ec)
+            .agent_id("ec-bot")
+            .seed(5)
+    };
+
+    // The private CA is not in the webpki roots, and another CA file does not
+    // vouch for the daemon: a typed TLS error, not a hang or a panic.
+    for c in [cfg(), cfg().tls_ca_file(dir.path().join("other.crt"))] {
+        match future::block_on(register_with_discovery(c)) {
+            Err(BotError::Io { message, .. }) => {
+                assert!(message.contains("TLS handshake"), "{message}")
+            }
+            other => panic!(
+                "expected a TLS handshake error, got {:?}",
+                other.map(|b| b.status())
+            ),
+        }
+    }
+    // A file without a certificate, or an http:// URL with a CA file, is a config error at once.
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not pem").unwrap();
+    assert!(matches!(
+        future::block_on(register_with_discovery(cfg().tls_ca_file(&junk))),
+        Err(BotError::Config(m)) if m.contains("junk.pem")
+    ));
+    assert!(matches!(
+        future::block_on(register_with_discovery(
+            BotConfig::new(format!("http://{}", d.addr), Keys::new().ec).tls_ca_file(&ca)
+        )),
+        Err(BotError::Config(m)) if m.contains("not https://")
+    ));
+    assert_eq!(https_get(&d, &ca, "/lookup/ec-bot")["code"], "not_found");
+
+    // Trusting the private CA: registered (HTTPS) and online (WSS).
+    let bot = future::block_on(register_with_discovery(cfg().tls_ca_file(&ca)))
+        .expect("the bot registers over TLS");
+    assert!(bot.status().online);
+    let lookup = https_get(&d, &ca, "/lookup/ec-bot");
+    assert_eq!(lookup["online"], true, "{lookup}");
 }

@@ -15,7 +15,7 @@ mod presence;
 #[cfg(feature = "tls")]
 mod tls;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -111,6 +111,11 @@ pub struct BotConfig {
     pub seed: Option<u64>,
     /// Limit for one connection attempt (JWKS + register + upgrade).
     pub connect_timeout: Duration,
+    /// A PEM file of CA certificates trusted for an `https://` daemon besides
+    /// the webpki roots: a private CA, or the daemon's self-signed certificate
+    /// (feature `tls`). Read at start (a bad file is a config error) and on
+    /// every reconnect, so a replaced file is picked up.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl BotConfig {
@@ -133,6 +138,7 @@ impl BotConfig {
             ice_policy: IcePolicy::All,
             seed: None,
             connect_timeout: Duration::from_secs(10),
+            tls_ca_file: None,
         }
     }
     /// Sets the agent id.
@@ -194,6 +200,12 @@ impl BotConfig {
     #[must_use]
     pub fn ice_policy(mut self, p: IcePolicy) -> Self {
         self.ice_policy = p;
+        self
+    }
+    /// Also trusts the CA certificates in this PEM file (feature `tls`).
+    #[must_use]
+    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls_ca_file = Some(path.into());
         self
     }
     /// Fixes the seed (tests).
@@ -259,7 +271,19 @@ const INCOMING_QUEUE: usize = 8;
 /// [`BotError::Io`] (daemon unreachable), [`BotError::Http`] (e.g. 401, 403
 /// `id_taken`), [`BotError::Refused`], [`BotError::Timeout`].
 pub async fn register_with_discovery(cfg: BotConfig) -> Result<Bot, BotError> {
-    let url = DaemonUrl::parse(&cfg.daemon)?;
+    let mut url = DaemonUrl::parse(&cfg.daemon)?;
+    if let Some(ca) = &cfg.tls_ca_file {
+        if !url.tls {
+            return Err(BotError::Config(format!(
+                "tls_ca_file is set but the daemon URL {:?} is not https://",
+                cfg.daemon
+            )));
+        }
+        // Fail now on a bad file, not on every reconnect.
+        #[cfg(feature = "tls")]
+        tls::roots_with(ca)?;
+        url.tls_ca = Some(ca.clone());
+    }
     let thumbprint = match &cfg.key {
         SigningKey::Es256(sk) => Some(jwt::thumbprint(sk.verifying_key()).to_string()),
         SigningKey::Hs256(_) => None,

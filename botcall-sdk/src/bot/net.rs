@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -27,6 +28,8 @@ pub(crate) struct DaemonUrl {
     pub(crate) port: u16,
     /// Path prefix without a trailing slash ("" for the root).
     pub(crate) base: String,
+    /// Extra trusted CA certificates (PEM) for `https://`, beside the webpki roots.
+    pub(crate) tls_ca: Option<PathBuf>,
 }
 
 impl DaemonUrl {
@@ -78,6 +81,7 @@ impl DaemonUrl {
             host,
             port,
             base,
+            tls_ca: None,
         })
     }
 
@@ -186,7 +190,7 @@ pub(crate) async fn connect(url: &DaemonUrl) -> Result<Stream, BotError> {
                 let _ = s.get_ref().set_nodelay(true);
                 #[cfg(feature = "tls")]
                 if url.tls {
-                    return super::tls::wrap(s, &url.host).await;
+                    return super::tls::wrap(s, &url.host, url.tls_ca.as_deref()).await;
                 }
                 return Ok(Stream::Tcp(s));
             }
