@@ -112,3 +112,34 @@ fn bot_reconnects_and_reregisters_after_a_daemon_restart() {
     });
     assert!(t0.elapsed() < Duration::from_secs(30));
 }
+
+/// A registration the daemon rate-limits comes back as a typed error that
+/// carries the daemon's `Retry-After` (the reconnect loop waits at least that
+/// long: `client::tests::a_retry_after_is_a_floor_for_one_wait_and_is_capped`).
+#[test]
+fn a_rate_limited_registration_reports_retry_after() {
+    let d = Daemon::start(&["--rate-agent", "1", "--rate-agent-burst", "1"]);
+    let cfg = || {
+        BotConfig::new(d.url(""), Keys::new().ec)
+            .agent_id("ec-bot")
+            .seed(9)
+    };
+    let bot = future::block_on(register_with_discovery(cfg())).expect("first registration");
+    future::block_on(bot.shutdown());
+    match future::block_on(register_with_discovery(cfg())) {
+        Err(botcall_sdk::BotError::Http {
+            status: 429,
+            code,
+            retry_after: Some(s),
+            ..
+        }) => {
+            assert_eq!(code, "rate_limited");
+            assert!((1..=2).contains(&s), "Retry-After {s}");
+        }
+        other => panic!("expected 429 with Retry-After, got {:?}", other.err()),
+    }
+    assert_eq!(
+        d.metric(r#"botcall_http_requests_total{route="register",status="429"}"#),
+        1.0
+    );
+}

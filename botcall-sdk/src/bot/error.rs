@@ -64,6 +64,9 @@ pub enum BotError {
         code: String,
         /// The error body's `error` text (or the raw body).
         message: String,
+        /// `Retry-After` in seconds (429 rate-limited, 503 busy), if given:
+        /// the reconnect loop waits at least this long.
+        retry_after: Option<u32>,
     },
     /// The daemon refused the presence session (`error` before `welcome`,
     /// e.g. `unauthorized`).
@@ -142,7 +145,14 @@ impl fmt::Display for BotError {
                 status,
                 code,
                 message,
-            } => write!(f, "daemon answered HTTP {status} {code}: {message}"),
+                retry_after,
+            } => {
+                write!(f, "daemon answered HTTP {status} {code}: {message}")?;
+                match retry_after {
+                    Some(s) => write!(f, " (retry after {s} s)"),
+                    None => Ok(()),
+                }
+            }
             BotError::Refused { code, message } => {
                 write!(f, "daemon refused the session: {code}: {message}")
             }

@@ -204,6 +204,8 @@ pub(crate) async fn connect(url: &DaemonUrl) -> Result<Stream, BotError> {
 #[derive(Debug)]
 pub(crate) struct HttpResponse {
     pub(crate) status: u16,
+    /// `Retry-After` as delta-seconds (an HTTP-date is ignored).
+    pub(crate) retry_after: Option<u32>,
     pub(crate) body: Vec<u8>,
 }
 
@@ -233,6 +235,7 @@ impl HttpResponse {
             status: self.status,
             code,
             message,
+            retry_after: self.retry_after,
         })
     }
 }
@@ -312,22 +315,27 @@ fn parse_response(raw: &[u8], eof: bool) -> Result<Option<HttpResponse>, BotErro
         }
     };
     let status = r.code.unwrap_or(0);
-    let len = r
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .and_then(|h| std::str::from_utf8(h.value).ok())
-        .and_then(|v| v.trim().parse::<usize>().ok());
+    let header = |name: &str| {
+        r.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .map(str::trim)
+    };
+    let len = header("content-length").and_then(|v| v.parse::<usize>().ok());
+    let retry_after = header("retry-after").and_then(|v| v.parse::<u32>().ok());
     let body = &raw[head..];
     match len {
         Some(n) if body.len() >= n => Ok(Some(HttpResponse {
             status,
+            retry_after,
             body: body[..n].to_vec(),
         })),
         Some(_) => Ok(None),
         // No length: the body runs to the end of the connection.
         None if eof => Ok(Some(HttpResponse {
             status,
+            retry_after,
             body: body.to_vec(),
         })),
         None => Ok(None),
@@ -523,6 +531,7 @@ mod tests {
         assert_eq!(r.body, b"rest");
         let e = HttpResponse {
             status: 401,
+            retry_after: None,
             body: br#"{"error":"token has expired","code":"unauthorized","reason":"expired"}"#
                 .to_vec(),
         }
@@ -532,8 +541,27 @@ mod tests {
             Err(BotError::Http {
                 status: 401,
                 code: "unauthorized".into(),
-                message: "token has expired".into()
+                message: "token has expired".into(),
+                retry_after: None,
             })
+        );
+        // Retry-After (delta-seconds) travels with the error; a date is ignored.
+        let raw =
+            b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\ncontent-length: 2\r\n\r\n{}";
+        let r = parse_response(raw, false).unwrap().unwrap();
+        assert_eq!(r.retry_after, Some(7));
+        assert!(matches!(
+            r.ok_body(),
+            Err(BotError::Http {
+                status: 429,
+                retry_after: Some(7),
+                ..
+            })
+        ));
+        let raw = b"HTTP/1.1 503 x\r\nRetry-After: Wed, 21 Oct 2026 07:28:00 GMT\r\ncontent-length: 0\r\n\r\n";
+        assert_eq!(
+            parse_response(raw, false).unwrap().unwrap().retry_after,
+            None
         );
     }
 }

@@ -245,9 +245,13 @@ impl Presence {
             Ok(t) => t,
             Err(e) => {
                 self.last_error = Some(e);
-                let _ = self
-                    .client
-                    .handle_input(self.now(), Input::Disconnected { close_code: None });
+                let _ = self.client.handle_input(
+                    self.now(),
+                    Input::Disconnected {
+                        close_code: None,
+                        retry_after_secs: None,
+                    },
+                );
                 return;
             }
         };
@@ -267,10 +271,18 @@ impl Presence {
             }
             Err(e) => {
                 self.set_status(|s| s.last_error = Some(e.to_string()));
+                let retry_after_secs = match &e {
+                    BotError::Http { retry_after, .. } => *retry_after,
+                    _ => None,
+                };
                 self.last_error = Some(e);
-                let _ = self
-                    .client
-                    .handle_input(self.now(), Input::Disconnected { close_code: None });
+                let _ = self.client.handle_input(
+                    self.now(),
+                    Input::Disconnected {
+                        close_code: None,
+                        retry_after_secs,
+                    },
+                );
             }
         }
     }
@@ -507,9 +519,13 @@ impl Presence {
             };
             if io_failed {
                 self.conn = None;
-                let _ = self
-                    .client
-                    .handle_input(self.now(), Input::Disconnected { close_code: None });
+                let _ = self.client.handle_input(
+                    self.now(),
+                    Input::Disconnected {
+                        close_code: None,
+                        retry_after_secs: None,
+                    },
+                );
                 continue;
             }
             if want_connect {
@@ -560,9 +576,13 @@ impl Presence {
                     };
                     if failed {
                         self.conn = None;
-                        let _ = self
-                            .client
-                            .handle_input(now, Input::Disconnected { close_code: None });
+                        let _ = self.client.handle_input(
+                            now,
+                            Input::Disconnected {
+                                close_code: None,
+                                retry_after_secs: None,
+                            },
+                        );
                     }
                 }
                 Wake::Ws(Ok(WsIn::Other)) => {
@@ -572,9 +592,13 @@ impl Presence {
                     if let Some(c) = self.conn.take() {
                         c.close(code.unwrap_or(1000)).await;
                     }
-                    let _ = self
-                        .client
-                        .handle_input(now, Input::Disconnected { close_code: code });
+                    let _ = self.client.handle_input(
+                        now,
+                        Input::Disconnected {
+                            close_code: code,
+                            retry_after_secs: None,
+                        },
+                    );
                 }
                 Wake::Ws(Err(e)) => {
                     self.set_status(|s| s.last_error = Some(e.to_string()));
@@ -587,9 +611,13 @@ impl Presence {
                         };
                         c.close(code).await;
                     }
-                    let _ = self
-                        .client
-                        .handle_input(now, Input::Disconnected { close_code: None });
+                    let _ = self.client.handle_input(
+                        now,
+                        Input::Disconnected {
+                            close_code: None,
+                            retry_after_secs: None,
+                        },
+                    );
                 }
             }
         }

@@ -5,6 +5,8 @@
 pub const BACKOFF_INITIAL_MS: u64 = 500;
 /// Largest delay ceiling (retries wait 15–30 s at most).
 pub const BACKOFF_MAX_MS: u64 = 30_000;
+/// The longest `Retry-After` obeyed (a daemon's larger value is cut to this).
+pub const RETRY_AFTER_MAX_SECS: u32 = 600;
 
 /// SplitMix64: tiny, seedable, good enough for jitter (not for secrets).
 #[derive(Debug, Clone)]

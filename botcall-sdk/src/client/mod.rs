@@ -49,7 +49,7 @@ use botcall_core::jwt::{self, HumanAttestation, Jwks};
 use botcall_core::protocol::{Candidate, Msg, ProtoError, Role, Text};
 
 pub(crate) use backoff::Rng;
-pub use backoff::{BACKOFF_INITIAL_MS, BACKOFF_MAX_MS};
+pub use backoff::{BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, RETRY_AFTER_MAX_SECS};
 pub use types::{
     ClientConfig, ClientState, ClientStats, Event, IceServer, Input, OfflineReason, Output, Str,
     parse_ice_servers,
@@ -134,6 +134,8 @@ pub struct Client {
     state: State,
     now: Instant,
     backoff: Backoff,
+    /// The least wait before the next attempt (from `Retry-After`), in ms.
+    retry_floor_ms: u64,
     /// (monotonic instant, Unix seconds) at the last `Connected`.
     clock: Option<(Instant, u64)>,
     heartbeat_ms: u64,
@@ -205,6 +207,7 @@ impl Client {
             state: State::Connecting { since: now },
             now,
             backoff: Backoff::new(seed),
+            retry_floor_ms: 0,
             clock: None,
             heartbeat_ms: 30_000,
             socket_open: false,
@@ -385,8 +388,13 @@ impl Client {
                     self.stats.bad_messages += 1;
                 })
             }
-            Input::Disconnected { close_code } => {
+            Input::Disconnected {
+                close_code,
+                retry_after_secs,
+            } => {
                 self.socket_open = false;
+                self.retry_floor_ms =
+                    retry_after_secs.map_or(0, |s| u64::from(s.min(RETRY_AFTER_MAX_SECS)) * 1000);
                 self.want_close = false;
                 let reason = match (close_code, self.state) {
                     (Some(4000), _) => OfflineReason::Replaced,
@@ -424,8 +432,13 @@ impl Client {
         self.want_connect = false;
         self.state = match reason {
             OfflineReason::Replaced | OfflineReason::Shutdown => State::Stopped,
+            // The daemon's Retry-After, if it gave one, is a floor.
             _ => State::Backoff {
-                until: now.add_millis(self.backoff.next_delay()),
+                until: now.add_millis(
+                    self.backoff
+                        .next_delay()
+                        .max(core::mem::take(&mut self.retry_floor_ms)),
+                ),
             },
         };
         self.event(Event::Offline { reason, was_online });

@@ -519,6 +519,7 @@ fn reconnects_with_growing_jittered_backoff() {
     h.now = 1000;
     h.input(Input::Disconnected {
         close_code: Some(1001),
+        retry_after_secs: None,
     })
     .unwrap();
     let (outs, t) = h.drain();
@@ -547,7 +548,11 @@ fn reconnects_with_growing_jittered_backoff() {
     for _ in 0..9 {
         h.at(deadline.0);
         assert_eq!(h.outs(), vec![Out::Connect]);
-        h.input(Input::Disconnected { close_code: None }).unwrap();
+        h.input(Input::Disconnected {
+            close_code: None,
+            retry_after_secs: None,
+        })
+        .unwrap();
         let (outs, next) = h.drain();
         assert_eq!(
             outs,
@@ -576,10 +581,54 @@ fn reconnects_with_growing_jittered_backoff() {
     h.outs();
     h.msg(WELCOME).unwrap();
     h.outs();
-    h.input(Input::Disconnected { close_code: None }).unwrap();
+    h.input(Input::Disconnected {
+        close_code: None,
+        retry_after_secs: None,
+    })
+    .unwrap();
     let (_, next) = h.drain();
     assert!(next.0 - h.now <= 500, "{}", next.0 - h.now);
     assert_eq!(h.c.stats().sessions, 2);
+}
+
+#[test]
+fn a_retry_after_is_a_floor_for_one_wait_and_is_capped() {
+    let mut h = Harness::new();
+    let (outs, _) = h.drain();
+    assert_eq!(outs, vec![Out::Connect]);
+    // 429 with Retry-After: 20 → the next attempt is not before 20 s.
+    h.input(Input::Disconnected {
+        close_code: None,
+        retry_after_secs: Some(20),
+    })
+    .unwrap();
+    let (_, t) = h.drain();
+    assert_eq!(t.0 - h.now, 20_000, "{t:?}");
+    h.at(t.0 - 1);
+    assert_eq!(h.drain().0, vec![]);
+    h.at(t.0);
+    assert_eq!(h.outs(), vec![Out::Connect]);
+    // Without one, the backoff alone decides again (second ceiling: 1 s).
+    h.input(Input::Disconnected {
+        close_code: None,
+        retry_after_secs: None,
+    })
+    .unwrap();
+    let (_, t2) = h.drain();
+    assert!((500..=1000).contains(&(t2.0 - h.now)), "{t2:?}");
+    // A huge value is cut to RETRY_AFTER_MAX_SECS.
+    h.at(t2.0);
+    assert_eq!(h.outs(), vec![Out::Connect]);
+    h.input(Input::Disconnected {
+        close_code: None,
+        retry_after_secs: Some(u32::MAX),
+    })
+    .unwrap();
+    let (_, t3) = h.drain();
+    assert_eq!(
+        t3.0 - h.now,
+        u64::from(crate::client::RETRY_AFTER_MAX_SECS) * 1000
+    );
 }
 
 #[test]
@@ -627,6 +676,7 @@ fn connect_and_welcome_timeouts() {
     // A late Disconnected for the closed socket changes nothing.
     h.input(Input::Disconnected {
         close_code: Some(1008),
+        retry_after_secs: None,
     })
     .unwrap();
     assert_eq!(h.outs(), vec![]);
@@ -699,6 +749,7 @@ fn replaced_stops_and_shutdown_hangs_up() {
     h.online();
     h.input(Input::Disconnected {
         close_code: Some(4000),
+        retry_after_secs: None,
     })
     .unwrap();
     let (outs, t) = h.drain();

@@ -53,6 +53,11 @@ pub enum Input<'a> {
     Disconnected {
         /// The WebSocket close code, if one was received (4000: replaced).
         close_code: Option<u16>,
+        /// The daemon's `Retry-After` (seconds) on a 429/503 answer: the next
+        /// attempt waits at least this long (at most [`RETRY_AFTER_MAX_SECS`]).
+        ///
+        /// [`RETRY_AFTER_MAX_SECS`]: crate::client::RETRY_AFTER_MAX_SECS
+        retry_after_secs: Option<u32>,
     },
 }
 
