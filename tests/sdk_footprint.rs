@@ -46,6 +46,21 @@ fn sample(pid: u32) -> (u64, u64, f64) {
     (kb("VmRSS:"), kb("VmHWM:"), ticks / hz)
 }
 
+/// (anonymous, file-backed) resident kB: file pages are the binary's own code
+/// and data, shared and reclaimable; anonymous pages are the bot's heap and stacks.
+fn rss_split(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (kb("RssAnon:"), kb("RssFile:"))
+}
+
 #[test]
 #[ignore = "benchmark: run by hand, see the file's docs"]
 fn echo_bot_footprint() {
@@ -93,7 +108,10 @@ fn echo_bot_footprint() {
     std::thread::sleep(Duration::from_secs(secs));
     let (rss, hwm, cpu1) = sample(pid);
     let idle_cpu = 100.0 * (cpu1 - cpu0) / t0.elapsed().as_secs_f64();
-    eprintln!("idle {secs} s: RSS {rss} kB (peak {hwm} kB), CPU {idle_cpu:.2}%");
+    let (anon, file) = rss_split(pid);
+    eprintln!(
+        "idle {secs} s: RSS {rss} kB (anon {anon}, file {file}; peak {hwm} kB), CPU {idle_cpu:.2}%"
+    );
 
     let mut c = Caller::new(&d);
     c.call("ec-bot");
@@ -108,10 +126,11 @@ fn echo_bot_footprint() {
         peak = peak.max(sample(pid).0);
     }
     let (rss2, hwm2, cpu3) = sample(pid);
+    let (anon2, file2) = rss_split(pid);
     let call_cpu = 100.0 * (cpu3 - cpu2) / t1.elapsed().as_secs_f64();
     let echoed = rms(c.pcm.get(48_000..).unwrap_or(&[]));
     eprintln!(
-        "in a call {secs} s: RSS {rss2} kB (max sampled {peak} kB, peak {hwm2} kB), CPU {call_cpu:.2}%; caller got {} frames back, RMS {echoed:.3}",
+        "in a call {secs} s: RSS {rss2} kB (anon {anon2}, file {file2}; max sampled {peak} kB, peak {hwm2} kB), CPU {call_cpu:.2}%; caller got {} frames back, RMS {echoed:.3}",
         c.rx_frames
     );
     c.hang_up("bye");
