@@ -4,8 +4,11 @@
 //! tests fail (they never skip).
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use common::*;
 
@@ -158,57 +161,89 @@ impl Drop for Child {
     }
 }
 
-#[test]
-fn a_person_calls_the_echo_bot_from_the_pwa() {
-    use std::io::{BufRead, BufReader};
-    use std::sync::{Arc, Mutex};
+/// The real `echo_bot`, registered as `ec-bot` on `d` and online; its stdout
+/// lines are collected. Also writes a 10 s 440 Hz WAV for the fake microphone.
+struct EchoBot {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    wav: PathBuf,
+    _dir: TempDir,
+}
 
-    let d = Daemon::start(&[]);
-    let dir = TempDir::new("pwa-call");
-    let key = dir.path().join("bot.jwk");
-    let mut jwk = Vec::new();
-    Keys::new()
-        .ec
-        .write_jwk(&mut botcall_core::json::Writer::new(&mut jwk), None)
-        .unwrap();
-    std::fs::write(&key, jwk).unwrap();
-    let wav = dir.path().join("tone440.wav");
-    write_tone_wav(&wav, 10);
-
-    // The real echo_bot, registered as `ec-bot`.
-    let mut bot = std::process::Command::new(example("echo_bot"))
-        .args([
-            "--daemon",
-            &d.url(""),
-            "--id",
-            "ec-bot",
-            "--name",
-            "Echo",
-            "--listed",
-            "--key",
-        ])
-        .arg(&key)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = bot.stdout.take().unwrap();
-    let bot = Child(bot);
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(l);
-        }
-    });
-    d.eventually(
-        "echo_bot online",
-        std::time::Duration::from_secs(20),
-        || {
+impl EchoBot {
+    fn start(d: &Daemon) -> EchoBot {
+        let dir = TempDir::new("pwa-call");
+        let key = dir.path().join("bot.jwk");
+        let mut jwk = Vec::new();
+        Keys::new()
+            .ec
+            .write_jwk(&mut botcall_core::json::Writer::new(&mut jwk), None)
+            .unwrap();
+        std::fs::write(&key, jwk).unwrap();
+        let wav = dir.path().join("tone440.wav");
+        write_tone_wav(&wav, 10);
+        let mut bot = Command::new(example("echo_bot"))
+            .args([
+                "--daemon",
+                &d.url(""),
+                "--id",
+                "ec-bot",
+                "--name",
+                "Echo",
+                "--listed",
+                "--key",
+            ])
+            .arg(&key)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = bot.stdout.take().unwrap();
+        let child = Child(bot);
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(l);
+            }
+        });
+        d.eventually("echo_bot online", Duration::from_secs(20), || {
             let r = d.get("/lookup/ec-bot");
             r.status == 200 && r.json()["online"] == true
-        },
-    );
+        });
+        EchoBot {
+            child,
+            lines,
+            wav,
+            _dir: dir,
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// The best per-second decoded RMS the bot printed.
+    fn best_rms(&self) -> f64 {
+        self.lines()
+            .iter()
+            .filter_map(|l| {
+                l.split("rx_rms=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .fold(0.0f64, f64::max)
+    }
+}
+
+#[test]
+fn a_person_calls_the_echo_bot_from_the_pwa() {
+    let d = Daemon::start(&[]);
+    let bot = EchoBot::start(&d);
+    let wav = bot.wav.clone();
 
     let url = format!("http://{}", d.addr);
     let shots = shots_dir();
@@ -225,7 +260,6 @@ fn a_person_calls_the_echo_bot_from_the_pwa() {
             shots.to_str().unwrap(),
         ],
     );
-    drop(bot);
 
     // The page heard the bot: RTP packets and a non-silent level on the remote stream.
     let inbound = &r["stats"]["inbound"];
@@ -245,18 +279,8 @@ fn a_person_calls_the_echo_bot_from_the_pwa() {
     assert!(call_to_audio < 5000.0, "{r:#}");
 
     // The bot heard the person: decoded Opus with the tone's energy (RMS 0.354).
-    let lines = lines.lock().unwrap().clone();
-    let best = lines
-        .iter()
-        .filter_map(|l| {
-            l.split("rx_rms=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse::<f64>()
-                .ok()
-        })
-        .fold(0.0f64, f64::max);
+    let lines = bot.lines();
+    let best = bot.best_rms();
     assert!(
         (best - 0.354).abs() < 0.05,
         "echo_bot decoded RMS {best}: {lines:?}"
@@ -264,12 +288,67 @@ fn a_person_calls_the_echo_bot_from_the_pwa() {
     assert!(lines.iter().any(|l| l.starts_with("call ")), "{lines:?}");
 
     // The daemon saw the call end by hangup.
+    d.eventually("call ended in metrics", Duration::from_secs(5), || {
+        d.metric("botcall_calls_active") == 0.0
+            && d.metric("botcall_calls_ended_total{reason=\"hangup\"}") == 1.0
+    });
+}
+
+/// The audio path breaks mid-call while signaling stays up (the bot process
+/// is frozen with SIGSTOP): the page ends the call with "network lost" and a
+/// Retry button; with the bot running again, Retry connects a new call.
+#[test]
+fn a_lost_audio_path_ends_the_call_with_a_retry_that_works() {
+    let d = Daemon::start(&[]);
+    let bot = EchoBot::start(&d);
+    let url = format!("http://{}", d.addr);
+    let pid = bot.child.0.id().to_string();
+    let r = node(
+        "lost.mjs",
+        &[
+            "--url",
+            &url,
+            "--bot",
+            "ec-bot",
+            "--wav",
+            bot.wav.to_str().unwrap(),
+            "--bot-pid",
+            &pid,
+        ],
+    );
+    println!(
+        "audio path frozen -> page says network lost after {} ms",
+        r["stopToErrorMs"]
+    );
+    assert_eq!(r["error"]["code"], "network_lost", "{r:#}");
+    assert!(
+        r["errorText"]
+            .as_str()
+            .unwrap()
+            .contains("Network connection lost"),
+        "{r:#}"
+    );
+    assert_eq!(r["retryVisible"], true, "{r:#}");
+    assert_eq!(r["hangupVisible"], false, "{r:#}");
+    // ICE 'disconnected' (a few s without consent responses) + the 5 s grace.
+    let ms = r["stopToErrorMs"].as_u64().unwrap();
+    assert!((5_000..40_000).contains(&ms), "{r:#}");
+    assert_ne!(r["firstCallId"], r["retryCallId"], "{r:#}");
+    assert_eq!(r["errorHiddenAfterRetry"], true, "{r:#}");
+    assert_eq!(r["finalState"], "ended");
+    // The bot took both calls (the page heard its echo on the second one).
+    let calls = bot
+        .lines()
+        .iter()
+        .filter(|l| l.starts_with("call ") && l.contains(" from "))
+        .count();
+    assert_eq!(calls, 2, "{:?}", bot.lines());
     d.eventually(
-        "call ended in metrics",
-        std::time::Duration::from_secs(5),
+        "both calls ended in metrics",
+        Duration::from_secs(5),
         || {
             d.metric("botcall_calls_active") == 0.0
-                && d.metric("botcall_calls_ended_total{reason=\"hangup\"}") == 1.0
+                && d.metric("botcall_calls_ended_total{reason=\"hangup\"}") == 2.0
         },
     );
 }
