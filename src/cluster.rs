@@ -16,6 +16,7 @@ use event_listener::Event;
 use futures_lite::{FutureExt, StreamExt};
 
 use crate::app::App;
+use crate::auth::attest::MAX_JWKS_KEYS;
 use crate::signal::{hub::DaemonId, remote};
 use crate::store::redis::{LIVENESS_EVERY, RedisStore, channel};
 use crate::store::{AgentStore, Record};
@@ -62,6 +63,7 @@ pub(crate) fn start(app: &Rc<App>) {
 async fn liveness_loop(app: Rc<App>) {
     let mut backoff = Duration::from_millis(250);
     let mut down_logged = false;
+    let mut jwks_keys = 1;
     loop {
         let Some(store) = redis(&app) else { return };
         if store.is_up() {
@@ -75,6 +77,24 @@ async fn liveness_loop(app: Rc<App>) {
             if store.heartbeat(&online).await.is_err() {
                 store.mark_down();
                 continue;
+            }
+            match store
+                .share_jwk(app.attest.public_jwk(), app.clock.unix(), MAX_JWKS_KEYS)
+                .await
+            {
+                Ok(peers) => {
+                    let n = app.attest.set_peers(&peers);
+                    if n != jwks_keys {
+                        log_info!(
+                            "attestation keys in the JWKS (this daemon's and its peers'): {n}"
+                        );
+                        jwks_keys = n;
+                    }
+                }
+                Err(_) => {
+                    store.mark_down();
+                    continue;
+                }
             }
             backoff = Duration::from_millis(250);
             stop_or_sleep(&app, LIVENESS_EVERY).await;

@@ -159,6 +159,53 @@ fn a_call_from_a_caller_on_one_daemon_to_a_bot_on_another() {
     assert!(a.metric("botcall_remote_messages_total{direction=\"out\"}") >= 3.0);
 }
 
+/// The `kid`s in a daemon's JWKS, in order.
+fn jwks_kids(d: &Daemon) -> Vec<String> {
+    d.get("/.well-known/jwks.json").json()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Daemons with their own attestation keys: every daemon's JWKS lists every
+/// daemon's key (its own first), so a bot can verify an attestation whichever
+/// daemon answered its JWKS request — as behind a load balancer.
+#[test]
+fn every_daemons_jwks_lists_every_daemons_attestation_key() {
+    let redis = RedisServer::start();
+    let (a, b) = (daemon(&redis, &[]), daemon(&redis, &[]));
+    a.eventually(
+        "each JWKS to list both keys",
+        Duration::from_secs(12),
+        || jwks_kids(&a).len() == 2 && jwks_kids(&b).len() == 2,
+    );
+    let (ka, kb) = (jwks_kids(&a), jwks_kids(&b));
+    assert_ne!(ka[0], kb[0], "each daemon has its own key");
+    assert_eq!(
+        (ka[1].as_str(), kb[1].as_str()),
+        (kb[0].as_str(), ka[0].as_str())
+    );
+
+    // B signs the attestation for its bot; A's JWKS verifies it.
+    let k = Keys::new();
+    let (mut bot_ws, _) = bot(&b, &token(&k.hs, "hs-bot", 300));
+    let (mut c, _) = caller(&a);
+    send(
+        &mut c,
+        json!({"type": "call", "to": "hs-bot", "sdp_offer": offer()}),
+    );
+    assert_eq!(recv(&mut c)["type"], "ringing");
+    let inc = recv(&mut bot_ws);
+    assert_eq!(inc["type"], "incoming");
+    let att = attestation_of(&a, &inc, "hs-bot");
+    assert_eq!(att.fp.as_str(), FP);
+
+    // A daemon on the memory store lists its own key only.
+    assert_eq!(jwks_kids(&Daemon::start(&[])).len(), 1);
+}
+
 #[test]
 fn a_bot_that_moves_daemons_takes_its_call_with_it() {
     let redis = RedisServer::start();

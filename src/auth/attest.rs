@@ -2,13 +2,21 @@
 //!
 //! Loaded from `attestation_key` or `<state_dir>/attestation.jwk`; generated
 //! there (mode 0600) on first start. The `kid` is the key's RFC 7638
-//! thumbprint, so rotating keys never reuses a `kid`.
+//! thumbprint, so rotating keys never reuses a `kid`. On Redis, the JWKS
+//! also lists the other daemons' keys ([`Attestor::set_peers`]), so a bot
+//! can verify an attestation from whichever daemon its socket landed on.
 
+use std::cell::{Ref, RefCell};
 use std::io::Write as _;
 use std::path::Path;
 
+use botcall_core::json;
 use botcall_core::json::Writer;
-use botcall_core::jwt::{self, HeaderOpts, SigningKey, key::write_public_jwk};
+use botcall_core::jwt::{self, Alg, HeaderOpts, Key, SigningKey, key::write_public_jwk};
+
+/// Most keys in the JWKS (ours and other daemons'): bots read at most 4 KiB.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // shared on Redis only
+pub(crate) const MAX_JWKS_KEYS: usize = 8;
 
 /// What one attestation says: human `caller` (checked by `hv`, DTLS
 /// fingerprint `fp`) is calling `agent` in `call_id`.
@@ -26,7 +34,11 @@ pub(crate) struct Attestor {
     key: SigningKey,
     kid: String,
     issuer: String,
-    jwks: String,
+    /// Our public JWK with `kid`: one entry of the JWKS.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // shared on Redis only
+    public_jwk: String,
+    /// `{"keys":[ours, other daemons'…]}`.
+    jwks: RefCell<String>,
 }
 
 impl std::fmt::Debug for Attestor {
@@ -118,28 +130,53 @@ impl Attestor {
     fn new(sk: p256::ecdsa::SigningKey, issuer: &str) -> Self {
         let vk = *sk.verifying_key();
         let kid = jwt::thumbprint(&vk).to_string();
-        let mut jwks = Vec::new();
-        {
-            let mut w = Writer::new(&mut jwks);
-            // Writing into a Vec cannot run out of space.
-            let _ = w
-                .begin_obj()
-                .and_then(|w| w.key("keys"))
-                .and_then(|w| w.begin_arr());
-            let _ = write_public_jwk(&mut w, &vk, Some(&kid));
-            let _ = w.end_arr().and_then(|w| w.end_obj());
-        }
+        let mut jwk = Vec::new();
+        // Writing into a Vec cannot run out of space.
+        let _ = write_public_jwk(&mut Writer::new(&mut jwk), &vk, Some(&kid));
+        let public_jwk = String::from_utf8(jwk).unwrap_or_default();
         Attestor {
             key: SigningKey::Es256(sk),
             kid,
             issuer: issuer.to_string(),
-            jwks: String::from_utf8(jwks).unwrap_or_default(),
+            jwks: RefCell::new(format!(r#"{{"keys":[{public_jwk}]}}"#)),
+            public_jwk,
         }
     }
 
     /// `{"keys":[…]}` for `/.well-known/jwks.json`.
-    pub(crate) fn jwks(&self) -> &str {
-        &self.jwks
+    pub(crate) fn jwks(&self) -> Ref<'_, String> {
+        self.jwks.borrow()
+    }
+
+    /// Our public JWK (with `kid`), as shared with the other daemons.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // shared on Redis only
+    pub(crate) fn public_jwk(&self) -> &str {
+        &self.public_jwk
+    }
+
+    /// Sets the other daemons' public keys (JWK texts, freshest first): the
+    /// JWKS becomes ours plus every usable one with a new `kid`, at most
+    /// [`MAX_JWKS_KEYS`] in all. Entries that are not public ES256 JWKs with
+    /// a `kid` are skipped. Returns how many keys the JWKS now lists.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // shared on Redis only
+    pub(crate) fn set_peers(&self, peers: &[String]) -> usize {
+        let mut kids: Vec<String> = vec![self.kid.clone()];
+        let mut doc = format!(r#"{{"keys":[{}"#, self.public_jwk);
+        for p in peers {
+            if kids.len() >= MAX_JWKS_KEYS {
+                break;
+            }
+            let Some(kid) = peer_kid(p) else { continue };
+            if kids.contains(&kid) {
+                continue;
+            }
+            doc.push(',');
+            doc.push_str(p);
+            kids.push(kid);
+        }
+        doc.push_str("]}");
+        *self.jwks.borrow_mut() = doc;
+        kids.len()
     }
 
     pub(crate) fn kid(&self) -> &str {
@@ -186,10 +223,72 @@ impl Attestor {
     }
 }
 
+/// The `kid` of a public ES256 JWK (no private part), else `None`.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // shared on Redis only
+fn peer_kid(text: &str) -> Option<String> {
+    let o = json::parse_object(text).ok()?;
+    if o.opt_str("d").ok()?.is_some() {
+        return None;
+    }
+    let kid = o.opt_str("kid").ok()??.to_string();
+    match Key::from_jwk(text) {
+        Ok(k) if k.alg() == Alg::Es256 && !kid.is_empty() => Some(kid),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use botcall_core::jwt::{Jwks, verify_attestation};
+
+    fn attestor() -> Attestor {
+        Attestor::new(generate_key().unwrap(), "botcalld")
+    }
+
+    #[test]
+    fn other_daemons_keys_join_the_jwks_and_verify_their_tokens() {
+        let (a, b, c) = (attestor(), attestor(), attestor());
+        let what = Attestation {
+            agent: "bot",
+            caller: "s",
+            call_id: "c1",
+            hv: "none",
+            fp: "sha-256 AB",
+        };
+        let from_b = b.sign(&what, 1000, 120);
+        let verify = |tok: &str| {
+            let doc = a.jwks();
+            verify_attestation(tok, &Jwks::parse(&doc).unwrap(), "bot", None, 1010).is_ok()
+        };
+        assert!(!verify(&from_b));
+        let private = private_jwk(&SigningKey::Es256(generate_key().unwrap()), Some("p"));
+        let n = a.set_peers(&[
+            b.public_jwk().to_string(),
+            "not json".into(),
+            private,
+            a.public_jwk().to_string(),
+            b.public_jwk().to_string(),
+            r#"{"kty":"oct","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow","kid":"h"}"#.into(),
+        ]);
+        assert_eq!(n, 2, "{}", a.jwks());
+        assert!(verify(&from_b));
+        assert!(verify(&a.sign(&what, 1000, 120)));
+        assert!(!verify(&c.sign(&what, 1000, 120)));
+        // Bounded: at most MAX_JWKS_KEYS, ours first; the document stays under 4 KiB.
+        let many: Vec<String> = (0..20)
+            .map(|_| attestor().public_jwk().to_string())
+            .collect();
+        assert_eq!(a.set_peers(&many), MAX_JWKS_KEYS);
+        assert!(a.jwks().len() < 4096, "{}", a.jwks().len());
+        assert!(
+            a.jwks()
+                .starts_with(&format!(r#"{{"keys":[{}"#, a.public_jwk()))
+        );
+        // A peer that is gone drops out on the next refresh.
+        assert_eq!(a.set_peers(&[]), 1);
+        assert!(!verify(&from_b));
+    }
 
     #[test]
     fn creates_once_then_loads_and_signs_verifiable_tokens() {
@@ -217,7 +316,8 @@ mod tests {
             fp: "sha-256 AB:CD",
         };
         let tok = a.sign(&what, 1000, 120);
-        let jwks = Jwks::parse(b.jwks()).unwrap();
+        let jwks_doc = b.jwks();
+        let jwks = Jwks::parse(&jwks_doc).unwrap();
         let att = verify_attestation(&tok, &jwks, "bot", Some("botcalld"), 1010).unwrap();
         assert_eq!(att.call_id.as_str(), "call1");
         assert_eq!(att.hv.as_str(), "pow");

@@ -33,6 +33,10 @@ use crate::signal::hub::DaemonId;
 pub(crate) const ONLINE_TTL: u64 = 120;
 /// Liveness key TTL of a daemon; refreshed every `LIVENESS_EVERY`.
 pub(crate) const LIVENESS_TTL: u64 = 15;
+/// How long a daemon's attestation key stays in the shared JWKS after its
+/// last heartbeat: longer than an attestation lives (120 s), so a token
+/// signed just before a daemon stopped still verifies.
+pub(crate) const JWK_TTL: u64 = 300;
 pub(crate) const LIVENESS_EVERY: Duration = Duration::from_secs(5);
 /// Redis round trips give up after this (then 503, not a hung request).
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -291,6 +295,45 @@ impl RedisStore {
             .await?;
         self.registered.set(registered);
         Ok(())
+    }
+
+    /// Shares this daemon's public attestation key (`bc:jwks`, a sorted set
+    /// scored by expiry, refreshed with every heartbeat) and returns the
+    /// live keys of every daemon, freshest first, at most `max`.
+    pub(crate) async fn share_jwk(
+        &self,
+        jwk: &str,
+        now: u64,
+        max: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let jwk = jwk.to_string();
+        self.run(async |c| {
+            let _: () = redis::pipe()
+                .cmd("ZADD")
+                .arg("bc:jwks")
+                .arg(now + JWK_TTL)
+                .arg(&jwk)
+                .ignore()
+                .cmd("ZREMRANGEBYSCORE")
+                .arg("bc:jwks")
+                .arg("-inf")
+                .arg(format!("({now}"))
+                .ignore()
+                .query_async(c)
+                .await?;
+            redis::cmd("ZRANGE")
+                .arg("bc:jwks")
+                .arg("+inf")
+                .arg(now)
+                .arg("BYSCORE")
+                .arg("REV")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(max)
+                .query_async(c)
+                .await
+        })
+        .await
     }
 
     /// Publishes an envelope to daemon `d`.
