@@ -39,6 +39,20 @@ impl Stream {
 }
 
 impl Stream {
+    /// Sends our FIN (with TLS, `close_notify` first) so the peer reads to
+    /// the end of our answers; reading stays possible. (`AsyncWrite::close`
+    /// on an async-io socket only flushes.)
+    pub(crate) async fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.get_ref().shutdown(std::net::Shutdown::Write),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                futures_lite::AsyncWriteExt::close(&mut **s).await?;
+                s.get_ref().0.get_ref().shutdown(std::net::Shutdown::Write)
+            }
+        }
+    }
+
     /// Ready when a read may return data. Plain sockets ask the poller
     /// (no syscall when nothing happened); TLS may hold decrypted bytes, so
     /// it is always worth a read.

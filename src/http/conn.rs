@@ -18,6 +18,10 @@ use crate::net::Stream;
 const CHUNK: usize = 4096;
 /// Flush pipelined answers once this much is waiting.
 const FLUSH_AT: usize = 64 * 1024;
+/// After our last answer on a connection, how long and how much of what
+/// the client still sends is read and dropped (see [`finish`]).
+const LINGER: Duration = Duration::from_millis(500);
+const LINGER_BYTES: usize = 1024 * 1024;
 
 enum Wait {
     Data(usize),
@@ -77,6 +81,41 @@ async fn flush(app: &App, stream: &mut Stream, out: &mut Vec<u8>) -> bool {
     ok
 }
 
+/// Sends the last answer and ends the connection without a reset: closing a
+/// socket with unread request bytes (a refused body, pipelined requests after
+/// `Connection: close`) makes the kernel send RST, which can destroy the
+/// answer before the client reads it or fail the client's write. So: flush,
+/// shut our side down (FIN), then read and drop whatever still arrives until
+/// the client closes, for at most [`LINGER`] and [`LINGER_BYTES`] — the same
+/// remedy as Go's net/http and Apache's lingering close.
+async fn finish(app: &App, stream: &mut Stream, out: &mut Vec<u8>) {
+    if !flush(app, stream, out).await {
+        return;
+    }
+    if stream.shutdown_write().await.is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER;
+    let mut scratch = [0u8; CHUNK];
+    let mut left = LINGER_BYTES;
+    loop {
+        let read = async {
+            match stream.read(&mut scratch).await {
+                Ok(0) | Err(_) => None,
+                Ok(n) => Some(n),
+            }
+        };
+        let timer = async {
+            async_io::Timer::at(deadline).await;
+            None
+        };
+        match read.or(timer).await {
+            Some(n) if n < left => left -= n,
+            _ => return,
+        }
+    }
+}
+
 fn error_response(app: &App, e: HttpError, peer: SocketAddr) -> Response {
     app.metrics.http_requests.inc(("invalid", e.status()));
     crate::log_debug!("http {peer}: {} ({})", e.message(), e.status());
@@ -96,7 +135,7 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
             match request::parse_request(&buf, app.cfg.max_head_bytes, app.cfg.max_body_bytes) {
                 Err(e) => {
                     error_response(&app, e, peer).write_to(&mut out, &app.date());
-                    flush(&app, &mut stream, &mut out).await;
+                    finish(&app, &mut stream, &mut out).await;
                     return;
                 }
                 Ok(p) => p,
@@ -114,7 +153,7 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
                     match request::decode_chunked(&buf[info.head_len..], app.cfg.max_body_bytes) {
                         Err(e) => {
                             error_response(&app, e, peer).write_to(&mut out, &app.date());
-                            flush(&app, &mut stream, &mut out).await;
+                            finish(&app, &mut stream, &mut out).await;
                             return;
                         }
                         Ok(Chunked::Partial) => None,
@@ -153,7 +192,7 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
                     }
                     Err(resp) => {
                         resp.write_to(&mut out, &app.date());
-                        flush(&app, &mut stream, &mut out).await;
+                        finish(&app, &mut stream, &mut out).await;
                         return;
                     }
                 }
@@ -167,7 +206,7 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
             let close = resp.close;
             buf.drain(..end);
             if close {
-                flush(&app, &mut stream, &mut out).await;
+                finish(&app, &mut stream, &mut out).await;
                 return;
             }
             if out.len() >= FLUSH_AT && !flush(&app, &mut stream, &mut out).await {
@@ -215,7 +254,7 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
                     Response::error(408, "timeout", "request not received in time")
                         .closing()
                         .write_to(&mut out, &app.date());
-                    flush(&app, &mut stream, &mut out).await;
+                    finish(&app, &mut stream, &mut out).await;
                 }
                 return;
             }
