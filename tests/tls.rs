@@ -15,36 +15,41 @@ use botcall_sdk::{BotConfig, BotError, register_with_discovery};
 use common::*;
 use futures_lite::future;
 
-fn make_cert(dir: &Path, name: &str, cn: &str) {
-    let st = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            &format!("/CN={cn}"),
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(dir.join(format!("{name}.key")))
-        .arg("-out")
-        .arg(dir.join(format!("{name}.crt")))
+/// Runs `openssl` in `dir`; panics with its stderr if it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
         .output()
         .expect("openssl (tests/setup installs it)");
     assert!(
-        st.status.success(),
+        out.status.success(),
         "{}",
-        String::from_utf8_lossy(&st.stderr)
+        String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `openssl req` arguments for a new P-256 key, unencrypted.
+const NEW_EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+];
+
+/// A self-signed certificate `name.crt` / `name.key` for 127.0.0.1.
+fn make_cert(dir: &Path, name: &str, cn: &str) {
+    let (subj, key, crt) = (
+        format!("/CN={cn}"),
+        format!("{name}.key"),
+        format!("{name}.crt"),
+    );
+    let mut args = vec!["req", "-x509", "-days", "1"];
+    args.extend(NEW_EC_KEY);
+    args.extend(["-subj", &subj, "-addext", "subjectAltName=IP:127.0.0.1"]);
+    args.extend(["-keyout", &key, "-out", &crt]);
+    openssl(dir, &args);
 }
 
 /// GET /healthz and a WebSocket upgrade over TLS, trusting `ca`; prints the peer certificate's CN.
@@ -205,28 +210,9 @@ print(data.split(b"\r\n\r\n", 1)[1].decode())
 /// by it — the shape rustls (webpki) accepts; a self-signed `req -x509`
 /// certificate is a CA certificate and is refused as an end entity.
 fn make_ca_and_leaf(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "1",
+    let mut ca = vec!["req", "-x509", "-days", "1"];
+    ca.extend(NEW_EC_KEY);
+    ca.extend([
         "-subj",
         "/CN=BotCall test CA",
         "-keyout",
@@ -234,14 +220,10 @@ fn make_ca_and_leaf(dir: &Path) {
         "-out",
         "ca.crt",
     ]);
-    run(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
+    openssl(dir, &ca);
+    let mut leaf = vec!["req", "-new"];
+    leaf.extend(NEW_EC_KEY);
+    leaf.extend([
         "-subj",
         "/CN=127.0.0.1",
         "-keyout",
@@ -249,28 +231,32 @@ fn make_ca_and_leaf(dir: &Path) {
         "-out",
         "leaf.csr",
     ]);
+    openssl(dir, &leaf);
     std::fs::write(
         dir.join("leaf.ext"),
         "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "leaf.ext",
-        "-out",
-        "leaf.crt",
-    ]);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "leaf.crt",
+        ],
+    );
 }
 
 #[test]
