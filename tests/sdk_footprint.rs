@@ -20,17 +20,20 @@ use botcall_sdk::codec::rms;
 use common::*;
 use sdk_caller::Caller;
 
+/// One `kB` field of `/proc/PID/status` (0 if absent).
+fn status_kb(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// (RSS kB, peak RSS kB, CPU seconds) of a process.
 fn sample(pid: u32) -> (u64, u64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let kb = |key| status_kb(pid, key);
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // Fields after the command name (which is in parentheses).
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
@@ -49,16 +52,7 @@ fn sample(pid: u32) -> (u64, u64, f64) {
 /// (anonymous, file-backed) resident kB: file pages are the binary's own code
 /// and data, shared and reclaimable; anonymous pages are the bot's heap and stacks.
 fn rss_split(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (kb("RssAnon:"), kb("RssFile:"))
+    (status_kb(pid, "RssAnon:"), status_kb(pid, "RssFile:"))
 }
 
 #[test]
