@@ -64,7 +64,7 @@ pub enum BotError {
         code: String,
         /// The error body's `error` text (or the raw body).
         message: String,
-        /// `Retry-After` in seconds (429 rate-limited, 503 busy), if given:
+        /// `Retry-After` in seconds (429 `rate_limited`, 503 `store_unavailable`), if given:
         /// the reconnect loop waits at least this long.
         retry_after: Option<u32>,
     },

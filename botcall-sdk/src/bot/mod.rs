@@ -112,8 +112,9 @@ pub struct BotConfig {
     /// Limit for one connection attempt (JWKS + register + upgrade).
     pub connect_timeout: Duration,
     /// A PEM file of CA certificates trusted for an `https://` daemon besides
-    /// the webpki roots: a private CA, or the daemon's self-signed certificate
-    /// (feature `tls`). Read at start (a bad file is a config error) and on
+    /// the webpki roots: the private CA that issued the daemon's certificate
+    /// (feature `tls`; a plain self-signed `openssl req -x509` certificate is
+    /// refused by rustls as a server certificate, see docs/sdk.md). Read at start (a bad file is a config error) and on
     /// every reconnect, so a replaced file is picked up.
     pub tls_ca_file: Option<PathBuf>,
 }

@@ -1,6 +1,6 @@
 //! `https://` daemons (feature `tls`): rustls over the TCP stream, trusting the
 //! Mozilla root certificates from `webpki-roots` plus, if configured, the CA
-//! certificates of a PEM file (a private CA or a self-signed daemon).
+//! certificates of a PEM file (the private CA of a LAN daemon).
 
 use std::net::TcpStream;
 use std::path::Path;

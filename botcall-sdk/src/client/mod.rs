@@ -393,8 +393,6 @@ impl Client {
                 retry_after_secs,
             } => {
                 self.socket_open = false;
-                self.retry_floor_ms =
-                    retry_after_secs.map_or(0, |s| u64::from(s.min(RETRY_AFTER_MAX_SECS)) * 1000);
                 self.want_close = false;
                 let reason = match (close_code, self.state) {
                     (Some(4000), _) => OfflineReason::Replaced,
@@ -404,6 +402,9 @@ impl Client {
                 match self.state {
                     State::Stopped | State::Backoff { .. } => Ok(()),
                     _ => {
+                        // Consumed by `fail` when it schedules the next attempt.
+                        self.retry_floor_ms = retry_after_secs
+                            .map_or(0, |s| u64::from(s.min(RETRY_AFTER_MAX_SECS)) * 1000);
                         self.fail(now, reason);
                         Ok(())
                     }
