@@ -192,17 +192,26 @@ pub fn verify<'s>(
     scratch: &'s mut Scratch,
 ) -> Result<Verified<'s>, JwtError> {
     let parts = split(token)?;
-    let header_len = b64::decoded_len(parts.header_b64.len());
-    if header_len > SCRATCH_LEN {
-        return Err(JwtError::TooLong);
-    }
-    let (hbuf, pbuf) = scratch.buf.split_at_mut(header_len);
-    let header = parse_header(decode_text(parts.header_b64, hbuf)?)?;
+    let (header, pbuf) = decode_header(&parts, scratch)?;
     check_header(&header, key.alg())?;
 
     check_signature(&parts, key)?;
     let payload = decode_text(parts.payload_b64, pbuf)?;
     Ok(Verified { header, payload })
+}
+
+/// Decodes and parses the header into the front of `scratch`; the rest is
+/// for the payload.
+fn decode_header<'s>(
+    parts: &Parts<'_>,
+    scratch: &'s mut Scratch,
+) -> Result<(Header<'s>, &'s mut [u8]), JwtError> {
+    let header_len = b64::decoded_len(parts.header_b64.len());
+    if header_len > SCRATCH_LEN {
+        return Err(JwtError::TooLong);
+    }
+    let (hbuf, pbuf) = scratch.buf.split_at_mut(header_len);
+    Ok((parse_header(decode_text(parts.header_b64, hbuf)?)?, pbuf))
 }
 
 fn check_signature(parts: &Parts<'_>, key: &Key) -> Result<(), JwtError> {
@@ -230,12 +239,7 @@ pub fn verify_with<'s>(
     choose: impl FnOnce(&Header<'s>, &'s str) -> Result<Key, JwtError>,
 ) -> Result<Verified<'s>, JwtError> {
     let parts = split(token)?;
-    let header_len = b64::decoded_len(parts.header_b64.len());
-    if header_len > SCRATCH_LEN {
-        return Err(JwtError::TooLong);
-    }
-    let (hbuf, pbuf) = scratch.buf.split_at_mut(header_len);
-    let header = parse_header(decode_text(parts.header_b64, hbuf)?)?;
+    let (header, pbuf) = decode_header(&parts, scratch)?;
     let payload = decode_text(parts.payload_b64, pbuf)?;
     let key = choose(&header, payload)?;
     check_header(&header, key.alg())?;
