@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{BIN, Daemon, TempDir};
+use common::{BIN, Daemon, TempDir, raw_ws_upgrade};
 
 fn sample_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/botcalld.toml")
@@ -148,25 +148,7 @@ fn restart_keeps_the_attestation_key() {
 
 /// A minimal WebSocket client on a raw socket (client frames are masked).
 fn ws_connect(addr: SocketAddr) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "GET /v1/ws HTTP/1.1\r\nhost: test\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
-         sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut b).unwrap();
-        head.push(b[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    let mut s = raw_ws_upgrade(addr, Duration::from_secs(20));
     ws_send(&mut s, 0x1, br#"{"type":"hello","role":"caller","v":1}"#);
     let (op, _) = ws_read(&mut s).expect("welcome");
     assert_eq!(op, 0x1);

@@ -240,8 +240,7 @@ fn relay_only_bot_talks_through_coturn() {
     let mut c = Caller::new(&d);
     c.call("ec-bot");
     c.run(Duration::from_secs(15), |c| {
-        c.connected_at
-            .is_some_and(|t| t.elapsed() > Duration::from_secs(3))
+        c.connected_for(Duration::from_secs(3))
     });
     assert!(
         c.connected_at.is_some(),
@@ -343,9 +342,7 @@ fn default_policy_adds_a_relay_candidate_beside_the_host_one() {
     // Until media flows and gathering is over (the relayed candidate
     // trickled, then end-of-candidates).
     c.run(Duration::from_secs(15), |c| {
-        c.end_of_candidates
-            && c.connected_at
-                .is_some_and(|t| t.elapsed() > Duration::from_secs(1))
+        c.end_of_candidates && c.connected_for(Duration::from_secs(1))
     });
     assert!(
         c.connected_at.is_some(),
@@ -492,8 +489,7 @@ fn each_call_brings_fresh_turn_credentials() {
     let mut c = Caller::new(&d);
     c.call("ec-bot");
     c.run(Duration::from_secs(15), |c| {
-        c.connected_at
-            .is_some_and(|t| t.elapsed() > Duration::from_secs(1))
+        c.connected_for(Duration::from_secs(1))
     });
     assert!(
         c.connected_at.is_some(),

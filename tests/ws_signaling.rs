@@ -627,21 +627,7 @@ fn stun_answers_a_third_party_client() {
 // --- raw WebSocket helpers for frames tungstenite refuses to send ---
 
 fn raw_ws(d: &Daemon) -> TcpStream {
-    let mut s = TcpStream::connect(d.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut b).unwrap();
-        head.push(b[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
-    s
+    raw_ws_upgrade(d.addr, Duration::from_secs(5))
 }
 
 fn masked_frame(b0: u8, payload: &[u8]) -> Vec<u8> {

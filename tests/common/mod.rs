@@ -440,6 +440,30 @@ pub fn http(
         .unwrap_or_else(|| panic!("no response to {method} {path}"))
 }
 
+/// A WebSocket upgrade on a raw socket (for frames and timings a WebSocket
+/// library will not produce); panics unless the daemon answers 101.
+pub fn raw_ws_upgrade(addr: SocketAddr, read_timeout: Duration) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(read_timeout)).unwrap();
+    s.write_all(
+        b"GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s
+}
+
 /// `POST /register` with a bearer token and JSON body.
 pub fn register(d: &Daemon, token: &str, body: &str) -> Resp {
     let auth = format!("Bearer {token}");

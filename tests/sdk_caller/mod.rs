@@ -161,6 +161,11 @@ impl Caller {
         }
     }
 
+    /// Media has been connected for at least `d`.
+    pub fn connected_for(&self, d: Duration) -> bool {
+        self.connected_at.is_some_and(|t| t.elapsed() > d)
+    }
+
     /// Runs the media loop until `stop` says so or `within` passes.
     pub fn run(&mut self, within: Duration, mut stop: impl FnMut(&Caller) -> bool) {
         let t0 = Instant::now();
