@@ -5,14 +5,12 @@
 mod common;
 mod sdk_caller;
 
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use botcall_sdk::codec::rms;
-use botcall_sdk::{BotConfig, EndReason, HumanAttestation, register_with_discovery};
+use botcall_sdk::{BotConfig, EndReason, HumanAttestation};
 use common::*;
-use futures_lite::future;
-use sdk_caller::{BotAudio, Caller, assert_tones_both_ways, bot_talk};
+use sdk_caller::{BotAudio, Caller, assert_tones_both_ways, bot_talk, spawn_sdk_bot};
 
 /// What the bot side saw.
 #[derive(Debug)]
@@ -25,42 +23,29 @@ struct BotSide {
 /// Starts a bot thread: it accepts one call, sends a 660 Hz tone at 0.3 and
 /// decodes what it hears. With `hang_up_after`, it hangs up itself after
 /// that many received frames.
-fn spawn_bot(
-    d: &Daemon,
-    hang_up_after: Option<usize>,
-) -> (mpsc::Receiver<()>, std::thread::JoinHandle<BotSide>) {
-    let url = d.url("");
-    let (online_tx, online_rx) = mpsc::channel();
-    let h = std::thread::spawn(move || {
-        future::block_on(async move {
-            let cfg = BotConfig::new(url, Keys::new().ec)
-                .agent_id("ec-bot")
-                .seed(7);
-            let bot = register_with_discovery(cfg).await.expect("bot registers");
-            online_tx.send(()).unwrap();
-            let call = bot.accept_call().await.expect("a verified call");
-            let audio = bot_talk(&call, hang_up_after).await;
-            let side = BotSide {
-                caller: call.caller().clone(),
-                call_id: call.id().to_string(),
-                audio,
-            };
-            drop(call);
-            bot.shutdown().await;
-            side
-        })
-    });
-    (online_rx, h)
+fn spawn_bot(d: &Daemon, hang_up_after: Option<usize>) -> std::thread::JoinHandle<BotSide> {
+    let cfg = BotConfig::new(d.url(""), Keys::new().ec)
+        .agent_id("ec-bot")
+        .seed(7);
+    spawn_sdk_bot(cfg, move |bot| async move {
+        let call = bot.accept_call().await.expect("a verified call");
+        let audio = bot_talk(&call, hang_up_after).await;
+        let side = BotSide {
+            caller: call.caller().clone(),
+            call_id: call.id().to_string(),
+            audio,
+        };
+        drop(call);
+        bot.shutdown().await;
+        side
+    })
 }
 
 #[test]
 fn opus_flows_both_ways_and_the_callers_hangup_reaches_the_bot() {
     let t0 = Instant::now();
     let d = Daemon::start(&[]);
-    let (online, bot) = spawn_bot(&d, None);
-    online
-        .recv_timeout(Duration::from_secs(10))
-        .expect("bot online");
+    let bot = spawn_bot(&d, None);
     let lookup = d.get("/lookup/ec-bot").json();
     assert_eq!(lookup["online"], true, "{lookup}");
 
@@ -104,10 +89,7 @@ fn opus_flows_both_ways_and_the_callers_hangup_reaches_the_bot() {
 #[test]
 fn the_bots_hangup_reaches_the_caller() {
     let d = Daemon::start(&[]);
-    let (online, bot) = spawn_bot(&d, Some(25));
-    online
-        .recv_timeout(Duration::from_secs(10))
-        .expect("bot online");
+    let bot = spawn_bot(&d, Some(25));
     let mut c = Caller::new(&d);
     c.call("ec-bot");
     c.run(Duration::from_secs(12), |c| c.hangup.is_some());

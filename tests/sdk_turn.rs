@@ -20,10 +20,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use botcall_sdk::codec::rms;
-use botcall_sdk::{BotConfig, BotError, CallStats, IcePolicy, register_with_discovery};
+use botcall_sdk::{BotConfig, BotError, CallStats, IcePolicy};
 use common::*;
-use futures_lite::future;
-use sdk_caller::{BotAudio, Caller, assert_tones_both_ways, bot_talk};
+use sdk_caller::{BotAudio, Caller, assert_tones_both_ways, bot_talk, spawn_sdk_bot};
 
 const SECRET: &str = "turn-test-secret-0123456789";
 /// coturn may live this long at most, even if this process is killed.
@@ -195,31 +194,21 @@ struct BotSide {
 
 /// A bot that accepts one call, sends a 660 Hz tone at 0.3 and decodes
 /// what it hears until the caller hangs up.
-fn spawn_bot(
-    d: &Daemon,
-    policy: IcePolicy,
-) -> (mpsc::Receiver<()>, std::thread::JoinHandle<BotSide>) {
-    let url = d.url("");
-    let (online_tx, online_rx) = mpsc::channel();
-    let h = std::thread::spawn(move || {
-        future::block_on(async move {
-            let cfg = BotConfig::new(url, Keys::new().ec)
-                .agent_id("ec-bot")
-                .ice_policy(policy)
-                .seed(11);
-            let bot = register_with_discovery(cfg).await.expect("bot registers");
-            online_tx.send(()).unwrap();
-            let call = bot.accept_call().await.expect("a verified call");
-            let side = BotSide {
-                audio: bot_talk(&call, None).await,
-                stats: call.stats(),
-            };
-            drop(call);
-            bot.shutdown().await;
-            side
-        })
-    });
-    (online_rx, h)
+fn spawn_bot(d: &Daemon, policy: IcePolicy) -> std::thread::JoinHandle<BotSide> {
+    let cfg = BotConfig::new(d.url(""), Keys::new().ec)
+        .agent_id("ec-bot")
+        .ice_policy(policy)
+        .seed(11);
+    spawn_sdk_bot(cfg, |bot| async move {
+        let call = bot.accept_call().await.expect("a verified call");
+        let side = BotSide {
+            audio: bot_talk(&call, None).await,
+            stats: call.stats(),
+        };
+        drop(call);
+        bot.shutdown().await;
+        side
+    })
 }
 
 #[test]
@@ -232,10 +221,7 @@ fn relay_only_bot_talks_through_coturn() {
         p = turn.port
     );
     let d = Daemon::start(&["--turn-urls", &urls, "--turn-secret", SECRET]);
-    let (online, bot) = spawn_bot(&d, IcePolicy::Relay);
-    online
-        .recv_timeout(Duration::from_secs(10))
-        .expect("bot online");
+    let bot = spawn_bot(&d, IcePolicy::Relay);
 
     let mut c = Caller::new(&d);
     c.call("ec-bot");
@@ -333,10 +319,7 @@ fn default_policy_adds_a_relay_candidate_beside_the_host_one() {
     let turn = Coturn::start();
     let urls = format!("turn:127.0.0.1:{}", turn.port);
     let d = Daemon::start(&["--turn-urls", &urls, "--turn-secret", SECRET]);
-    let (online, bot) = spawn_bot(&d, IcePolicy::All);
-    online
-        .recv_timeout(Duration::from_secs(10))
-        .expect("bot online");
+    let bot = spawn_bot(&d, IcePolicy::All);
     let mut c = Caller::new(&d);
     c.call("ec-bot");
     // Until media flows and gathering is over (the relayed candidate
@@ -374,32 +357,23 @@ fn relay_only_with_refused_turn_credentials_ends_the_call_quickly() {
     // The daemon signs the REST credentials with another secret than
     // coturn's: coturn answers the authenticated Allocate with 401.
     let d = Daemon::start(&["--turn-urls", &urls, "--turn-secret", "not-the-secret"]);
-    let url = d.url("");
-    let (online_tx, online_rx) = mpsc::channel();
-    let bot = std::thread::spawn(move || {
-        future::block_on(async move {
-            let cfg = BotConfig::new(url, Keys::new().ec)
-                .agent_id("ec-bot")
-                .ice_policy(IcePolicy::Relay)
-                .seed(13);
-            let bot = register_with_discovery(cfg).await.expect("bot registers");
-            online_tx.send(()).unwrap();
-            let call = bot
-                .accept_call()
-                .await
-                .expect("answered: a relay is configured");
-            let t0 = Instant::now();
-            let end = call.ended().await;
-            let took = t0.elapsed();
-            let stats = call.stats();
-            drop(call);
-            bot.shutdown().await;
-            (end, took, stats)
-        })
+    let cfg = BotConfig::new(d.url(""), Keys::new().ec)
+        .agent_id("ec-bot")
+        .ice_policy(IcePolicy::Relay)
+        .seed(13);
+    let bot = spawn_sdk_bot(cfg, |bot| async move {
+        let call = bot
+            .accept_call()
+            .await
+            .expect("answered: a relay is configured");
+        let t0 = Instant::now();
+        let end = call.ended().await;
+        let took = t0.elapsed();
+        let stats = call.stats();
+        drop(call);
+        bot.shutdown().await;
+        (end, took, stats)
     });
-    online_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("bot online");
     let mut c = Caller::new(&d);
     c.call("ec-bot");
     let (end, took, stats) = bot.join().unwrap();
@@ -432,24 +406,15 @@ fn relay_only_with_refused_turn_credentials_ends_the_call_quickly() {
 fn relay_only_without_a_turn_server_refuses_the_call() {
     // No --turn-urls: only the daemon's STUN server is handed out.
     let d = Daemon::start(&[]);
-    let url = d.url("");
-    let (online_tx, online_rx) = mpsc::channel();
-    let bot = std::thread::spawn(move || {
-        future::block_on(async move {
-            let cfg = BotConfig::new(url, Keys::new().ec)
-                .agent_id("ec-bot")
-                .ice_policy(IcePolicy::Relay)
-                .seed(12);
-            let bot = register_with_discovery(cfg).await.expect("bot registers");
-            online_tx.send(()).unwrap();
-            let r = bot.accept_call().await.map(|_| ());
-            bot.shutdown().await;
-            r
-        })
+    let cfg = BotConfig::new(d.url(""), Keys::new().ec)
+        .agent_id("ec-bot")
+        .ice_policy(IcePolicy::Relay)
+        .seed(12);
+    let bot = spawn_sdk_bot(cfg, |bot| async move {
+        let r = bot.accept_call().await.map(|_| ());
+        bot.shutdown().await;
+        r
     });
-    online_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("bot online");
     let mut c = Caller::new(&d);
     c.call("ec-bot");
     let err = bot.join().unwrap().expect_err("no call without a relay");
@@ -481,10 +446,7 @@ fn each_call_brings_fresh_turn_credentials() {
         "--turn-ttl",
         "2",
     ]);
-    let (online, bot) = spawn_bot(&d, IcePolicy::Relay);
-    online
-        .recv_timeout(Duration::from_secs(10))
-        .expect("bot online");
+    let bot = spawn_bot(&d, IcePolicy::Relay);
     std::thread::sleep(Duration::from_secs(4));
     let mut c = Caller::new(&d);
     c.call("ec-bot");

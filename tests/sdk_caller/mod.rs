@@ -5,11 +5,14 @@
 //! `sdk_call.rs`, `sdk_turn.rs` and `sdk_footprint.rs` (`mod sdk_caller;`).
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use botcall_sdk::codec::{OpusDecoder, OpusEncoder, Tone, rms};
-use botcall_sdk::{BotError, Call, EndReason};
+use botcall_sdk::{Bot, BotConfig, BotError, Call, EndReason, register_with_discovery};
 use futures_lite::future;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
@@ -320,4 +323,32 @@ pub fn assert_tones_both_ways(bot: &BotAudio, c: &Caller, min_frames: usize) {
         (caller_rms - 0.212).abs() < 0.03,
         "caller decoded RMS {caller_rms}"
     );
+}
+
+/// Runs an SDK bot on its own thread: registers it with `cfg`, returns once
+/// it is online (panics if it does not get there within 10 s), and then runs
+/// `body` with it; `body`'s result comes back through the handle.
+pub fn spawn_sdk_bot<T, Fut>(
+    cfg: BotConfig,
+    body: impl FnOnce(Bot) -> Fut + Send + 'static,
+) -> JoinHandle<T>
+where
+    T: Send + 'static,
+    Fut: Future<Output = T>,
+{
+    let (online_tx, online_rx) = mpsc::channel();
+    let h = std::thread::spawn(move || {
+        future::block_on(async move {
+            let bot = register_with_discovery(cfg).await.expect("bot registers");
+            let _ = online_tx.send(());
+            body(bot).await
+        })
+    });
+    if online_rx.recv_timeout(Duration::from_secs(10)).is_err() {
+        match h.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(_) => panic!("bot not online within 10 s"),
+        }
+    }
+    h
 }
