@@ -11,11 +11,14 @@ use event_listener::Event;
 
 use crate::auth::Auth;
 use crate::auth::attest::Attestor;
+use crate::budget::Budget;
+use crate::client::{ClientKey, ConnCounts};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::signal::hub::{Hub, Output};
+use crate::slots::ConnId;
 use crate::store::{AgentStore, Store};
-use crate::ws::conn::Registry;
+use crate::ws::conn::{PushError, Registry};
 use crate::ws::frame::{self, Op, close};
 
 /// Wall clock and monotonic time, read in one place.
@@ -72,21 +75,62 @@ impl Shutdown {
     }
 }
 
-/// Counts an open connection; dropping it un-counts.
+/// Counts an open connection, in all and for its client
+/// (`max_connections_per_ip`); dropping it un-counts.
 #[derive(Debug)]
-pub(crate) struct ConnGuard(Rc<Metrics>);
+pub(crate) struct ConnGuard {
+    metrics: Rc<Metrics>,
+    counts: Rc<RefCell<ConnCounts>>,
+    client: Option<ClientKey>,
+}
 
 impl ConnGuard {
-    pub(crate) fn new(m: &Rc<Metrics>) -> Self {
+    pub(crate) fn new(m: &Rc<Metrics>, counts: &Rc<RefCell<ConnCounts>>) -> Self {
         m.connections_open.inc();
-        ConnGuard(m.clone())
+        ConnGuard {
+            metrics: m.clone(),
+            counts: counts.clone(),
+            client: None,
+        }
+    }
+
+    /// Counts this connection for `client` (at accept, or at a WebSocket
+    /// upgrade through a trusted proxy, once the client is known), instead
+    /// of whoever it counted for before. `false`: `client` is at its limit.
+    pub(crate) fn claim(&mut self, client: ClientKey) -> bool {
+        if self.client == Some(client) {
+            return true;
+        }
+        if !self.counts.borrow_mut().acquire(client) {
+            return false;
+        }
+        self.release_client();
+        self.client = Some(client);
+        true
+    }
+
+    /// Stops counting this connection for its client.
+    pub(crate) fn release_client(&mut self) {
+        if let Some(c) = self.client.take() {
+            self.counts.borrow_mut().release(c);
+        }
     }
 }
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
-        self.0.connections_open.dec();
+        self.release_client();
+        self.metrics.connections_open.dec();
     }
+}
+
+/// Why a new self-certifying id was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpenRefused {
+    /// The client's hourly quota is spent: retry after this many seconds.
+    Quota(u64),
+    /// The store could not say whether the id exists.
+    Store(crate::store::StoreError),
 }
 
 /// Everything a request or socket handler needs.
@@ -98,6 +142,10 @@ pub(crate) struct App {
     pub(crate) attest: Rc<Attestor>,
     pub(crate) hub: RefCell<Hub>,
     pub(crate) ws: RefCell<Registry>,
+    /// Bytes connections hold in buffers (`buffer_budget`).
+    pub(crate) budget: Rc<Budget>,
+    /// Open connections per client (`max_connections_per_ip`).
+    pub(crate) conns: Rc<RefCell<ConnCounts>>,
     pub(crate) clock: Clock,
     pub(crate) shutdown: Shutdown,
     pub(crate) ex: Rc<LocalExecutor<'static>>,
@@ -126,6 +174,8 @@ impl App {
         hub: Hub,
         ex: Rc<LocalExecutor<'static>>,
     ) -> Self {
+        let budget = Rc::new(Budget::new(cfg.buffer_budget));
+        let conns = Rc::new(RefCell::new(ConnCounts::new(cfg.max_connections_per_ip)));
         App {
             cfg,
             metrics,
@@ -133,7 +183,9 @@ impl App {
             auth,
             attest,
             hub: RefCell::new(hub),
-            ws: RefCell::new(Registry::default()),
+            ws: RefCell::new(Registry::new(budget.clone())),
+            budget,
+            conns,
             clock: Clock::new(),
             shutdown: Shutdown::default(),
             ex,
@@ -159,6 +211,51 @@ impl App {
         Ref::map(self.date.borrow(), |d| &d.1)
     }
 
+    /// A self-certifying id is about to be registered (`POST /register` or
+    /// a bot `hello`): refreshing one that exists is free, a new one takes
+    /// from its client's hourly quota (`open_ids_per_hour`), so strangers
+    /// cannot fill the table with throwaway keys.
+    pub(crate) async fn admit_open_id(
+        &self,
+        id: &str,
+        client: ClientKey,
+    ) -> Result<(), OpenRefused> {
+        match self.store.lookup(id, self.clock.unix()).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => self
+                .auth
+                .open_limiter
+                .borrow_mut()
+                .check(&client, self.clock.mono_ms())
+                .map_err(|retry| {
+                    self.metrics.rate_limited.inc("open_ids");
+                    OpenRefused::Quota(retry)
+                }),
+            Err(e) => Err(OpenRefused::Store(e)),
+        }
+    }
+
+    /// A frame for `conn` could not be queued: a reader too slow for its
+    /// queue, or a daemon whose buffer budget is spent, loses the socket
+    /// (1013), not our memory.
+    pub(crate) fn refuse_output(&self, conn: ConnId, e: PushError) {
+        let reason = match e {
+            PushError::QueueFull => {
+                self.metrics.ws_slow_reader_closed.inc();
+                "too slow to read"
+            }
+            PushError::Budget => {
+                self.metrics.buffer_refused.inc("ws_out");
+                "server busy: buffer budget spent"
+            }
+        };
+        self.metrics.ws_closed.inc(close::TRY_AGAIN);
+        self.ws
+            .borrow_mut()
+            .close(conn, close::TRY_AGAIN, reason, true);
+        self.hub.borrow_mut().close(conn, Instant::now());
+    }
+
     /// Turns the hub's outputs into queued frames, closes and store updates.
     /// Call after every hub mutation.
     pub(crate) fn deliver(self: &Rc<Self>) {
@@ -169,28 +266,18 @@ impl App {
                 Output::Send(conn, json) => {
                     let mut f = Vec::with_capacity(json.len() + 4);
                     frame::encode(Op::Text, &json, &mut f);
-                    let full = self
-                        .ws
-                        .borrow_mut()
-                        .push(conn, f, self.cfg.ws_queue_bytes)
-                        .is_err();
-                    if full {
-                        // A reader this slow loses its socket, not our memory.
-                        self.metrics.ws_slow_reader_closed.inc();
-                        self.metrics.ws_closed.inc(close::TRY_AGAIN);
-                        self.ws.borrow_mut().close(
-                            conn,
-                            close::TRY_AGAIN,
-                            "too slow to read",
-                            true,
-                        );
-                        self.hub.borrow_mut().close(conn, Instant::now());
+                    let queued = self.ws.borrow_mut().push(conn, f, self.cfg.ws_queue_bytes);
+                    if let Err(e) = queued {
+                        self.refuse_output(conn, e);
                     }
                 }
                 Output::Ping(conn) => {
                     let mut f = Vec::with_capacity(2);
                     frame::encode(Op::Ping, b"", &mut f);
-                    let _ = self.ws.borrow_mut().push(conn, f, self.cfg.ws_queue_bytes);
+                    let queued = self.ws.borrow_mut().push(conn, f, self.cfg.ws_queue_bytes);
+                    if let Err(e) = queued {
+                        self.refuse_output(conn, e);
+                    }
                 }
                 Output::Close(conn, code, reason) => {
                     self.metrics.ws_closed.inc(code);

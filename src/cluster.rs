@@ -156,6 +156,8 @@ async fn reannounce(app: &App, store: &RedisStore) -> usize {
             max_calls,
             listed: false,
             owner,
+            // Only the memory table tells open ids apart (its reserved share).
+            open: false,
         };
         if store.attach(rec, unix).await.is_ok() {
             n += 1;

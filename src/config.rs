@@ -8,18 +8,34 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// One option: name (file key; `--name-with-dashes` flag; `BOTCALL_NAME` env),
-/// default, help text.
+/// default, the accepted range of a numeric option (checked when it is set,
+/// so no later arithmetic on it can overflow), help text.
 pub(crate) struct Opt {
     pub(crate) name: &'static str,
     pub(crate) default: &'static str,
+    pub(crate) range: Option<(u64, u64)>,
     pub(crate) help: &'static str,
 }
 
-macro_rules! opts {
-    ($( $name:literal = $default:literal : $help:literal ),* $(,)?) => {
-        pub(crate) const OPTIONS: &[Opt] = &[ $( Opt { name: $name, default: $default, help: $help } ),* ];
+macro_rules! range {
+    () => {
+        None
+    };
+    ($lo:expr, $hi:expr) => {
+        Some(($lo, $hi))
     };
 }
+
+macro_rules! opts {
+    ($( $name:literal = $default:literal $([$lo:expr, $hi:expr])? : $help:literal ),* $(,)?) => {
+        pub(crate) const OPTIONS: &[Opt] = &[ $( Opt { name: $name, default: $default, range: range!($($lo, $hi)?), help: $help } ),* ];
+    };
+}
+
+const KIB: u64 = 1 << 10;
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+const DAY: u64 = 86_400;
 
 opts! {
     "listen" = "0.0.0.0:8080": "HTTP + WebSocket listen address",
@@ -27,40 +43,57 @@ opts! {
     "public_host" = "": "host name for ICE server URLs (default: the request's Host header)",
     "issuer" = "botcalld": "`iss` of human attestations",
     "store" = "memory": "agent store: \"memory\" or redis://host:port/db",
-    "max_agents" = "100000": "agent table capacity (memory store), allocated at start",
+    "max_agents" = "100000" [1, 10_000_000]: "agent table capacity (memory store), allocated at start",
     "keys" = "": "keys file (JSON): per-agent and per-fleet-prefix verification keys",
     "open_registration" = "false": "accept ES256 self-certifying ids (agent id = RFC 7638 key thumbprint)",
-    "min_ttl" = "30": "shortest registration TTL accepted, seconds",
+    "open_ids_per_hour" = "10" [0, 1_000_000]: "new self-certifying ids per client IP (IPv6: per ipv6_prefix) per hour (0: unlimited)",
+    "open_max_ttl" = "3600" [30, DAY]: "longest registration TTL of a self-certifying id, seconds (longer ones are shortened)",
+    "reserved_agents" = "10" [0, 100]: "percent of the agent table (memory store) only keys-file agents may use",
+    "min_ttl" = "30" [0, DAY]: "shortest registration TTL accepted, seconds",
     "token_audience" = "": "require this `aud` in BotAuth tokens (empty: not checked)",
-    "token_leeway" = "60": "clock leeway for exp/nbf/iat, seconds",
-    "token_cache" = "10000": "verified BotAuth tokens kept (skips repeat signature checks)",
+    "token_leeway" = "60" [0, 3600]: "clock leeway for exp/nbf/iat, seconds",
+    "token_cache" = "10000" [1, 10_000_000]: "verified BotAuth tokens kept (skips repeat signature checks)",
+    "verify_rate" = "200" [0, 1_000_000]: "signature checks per second of tokens not in the cache (0: unlimited); more get 503 / close 1013",
+    "verify_burst" = "400" [1, 1_000_000]: "signature check burst",
     "state_dir" = "": "state directory; holds the attestation key (default: $STATE_DIRECTORY or ./botcall-state)",
     "attestation_key" = "": "ES256 private JWK that signs human attestations (default: <state_dir>/attestation.jwk, generated)",
-    "max_connections" = "10000": "open TCP connections (HTTP + WebSocket); more get 503",
-    "max_head_bytes" = "8192": "largest HTTP request head",
-    "max_body_bytes" = "16384": "largest HTTP request body",
-    "header_timeout" = "10": "seconds to receive a whole request head (and body)",
-    "idle_timeout" = "60": "seconds an idle keep-alive HTTP connection stays open",
-    "max_message_bytes" = "16384": "largest WebSocket message",
-    "ws_queue_bytes" = "65536": "per-socket outbound queue; a slower reader is closed with 1013",
-    "ws_rate" = "20": "WebSocket messages per second per socket (0: unlimited)",
-    "ws_burst" = "40": "WebSocket message burst per socket",
-    "heartbeat_interval" = "30": "seconds between server pings; 2.5 silent intervals close a socket",
-    "hello_timeout" = "10": "seconds a new WebSocket has to send hello",
-    "ring_timeout" = "30": "seconds a call may ring before it is hung up",
-    "reconnect_grace" = "10": "seconds an answered call waits for its bot to reconnect (here or on another daemon)",
-    "max_calls_per_caller" = "2": "simultaneous calls per caller session",
+    "max_connections" = "10000" [1, 1_000_000]: "open TCP connections (HTTP + WebSocket); more get 503",
+    "max_connections_per_ip" = "64" [1, 1_000_000]: "open connections per client IP (IPv6: per ipv6_prefix); more get 429; keys-file bots stop counting once authenticated",
+    "ipv6_prefix" = "64" [1, 128]: "IPv6 clients are grouped by this prefix length for every per-IP limit",
+    "buffer_budget" = "67108864" [64 * KIB, 64 * GIB]: "bytes all connections together may hold in buffers (partial and reassembled WebSocket messages, outbound queues, HTTP requests); past it new ones are refused (close 1013, HTTP 503)",
+    "max_head_bytes" = "8192" [256, MIB]: "largest HTTP request head",
+    "max_body_bytes" = "16384" [0, 16 * MIB]: "largest HTTP request body",
+    "header_timeout" = "10" [1, 3600]: "seconds to receive a whole request head and body, or the rest of a WebSocket message once it has started",
+    "idle_timeout" = "60" [1, DAY]: "seconds an idle keep-alive HTTP connection stays open",
+    "max_message_bytes" = "16384" [KIB, 16 * MIB]: "largest WebSocket message",
+    "ws_queue_bytes" = "65536" [4 * KIB, 64 * MIB]: "per-socket outbound queue; a slower reader is closed with 1013",
+    "ws_rate" = "20" [0, 1_000_000]: "WebSocket messages (control frames included) per second per socket (0: unlimited)",
+    "ws_burst" = "40" [1, 1_000_000]: "WebSocket message burst per socket",
+    "heartbeat_interval" = "30" [1, 3600]: "seconds between server pings; 2.5 silent intervals close a socket",
+    "hello_timeout" = "10" [1, 600]: "seconds a new WebSocket has to send hello",
+    "ring_timeout" = "30" [1, 600]: "seconds a call may ring before it is hung up",
+    "reconnect_grace" = "10" [0, 600]: "seconds an answered call waits for its bot to reconnect (here or on another daemon)",
+    "max_calls_per_caller" = "2" [1, 16]: "simultaneous calls per caller session",
+    "max_ice_per_call" = "50" [1, 10_000]: "ICE candidates each side may send per call; more are refused, not relayed",
+    "max_ice_bytes_per_call" = "16384" [256, 16 * MIB]: "bytes of ICE candidates each side may send per call",
+    "rate_calls_ip" = "2" [0, 1_000_000]: "calls per second per client IP (IPv6: per ipv6_prefix) (0: unlimited)",
+    "rate_calls_ip_burst" = "10" [1, 1_000_000]: "call burst per client IP",
+    "rate_calls_bot" = "5" [0, 1_000_000]: "calls offered per second to one bot (0: unlimited); the bot never sees the excess",
+    "rate_calls_bot_burst" = "20" [1, 1_000_000]: "call burst per bot",
     "human_check" = "none": "human check before a call: none | pow",
-    "pow_difficulty" = "18": "proof-of-work difficulty (leading zero bits)",
-    "rate_ip" = "50": "HTTP requests per second per client IP (0: unlimited)",
-    "rate_ip_burst" = "100": "HTTP request burst per client IP",
-    "rate_agent" = "1": "registrations per second per agent id (0: unlimited)",
-    "rate_agent_burst" = "10": "registration burst per agent id",
-    "rate_table_size" = "65536": "entries in each rate-limit table (IPs, agent ids)",
+    "pow_difficulty" = "18" [0, 32]: "proof-of-work difficulty (leading zero bits)",
+    "pow_calls" = "10" [1, 1_000_000]: "calls one proof-of-work solution allows before a new challenge",
+    "pow_minutes" = "30" [1, 1440]: "minutes one proof-of-work solution stays valid",
+    "allowed_origins" = "": "comma-separated web origins (https://app.example) whose pages may open caller WebSockets, besides the daemon's own; \"*\" allows any",
+    "rate_ip" = "50" [0, 1_000_000]: "HTTP requests, WebSocket upgrades and bot hellos per second per client IP (0: unlimited)",
+    "rate_ip_burst" = "100" [1, 1_000_000]: "HTTP request burst per client IP",
+    "rate_agent" = "1" [0, 1_000_000]: "registrations per second per agent id (0: unlimited)",
+    "rate_agent_burst" = "10" [1, 1_000_000]: "registration burst per agent id",
+    "rate_table_size" = "65536" [1, 10_000_000]: "entries in each rate-limit table (IPs, agent ids)",
     "turn_urls" = "": "comma-separated TURN URLs handed to clients (needs turn_secret)",
     "turn_secret" = "": "coturn static-auth-secret for TURN REST credentials",
-    "turn_ttl" = "3600": "seconds TURN credentials stay valid",
-    "shutdown_grace" = "10": "seconds to finish in-flight work on SIGTERM",
+    "turn_ttl" = "3600" [1, 7 * DAY]: "seconds TURN credentials stay valid",
+    "shutdown_grace" = "10" [0, 3600]: "seconds to finish in-flight work on SIGTERM",
     "log_level" = "info": "error | warn | info | debug",
     "trusted_proxies" = "": "comma-separated proxy IPs whose X-Forwarded-For is believed",
     "tls_cert" = "": "PEM certificate chain (feature `tls`); reloaded on SIGHUP",
@@ -97,13 +130,21 @@ pub(crate) struct Config {
     pub(crate) max_agents: usize,
     pub(crate) keys: Option<PathBuf>,
     pub(crate) open_registration: bool,
+    pub(crate) open_ids_per_hour: u32,
+    pub(crate) open_max_ttl: u64,
+    pub(crate) reserved_agents: u8,
     pub(crate) min_ttl: u64,
     pub(crate) token_audience: Option<String>,
     pub(crate) token_leeway: u64,
     pub(crate) token_cache: usize,
+    pub(crate) verify_rate: u32,
+    pub(crate) verify_burst: u32,
     pub(crate) state_dir: PathBuf,
     pub(crate) attestation_key: Option<PathBuf>,
     pub(crate) max_connections: usize,
+    pub(crate) max_connections_per_ip: usize,
+    pub(crate) ipv6_prefix: u8,
+    pub(crate) buffer_budget: usize,
     pub(crate) max_head_bytes: usize,
     pub(crate) max_body_bytes: usize,
     pub(crate) header_timeout: u64,
@@ -117,8 +158,17 @@ pub(crate) struct Config {
     pub(crate) ring_timeout: u64,
     pub(crate) reconnect_grace: u64,
     pub(crate) max_calls_per_caller: usize,
+    pub(crate) max_ice_per_call: u32,
+    pub(crate) max_ice_bytes_per_call: u32,
+    pub(crate) rate_calls_ip: u32,
+    pub(crate) rate_calls_ip_burst: u32,
+    pub(crate) rate_calls_bot: u32,
+    pub(crate) rate_calls_bot_burst: u32,
     pub(crate) human_check: HumanCheck,
     pub(crate) pow_difficulty: u8,
+    pub(crate) pow_calls: u32,
+    pub(crate) pow_minutes: u64,
+    pub(crate) allowed_origins: Vec<String>,
     pub(crate) rate_ip: u32,
     pub(crate) rate_ip_burst: u32,
     pub(crate) rate_agent: u32,
@@ -178,13 +228,21 @@ impl Config {
             max_agents: 0,
             keys: None,
             open_registration: false,
+            open_ids_per_hour: 0,
+            open_max_ttl: 0,
+            reserved_agents: 0,
             min_ttl: 0,
             token_audience: None,
             token_leeway: 0,
             token_cache: 0,
+            verify_rate: 0,
+            verify_burst: 0,
             state_dir: PathBuf::new(),
             attestation_key: None,
             max_connections: 0,
+            max_connections_per_ip: 0,
+            ipv6_prefix: 0,
+            buffer_budget: 0,
             max_head_bytes: 0,
             max_body_bytes: 0,
             header_timeout: 0,
@@ -198,8 +256,17 @@ impl Config {
             ring_timeout: 0,
             reconnect_grace: 0,
             max_calls_per_caller: 0,
+            max_ice_per_call: 0,
+            max_ice_bytes_per_call: 0,
+            rate_calls_ip: 0,
+            rate_calls_ip_burst: 0,
+            rate_calls_bot: 0,
+            rate_calls_bot_burst: 0,
             human_check: HumanCheck::None,
             pow_difficulty: 0,
+            pow_calls: 0,
+            pow_minutes: 0,
+            allowed_origins: Vec::new(),
             rate_ip: 0,
             rate_ip_burst: 0,
             rate_agent: 0,
@@ -227,6 +294,18 @@ impl Config {
     /// Sets one option from its text form.
     pub(crate) fn set(&mut self, name: &str, v: &str) -> Result<(), ConfigError> {
         let num = "a non-negative integer";
+        if let Some((lo, hi)) = OPTIONS
+            .iter()
+            .find(|o| o.name == name)
+            .and_then(|o| o.range)
+        {
+            let n: u64 = parse(name, v, num)?;
+            if !(lo..=hi).contains(&n) {
+                return Err(ConfigError(format!(
+                    "option `{name}`: {n} is out of range ({lo} to {hi})"
+                )));
+            }
+        }
         let b = |v: &str| -> Result<bool, ConfigError> {
             match v.trim() {
                 "true" | "1" | "yes" | "on" => Ok(true),
@@ -258,10 +337,15 @@ impl Config {
             "max_agents" => self.max_agents = parse(name, v, num)?,
             "keys" => self.keys = opt_str(v).map(PathBuf::from),
             "open_registration" => self.open_registration = b(v)?,
+            "open_ids_per_hour" => self.open_ids_per_hour = parse(name, v, num)?,
+            "open_max_ttl" => self.open_max_ttl = parse(name, v, num)?,
+            "reserved_agents" => self.reserved_agents = parse(name, v, num)?,
             "min_ttl" => self.min_ttl = parse(name, v, num)?,
             "token_audience" => self.token_audience = opt_str(v),
             "token_leeway" => self.token_leeway = parse(name, v, num)?,
             "token_cache" => self.token_cache = parse(name, v, num)?,
+            "verify_rate" => self.verify_rate = parse(name, v, num)?,
+            "verify_burst" => self.verify_burst = parse(name, v, num)?,
             "state_dir" => {
                 self.state_dir = match opt_str(v) {
                     Some(p) => PathBuf::from(p),
@@ -281,6 +365,9 @@ impl Config {
             }
             "attestation_key" => self.attestation_key = opt_str(v).map(PathBuf::from),
             "max_connections" => self.max_connections = parse(name, v, num)?,
+            "max_connections_per_ip" => self.max_connections_per_ip = parse(name, v, num)?,
+            "ipv6_prefix" => self.ipv6_prefix = parse(name, v, num)?,
+            "buffer_budget" => self.buffer_budget = parse(name, v, num)?,
             "max_head_bytes" => self.max_head_bytes = parse(name, v, num)?,
             "max_body_bytes" => self.max_body_bytes = parse(name, v, num)?,
             "header_timeout" => self.header_timeout = parse(name, v, num)?,
@@ -294,6 +381,15 @@ impl Config {
             "ring_timeout" => self.ring_timeout = parse(name, v, num)?,
             "reconnect_grace" => self.reconnect_grace = parse(name, v, num)?,
             "max_calls_per_caller" => self.max_calls_per_caller = parse(name, v, num)?,
+            "max_ice_per_call" => self.max_ice_per_call = parse(name, v, num)?,
+            "max_ice_bytes_per_call" => self.max_ice_bytes_per_call = parse(name, v, num)?,
+            "rate_calls_ip" => self.rate_calls_ip = parse(name, v, num)?,
+            "rate_calls_ip_burst" => self.rate_calls_ip_burst = parse(name, v, num)?,
+            "rate_calls_bot" => self.rate_calls_bot = parse(name, v, num)?,
+            "rate_calls_bot_burst" => self.rate_calls_bot_burst = parse(name, v, num)?,
+            "pow_calls" => self.pow_calls = parse(name, v, num)?,
+            "pow_minutes" => self.pow_minutes = parse(name, v, num)?,
+            "allowed_origins" => self.allowed_origins = list(v),
             "human_check" => {
                 self.human_check = match v.trim() {
                     "none" => HumanCheck::None,
@@ -331,7 +427,10 @@ impl Config {
             "trusted_proxies" => {
                 self.trusted_proxies = list(v)
                     .iter()
-                    .map(|p| parse(name, p, "an IP address"))
+                    .map(|p| {
+                        parse(name, p, "an IP address")
+                            .map(|ip: std::net::IpAddr| ip.to_canonical())
+                    })
                     .collect::<Result<_, _>>()?
             }
             "tls_cert" => self.tls_cert = opt_str(v).map(PathBuf::from),
@@ -409,40 +508,25 @@ impl Config {
     /// Checks cross-option rules.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError(m.to_string()));
-        if self.max_agents == 0 {
-            return bad("max_agents must be at least 1");
-        }
-        if self.max_connections == 0 {
-            return bad("max_connections must be at least 1");
-        }
-        if self.max_head_bytes < 256 || self.max_head_bytes > 1 << 20 {
-            return bad("max_head_bytes must be between 256 and 1048576");
-        }
-        if self.max_body_bytes > 1 << 24 {
-            return bad("max_body_bytes must be at most 16777216");
-        }
-        if self.max_message_bytes < 1024 || self.max_message_bytes > 1 << 24 {
-            return bad("max_message_bytes must be between 1024 and 16777216");
-        }
-        if self.heartbeat_interval == 0 || self.ring_timeout == 0 || self.hello_timeout == 0 {
-            return bad(
-                "heartbeat_interval, hello_timeout and ring_timeout must be at least 1 second",
-            );
-        }
-        if self.pow_difficulty > botcall_core::pow::MAX_DIFFICULTY {
-            return bad("pow_difficulty must be at most 32");
-        }
-        if self.rate_table_size == 0 || self.token_cache == 0 {
-            return bad("rate_table_size and token_cache must be at least 1");
-        }
+        // Single-option ranges were checked by `set`; these relate options.
         if !self.turn_urls.is_empty() && self.turn_secret.is_none() {
             return bad("turn_urls needs turn_secret");
         }
-        if self.max_calls_per_caller == 0 {
-            return bad("max_calls_per_caller must be at least 1");
-        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return bad("tls_cert and tls_key go together");
+        }
+        if self.ws_queue_bytes < 2 * self.max_message_bytes {
+            return bad(
+                "ws_queue_bytes must be at least twice max_message_bytes (an `incoming` carries a whole offer)",
+            );
+        }
+        if self.buffer_budget < self.ws_queue_bytes + 2 * self.max_message_bytes {
+            return bad(
+                "buffer_budget must hold at least one socket's buffers: ws_queue_bytes + 2 × max_message_bytes",
+            );
+        }
+        if self.open_max_ttl < self.min_ttl {
+            return bad("open_max_ttl must be at least min_ttl");
         }
         Ok(())
     }
@@ -456,6 +540,10 @@ impl Config {
                 String::new()
             } else {
                 format!(" [default: {}]", o.default)
+            };
+            let d = match o.range {
+                Some((lo, hi)) => format!("{d} [range: {lo}-{hi}]"),
+                None => d,
             };
             s.push_str(&format!("  {flag:<26} {}{d}\n", o.help));
             s.push_str(&format!(
@@ -473,7 +561,10 @@ impl Config {
             "# botcalld configuration. Every option, at its default.\n# Precedence: command-line flag > BOTCALL_* environment > this file > default.\n\n",
         );
         for o in OPTIONS {
-            s.push_str(&format!("# {}\n", o.help));
+            match o.range {
+                Some((lo, hi)) => s.push_str(&format!("# {} [{lo}-{hi}]\n", o.help)),
+                None => s.push_str(&format!("# {}\n", o.help)),
+            }
             let quoted =
                 o.default.parse::<i64>().is_err() && !matches!(o.default, "true" | "false");
             if quoted {
@@ -544,8 +635,47 @@ mod tests {
         assert!(c.apply_toml("listen = ", "f.toml").is_err());
         c.set("human_check", "pow").unwrap();
         assert!(c.set("human_check", "captcha").is_err());
-        c.set("max_agents", "0").unwrap();
-        assert!(c.validate().is_err());
+        assert!(
+            c.set("max_agents", "0")
+                .unwrap_err()
+                .0
+                .contains("out of range")
+        );
+    }
+
+    #[test]
+    fn every_number_has_a_range_and_huge_values_are_refused() {
+        // Durations near u64::MAX used to pass and then abort the daemon
+        // (`Instant + Duration` overflow) at the first timer.
+        let mut c = Config::defaults();
+        for o in OPTIONS {
+            let numeric = o.default.parse::<u64>().is_ok();
+            assert_eq!(o.range.is_some(), numeric, "{}", o.name);
+            let Some((lo, hi)) = o.range else { continue };
+            for v in [u64::MAX.to_string(), (hi + 1).to_string(), "-1".into()] {
+                let e = c.set(o.name, &v).unwrap_err().0;
+                assert!(e.contains(o.name), "{e}");
+            }
+            if lo > 0 {
+                assert!(c.set(o.name, &(lo - 1).to_string()).is_err(), "{}", o.name);
+            }
+            // The ends of the range are accepted.
+            c.set(o.name, &lo.to_string()).unwrap();
+            c.set(o.name, &hi.to_string()).unwrap();
+            c.set(o.name, o.default).unwrap();
+        }
+        assert!(Config::help().contains("[range: 1-3600]"));
+    }
+
+    #[test]
+    fn related_options_are_checked_together() {
+        let mut c = Config::defaults();
+        c.set("max_message_bytes", "65536").unwrap();
+        assert!(c.validate().unwrap_err().0.contains("ws_queue_bytes"));
+        c.set("ws_queue_bytes", "131072").unwrap();
+        c.validate().unwrap();
+        c.set("buffer_budget", "65536").unwrap();
+        assert!(c.validate().unwrap_err().0.contains("buffer_budget"));
     }
 
     #[test]
@@ -557,7 +687,9 @@ mod tests {
                 l.strip_prefix('#')
                     .and_then(|r| r.split_once(" = "))
                     .is_some_and(|(k, _)| {
-                        !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                        !k.is_empty()
+                            && k.bytes()
+                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
                     })
             })
             .map(|l| format!("{}\n", &l[1..]))

@@ -5,11 +5,14 @@
 //! `http::routes` answers, or `ws` upgrades → `signal` routes calls.
 //! State lives in `store` (agents), `auth` (keys, tokens, limits) and
 //! `signal::hub` (sessions, calls); `config` and `metrics` sit beside them.
-#![forbid(unsafe_code)]
+// `unsafe` only in `trim` (one libc call, with its SAFETY note and test).
+#![deny(unsafe_code)]
 
 mod app;
 mod auth;
+mod budget;
 mod cli;
+mod client;
 #[cfg(feature = "redis")]
 mod cluster;
 mod config;
@@ -23,6 +26,7 @@ mod signal;
 mod slots;
 mod store;
 mod stun;
+mod trim;
 mod ws;
 
 use std::process::ExitCode;

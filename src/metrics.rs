@@ -34,7 +34,6 @@ impl Gauge {
     pub(crate) fn dec(&self) {
         self.0.set(self.0.get() - 1);
     }
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn set(&self, v: i64) {
         self.0.set(v);
     }
@@ -61,6 +60,14 @@ impl<K: Ord + Clone> Family<K> {
     }
 }
 
+impl<K: Ord + Clone> Family<K> {
+    /// One series' count (tests).
+    #[cfg(test)]
+    pub(crate) fn get(&self, k: &K) -> u64 {
+        self.0.borrow().get(k).copied().unwrap_or(0)
+    }
+}
+
 /// Everything the daemon counts.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
@@ -72,6 +79,11 @@ pub(crate) struct Metrics {
     pub(crate) connections_open: Gauge,
     pub(crate) connections_total: Counter,
     pub(crate) connections_rejected: Counter,
+    pub(crate) connections_refused: Family<&'static str>,
+    pub(crate) buffer_bytes: Gauge,
+    pub(crate) buffer_budget: Gauge,
+    pub(crate) buffer_refused: Family<&'static str>,
+    pub(crate) ws_message_timeouts: Counter,
     pub(crate) http_timeouts: Counter,
     pub(crate) token_cache_hits: Counter,
     pub(crate) token_cache_misses: Counter,
@@ -217,6 +229,41 @@ impl Metrics {
             "counter",
             "Connections refused at max_connections (503).",
             self.connections_rejected.get(),
+        );
+        family(
+            &mut o,
+            "botcall_connections_refused_total",
+            "Connections refused at accept or upgrade, by reason (max_connections, per_ip).",
+            &self.connections_refused,
+            |r| format!("reason=\"{r}\""),
+        );
+        single(
+            &mut o,
+            "botcall_buffer_bytes",
+            "gauge",
+            "Bytes connections hold in buffers (partial messages, queues, requests).",
+            self.buffer_bytes.get(),
+        );
+        single(
+            &mut o,
+            "botcall_buffer_budget_bytes",
+            "gauge",
+            "The buffer budget (buffer_budget).",
+            self.buffer_budget.get(),
+        );
+        family(
+            &mut o,
+            "botcall_buffer_refused_total",
+            "Buffers refused because the budget was spent, by kind (ws_in, ws_out, http).",
+            &self.buffer_refused,
+            |k| format!("kind=\"{k}\""),
+        );
+        single(
+            &mut o,
+            "botcall_ws_message_timeouts_total",
+            "counter",
+            "WebSockets closed because a started message did not complete within header_timeout.",
+            self.ws_message_timeouts.get(),
         );
         single(
             &mut o,

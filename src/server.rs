@@ -15,6 +15,7 @@ use crate::app::{App, ConnGuard};
 use crate::auth::Auth;
 use crate::auth::attest::Attestor;
 use crate::auth::keys::Keys;
+use crate::client::ClientKey;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::net::Stream;
@@ -39,6 +40,20 @@ fn busy_response(date: &str) -> Vec<u8> {
     out
 }
 
+/// What a client at `max_connections_per_ip` gets before the socket closes.
+pub(crate) fn per_ip_response(date: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    crate::http::Response::error(
+        429,
+        "too_many_connections",
+        "too many connections from your address, close some first",
+    )
+    .with_header("retry-after", "5")
+    .closing()
+    .write_to(&mut out, date);
+    out
+}
+
 /// Raises the soft open-files limit to the hard limit (sockets are files).
 fn raise_nofile() -> u64 {
     use rustix::process::{Resource, getrlimit, setrlimit};
@@ -54,8 +69,15 @@ fn raise_nofile() -> u64 {
 /// `redis_fallback_local` allows starting on the memory store.
 fn open_store(cfg: &Config, me: &DaemonId) -> Result<Store, String> {
     let now = crate::app::Clock::new().unix();
+    // The share only keys-file agents may use (`reserved_agents` percent).
+    let reserved = cfg.max_agents / 100 * usize::from(cfg.reserved_agents)
+        + cfg.max_agents % 100 * usize::from(cfg.reserved_agents) / 100;
     if cfg.store == "memory" {
-        return Ok(Store::Memory(MemoryStore::new(cfg.max_agents, now)));
+        return Ok(Store::Memory(MemoryStore::new(
+            cfg.max_agents,
+            reserved,
+            now,
+        )));
     }
     #[cfg(feature = "redis")]
     {
@@ -66,7 +88,11 @@ fn open_store(cfg: &Config, me: &DaemonId) -> Result<Store, String> {
             Ok(s) => Ok(Store::Redis(Box::new(s))),
             Err(e) if cfg.redis_fallback_local => {
                 log_warn!("{e}; starting local-only on the memory store (redis_fallback_local)");
-                Ok(Store::Memory(MemoryStore::new(cfg.max_agents, now)))
+                Ok(Store::Memory(MemoryStore::new(
+                    cfg.max_agents,
+                    reserved,
+                    now,
+                )))
             }
             Err(e) => Err(e),
         }
@@ -148,8 +174,14 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
             ring_timeout: Duration::from_secs(cfg.ring_timeout),
             reconnect_grace: Duration::from_secs(cfg.reconnect_grace),
             max_calls_per_caller: cfg.max_calls_per_caller,
+            rate_calls_bot: cfg.rate_calls_bot,
+            rate_calls_bot_burst: cfg.rate_calls_bot_burst,
+            max_ice_per_call: cfg.max_ice_per_call,
+            max_ice_bytes_per_call: cfg.max_ice_bytes_per_call,
             human_check: cfg.human_check,
             pow_difficulty: cfg.pow_difficulty,
+            pow_calls: cfg.pow_calls,
+            pow_lifetime: Duration::from_secs(cfg.pow_minutes * 60),
             challenge_ttl: Duration::from_secs(300),
             attestation_ttl: 120,
             ice: IceConfig {
@@ -290,12 +322,22 @@ async fn accept_loop(app: Rc<App>, listener: Async<TcpListener>) {
                 app.metrics.connections_total.inc();
                 if app.metrics.connections_open.get() >= app.cfg.max_connections as i64 {
                     app.metrics.connections_rejected.inc();
+                    app.metrics.connections_refused.inc("max_connections");
                     // Best effort, non-blocking: the kernel buffer takes it.
                     let _ = stream.get_ref().write(&busy_response(&app.date()));
                     continue;
                 }
+                let mut guard = ConnGuard::new(&app.metrics, &app.conns);
+                // A trusted proxy carries many clients: they are counted at
+                // the WebSocket upgrade, once X-Forwarded-For names them.
+                if !app.cfg.trusted_proxies.contains(&peer.ip().to_canonical())
+                    && !guard.claim(ClientKey::new(peer.ip(), app.cfg.ipv6_prefix))
+                {
+                    app.metrics.connections_refused.inc("per_ip");
+                    let _ = stream.get_ref().write(&per_ip_response(&app.date()));
+                    continue;
+                }
                 let _ = stream.get_ref().set_nodelay(true);
-                let guard = ConnGuard::new(&app.metrics);
                 #[cfg(feature = "tls")]
                 if let Some(acceptor) = app.tls.borrow().clone() {
                     app.spawn(tls_handshake(app.clone(), acceptor, stream, peer, guard));
@@ -356,11 +398,16 @@ fn reload_tls(app: &App) {
 
 async fn tick_loop(app: Rc<App>) {
     let mut tick = Timer::interval(Duration::from_secs(1));
+    let mut trim = crate::trim::TrimPolicy::default();
     loop {
         tick.next().await;
         app.hub.borrow_mut().tick(Instant::now());
         app.deliver();
         app.store.expire(app.clock.unix());
+        // After a burst (an attack, a mass reconnect) ends, RSS comes back.
+        if trim.due(app.budget.used(), app.metrics.connections_open.get()) {
+            crate::trim::release_free_memory();
+        }
         crate::ops::notify_watchdog();
         if app.shutdown.is_set() {
             return;

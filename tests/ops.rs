@@ -194,7 +194,17 @@ fn sigterm_under_load_drains_and_exits_zero_within_grace() {
     // Far more than a drain takes, so a loaded machine cannot run into it.
     const GRACE: u64 = 30;
     let grace = GRACE.to_string();
-    let mut svc = service(TempDir::new("drain"), None, &["--shutdown-grace", &grace]);
+    // All 300 sockets come from one address: lift the per-IP cap.
+    let mut svc = service(
+        TempDir::new("drain"),
+        None,
+        &[
+            "--shutdown-grace",
+            &grace,
+            "--max-connections-per-ip",
+            "1000",
+        ],
+    );
     let addr = svc.addr;
 
     let mut sockets: Vec<TcpStream> = (0..SOCKETS).map(|_| ws_connect(addr)).collect();

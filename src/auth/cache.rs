@@ -16,6 +16,8 @@ pub(crate) struct Proven {
     pub(crate) agent_id: AgentId,
     pub(crate) owner: Owner,
     pub(crate) exp: i64,
+    /// A self-certifying id (open registration), not a keys-file agent.
+    pub(crate) open: bool,
 }
 
 type TokenHash = (u64, u64);
@@ -97,6 +99,7 @@ mod tests {
             agent_id: AgentId::new("a").unwrap(),
             owner: [1; 8],
             exp,
+            open: false,
         }
     }
 

@@ -52,6 +52,13 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         }
     }
 
+    /// `count` tokens an hour, `count` at most (`count == 0` disables).
+    pub(crate) fn per_hour(cap: usize, count: u32) -> Self {
+        let mut l = Self::new(cap, 0, count);
+        l.rate = f64::from(count) / 3600.0;
+        l
+    }
+
     /// Takes one token for `key` at `now_ms` (monotonic milliseconds).
     /// `Err(retry_after_secs)` when empty.
     pub(crate) fn check(&mut self, key: &K, now_ms: u64) -> Result<(), u64> {
@@ -113,6 +120,19 @@ mod tests {
         assert!(l.check(&1000, 0).is_err());
         // Later, refilled buckets are dropped and newcomers get their own.
         assert!(l.check(&2000, 10_000).is_ok());
+    }
+
+    #[test]
+    fn hourly_quota() {
+        let mut l = Limiter::per_hour(10, 3);
+        for _ in 0..3 {
+            assert!(l.check(&"a", 0).is_ok());
+        }
+        // The next one in 20 minutes (Retry-After in seconds).
+        assert_eq!(l.check(&"a", 1_000), Err(1199));
+        assert!(l.check(&"a", 1_200_000).is_ok());
+        assert!(l.check(&"b", 1_200_000).is_ok());
+        assert!(Limiter::per_hour(1, 0).check(&"a", 0).is_ok());
     }
 
     #[test]

@@ -12,6 +12,8 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use super::request::{self, Chunked, Framing, HttpError};
 use super::{Response, routes};
 use crate::app::{App, ConnGuard};
+use crate::budget::Held;
+use crate::client::ClientKey;
 use crate::net::Stream;
 
 /// Read granularity.
@@ -122,8 +124,43 @@ fn error_response(app: &App, e: HttpError, peer: SocketAddr) -> Response {
     Response::error(e.status(), e.code(), e.message()).closing()
 }
 
+/// A WebSocket upgrade from `client`: it spends a token of the per-IP rate
+/// (an upgrade can lead to a signature check), and behind a trusted proxy
+/// this is where the client's connection is counted.
+fn admit_upgrade(app: &App, guard: &mut ConnGuard, client: ClientKey) -> Result<(), Response> {
+    if let Err(retry) = app
+        .auth
+        .ip_limiter
+        .borrow_mut()
+        .check(&client, app.clock.mono_ms())
+    {
+        app.metrics.rate_limited.inc("ws_upgrade");
+        app.metrics.http_requests.inc(("ws", 429));
+        return Err(routes::rate_limited(retry).closing());
+    }
+    if !guard.claim(client) {
+        app.metrics.connections_refused.inc("per_ip");
+        app.metrics.http_requests.inc(("ws", 429));
+        return Err(Response::error(
+            429,
+            "too_many_connections",
+            "too many connections from your address, close some first",
+        )
+        .with_header("retry-after", "5")
+        .closing());
+    }
+    Ok(())
+}
+
 /// Serves one accepted connection until it closes.
-pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, guard: ConnGuard) {
+pub(crate) async fn serve(
+    app: Rc<App>,
+    mut stream: Stream,
+    peer: SocketAddr,
+    mut guard: ConnGuard,
+) {
+    // What `buf` and `out` take from the buffer budget.
+    let mut held = Held::new(&app.budget);
     let mut buf: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
     let mut continue_sent = false;
@@ -173,11 +210,22 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
                 if !flush(&app, &mut stream, &mut out).await {
                     return;
                 }
+                let client =
+                    ClientKey::new(routes::client_ip(&app, &req, peer), app.cfg.ipv6_prefix);
+                if let Err(resp) = admit_upgrade(&app, &mut guard, client) {
+                    resp.write_to(&mut out, &app.date());
+                    finish(&app, &mut stream, &mut out).await;
+                    return;
+                }
                 let fallback = stream
                     .local_addr()
                     .map(|a| a.ip().to_string())
                     .unwrap_or_default();
-                match crate::ws::handshake(&req, &app.cfg.public_host, &fallback) {
+                let own = crate::ws::handshake::OwnOrigin {
+                    public_host: &app.cfg.public_host,
+                    allowed: &app.cfg.allowed_origins,
+                };
+                match crate::ws::handshake(&req, &app.cfg.public_host, &fallback, &own) {
                     Ok((resp, hello)) => {
                         resp.write_to(&mut out, &app.date());
                         if !flush(&app, &mut stream, &mut out).await {
@@ -186,8 +234,9 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
                         let leftover = buf[end..].to_vec();
                         drop(buf);
                         drop(out);
+                        drop(held);
                         // A fresh, small task for the long idle life of the socket.
-                        crate::ws::spawn(app, stream, leftover, hello, guard);
+                        crate::ws::spawn(app, stream, leftover, hello, client, guard);
                         return;
                     }
                     Err(resp) => {
@@ -228,9 +277,14 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
             return;
         }
         let idle = buf.is_empty();
-        if idle && buf.capacity() > CHUNK * 4 {
+        if idle {
+            // An idle keep-alive connection holds no buffers at all.
             buf = Vec::new();
+            if out.capacity() > CHUNK {
+                out = Vec::new();
+            }
         }
+        held.resize(buf.capacity() + out.capacity());
         let deadline = if idle {
             if app.shutdown.is_set() {
                 return;
@@ -244,6 +298,17 @@ pub(crate) async fn serve(app: Rc<App>, mut stream: Stream, peer: SocketAddr, gu
             Wait::Data(_) => {
                 if request_started.is_none() {
                     request_started = Some(Instant::now());
+                }
+                // A request being received is paid for, or refused.
+                if !held.resize(buf.capacity() + out.capacity()) {
+                    app.metrics.buffer_refused.inc("http");
+                    app.metrics.http_requests.inc(("invalid", 503));
+                    Response::error(503, "server_busy", "the server is busy, try again")
+                        .with_header("retry-after", "5")
+                        .closing()
+                        .write_to(&mut out, &app.date());
+                    finish(&app, &mut stream, &mut out).await;
+                    return;
                 }
             }
             Wait::Closed | Wait::Shutdown => return,

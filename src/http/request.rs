@@ -350,6 +350,17 @@ impl<'b> Request<'b> {
             .map(str::trim)
     }
 
+    /// Every line of header `name`, in order (for lists spread over lines).
+    pub(crate) fn headers_all<'s>(
+        &'s self,
+        name: &'s str,
+    ) -> impl DoubleEndedIterator<Item = &'b str> + 's {
+        self.headers[..self.header_count]
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .filter_map(|h| std::str::from_utf8(h.value).ok())
+    }
+
     /// Whether a comma-separated header contains `token` (case-insensitive).
     pub(crate) fn header_has_token(&self, name: &str, token: &str) -> bool {
         self.headers[..self.header_count]

@@ -18,23 +18,24 @@ use botcall_core::protocol::{self, AgentInfo, Codecs, ProtoError, RegisterReques
 
 use super::request::Request;
 use super::{Response, static_files};
-use crate::app::App;
+use crate::app::{App, OpenRefused};
 use crate::auth::{AuthError, Authenticated};
+use crate::client::ClientKey;
 use crate::store::{AgentStore, AgentView, Record, StoreError};
 
-/// The client address, believing `X-Forwarded-For` only from trusted proxies.
+/// The client address, believing `X-Forwarded-For` only from trusted
+/// proxies (see [`crate::client::forwarded_client`]).
 pub(crate) fn client_ip(app: &App, req: &Request<'_>, peer: SocketAddr) -> IpAddr {
-    let ip = peer.ip();
-    if !app.cfg.trusted_proxies.contains(&ip) {
-        return ip;
-    }
-    // Walk right to left past our proxies; the first other address is the client.
-    req.header("x-forwarded-for")
-        .into_iter()
-        .flat_map(|v| v.rsplit(','))
-        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-        .find(|a| !app.cfg.trusted_proxies.contains(a))
-        .unwrap_or(ip)
+    crate::client::forwarded_client(
+        peer.ip(),
+        req.headers_all("x-forwarded-for"),
+        &app.cfg.trusted_proxies,
+    )
+}
+
+/// The client's key for per-IP limits.
+pub(crate) fn client_key(app: &App, req: &Request<'_>, peer: SocketAddr) -> ClientKey {
+    ClientKey::new(client_ip(app, req, peer), app.cfg.ipv6_prefix)
 }
 
 /// Answers one request (not the WebSocket upgrade).
@@ -50,12 +51,12 @@ pub(crate) async fn handle(app: &App, req: &Request<'_>, peer: SocketAddr) -> Re
             .auth
             .ip_limiter
             .borrow_mut()
-            .check(&client_ip(app, req, peer), app.clock.mono_ms())
+            .check(&client_key(app, req, peer), app.clock.mono_ms())
     {
         app.metrics.rate_limited.inc("ip");
         rate_limited(retry)
     } else {
-        dispatch(app, req, path, name).await
+        dispatch(app, req, peer, path, name).await
     };
     if req.method == "HEAD" {
         resp.head_only = true;
@@ -87,7 +88,7 @@ fn method_not_allowed(allow: &'static str) -> Response {
     .with_header("allow", allow)
 }
 
-fn rate_limited(retry: u64) -> Response {
+pub(crate) fn rate_limited(retry: u64) -> Response {
     let secs = retry.to_string();
     Response::error_with(
         429,
@@ -102,9 +103,15 @@ fn is_get(req: &Request<'_>) -> bool {
     req.method == "GET" || req.method == "HEAD"
 }
 
-async fn dispatch(app: &App, req: &Request<'_>, path: &str, name: &'static str) -> Response {
+async fn dispatch(
+    app: &App,
+    req: &Request<'_>,
+    peer: SocketAddr,
+    path: &str,
+    name: &'static str,
+) -> Response {
     match name {
-        "register" if req.method == "POST" => register(app, req).await,
+        "register" if req.method == "POST" => register(app, req, peer).await,
         "register" => method_not_allowed("POST"),
         "unregister" if req.method == "DELETE" => {
             unregister(app, req, &path["/register/".len()..]).await
@@ -126,6 +133,9 @@ async fn dispatch(app: &App, req: &Request<'_>, path: &str, name: &'static str) 
                 gauges.online = app.hub.borrow().online_count() as u64;
                 app.metrics.redis_up.set(i64::from(r.is_up()));
             }
+            let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+            app.metrics.buffer_bytes.set(gauge(app.budget.used()));
+            app.metrics.buffer_budget.set(gauge(app.budget.limit()));
             let mut r = Response::json(200, app.metrics.render(gauges).into_bytes());
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
             r
@@ -174,6 +184,11 @@ fn store_error(app: &App, e: StoreError) -> Response {
 }
 
 fn auth_error(app: &App, e: AuthError) -> Response {
+    if let AuthError::Busy(retry) = e {
+        app.metrics.rate_limited.inc("verify");
+        let secs = retry.to_string();
+        return Response::error(503, "server_busy", &e.message()).with_header("retry-after", secs);
+    }
     app.metrics.auth_failures.inc(e.reason());
     let status = if e == AuthError::UnknownAgent {
         403
@@ -206,7 +221,7 @@ fn authenticate(app: &App, req: &Request<'_>) -> Result<Authenticated, Response>
     };
     let a = app
         .auth
-        .authenticate(token, app.clock.unix())
+        .authenticate(token, app.clock.unix(), app.clock.mono_ms())
         .map_err(|e| auth_error(app, e))?;
     if a.cached {
         app.metrics.token_cache_hits.inc();
@@ -238,7 +253,7 @@ fn body_error_code(e: &ProtoError) -> &'static str {
 }
 
 /// `POST /register`.
-async fn register(app: &App, req: &Request<'_>) -> Response {
+async fn register(app: &App, req: &Request<'_>, peer: SocketAddr) -> Response {
     let ct = req.header("content-type").unwrap_or("");
     if !ct
         .split(';')
@@ -275,15 +290,30 @@ async fn register(app: &App, req: &Request<'_>) -> Response {
     if let Err(r) = agent_limit(app, &reg.agent_id) {
         return r;
     }
+    let mut ttl = reg.ttl.unwrap_or(protocol::DEFAULT_TTL);
+    if authed.proven.open {
+        // Throwaway keys cost nothing: open ids live shorter and come in
+        // at a bounded pace per client (the answer's `expires_in` says so).
+        ttl = ttl.min(app.cfg.open_max_ttl);
+        match app
+            .admit_open_id(&reg.agent_id, client_key(app, req, peer))
+            .await
+        {
+            Ok(()) => {}
+            Err(OpenRefused::Quota(retry)) => return rate_limited(retry),
+            Err(OpenRefused::Store(e)) => return store_error(app, e),
+        }
+    }
     let rec = Record {
         agent_id: reg.agent_id.clone(),
         endpoint: reg.endpoint.map(|t| t.to_string().into_boxed_str()),
         name: reg.name.map(|t| t.to_string().into_boxed_str()),
         audio: reg.audio.unwrap_or(Codecs::OPUS),
-        ttl: reg.ttl.unwrap_or(protocol::DEFAULT_TTL) as u32,
+        ttl: u32::try_from(ttl).unwrap_or(u32::MAX),
         max_calls: reg.max_calls.unwrap_or(1) as u8,
         listed: reg.listed.unwrap_or(false),
         owner: authed.proven.owner,
+        open: authed.proven.open,
     };
     match app.store.register(rec, app.clock.unix()).await {
         Ok(expires_in) => {

@@ -16,9 +16,10 @@ pub(crate) struct StaticFile {
 
 include!(concat!(env!("OUT_DIR"), "/pwa_files.rs"));
 
-/// Only our own origin; WebSocket to us; media from the page's own streams.
+/// Only our own origin, WebSockets included (CSP 3: `'self'` matches `ws:`
+/// and `wss:` on the page's own host); media from the page's own streams.
 pub(crate) const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-connect-src 'self' ws: wss:; media-src 'self' blob: mediastream:; worker-src 'self'; manifest-src 'self'; \
+connect-src 'self'; media-src 'self' blob: mediastream:; worker-src 'self'; manifest-src 'self'; \
 base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'";
 
 /// Total bytes of the embedded shell.
@@ -92,6 +93,8 @@ mod tests {
             .1
             .to_string();
         assert_eq!(serve("/call/weather-bot", Some(&etag)).status, 304);
+        // The page may connect to its own origin only (no `ws:` to anywhere).
+        assert!(CSP.contains("connect-src 'self';"), "{CSP}");
         assert_eq!(serve("/nope.js", None).status, 404);
     }
 

@@ -45,6 +45,16 @@ pub(crate) struct Call {
     pub(crate) session: AgentId,
     pub(crate) hv: &'static str,
     pub(crate) state: CallState,
+    /// ICE each side has sent (caller, bot): bounded per call, so a caller
+    /// cannot fill a ringing bot's queue with candidates.
+    pub(crate) ice: [IceSent; 2],
+}
+
+/// Candidates one side of a call has sent, and their bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct IceSent {
+    pub(crate) count: u32,
+    pub(crate) bytes: u32,
 }
 
 impl Call {
@@ -170,17 +180,19 @@ impl Hub {
         if self.human_check_needed(conn, proof, now) {
             return;
         }
-        let Some((session, verified)) = self
-            .session(conn)
-            .and_then(|s| Some((s.name.clone()?, s.verified)))
-        else {
+        let Some(session) = self.session(conn).and_then(|s| s.name.clone()) else {
             return;
         };
+        // Each call spends one of the calls the proof of work bought.
+        let verified = self.is_verified(conn, now);
+        if verified && let Some(s) = self.session_mut(conn) {
+            s.verified_calls -= 1;
+        }
         let hv = if verified { "pow" } else { "none" };
         if let Some(bot) = self.bot_conn(&to) {
             let call_id = self.random_id("c-");
             if let Err((code, msg)) =
-                self.offer_to_local_bot(bot, &to, &call_id, &session, hv, offer, unix)
+                self.offer_to_local_bot(bot, &to, &call_id, &session, hv, offer, now, unix)
             {
                 self.error(conn, code, &msg, None);
                 return;
@@ -195,6 +207,7 @@ impl Hub {
                     session,
                     hv,
                     state: CallState::Ringing { deadline },
+                    ice: Default::default(),
                 },
                 true,
             );
@@ -233,6 +246,7 @@ impl Hub {
                 state: CallState::Placing {
                     deadline: now + self.cfg.ring_timeout,
                 },
+                ice: Default::default(),
             },
             true,
         );
@@ -249,6 +263,7 @@ impl Hub {
         session: &AgentId,
         hv: &'static str,
         offer: Text<'_>,
+        now: Instant,
         unix: u64,
     ) -> Result<(), (&'static str, String)> {
         let busy = self
@@ -256,6 +271,16 @@ impl Hub {
             .is_none_or(|s| s.calls.len() >= usize::from(s.max_calls));
         if busy {
             return Err(("busy", "the agent is busy".into()));
+        }
+        // Whoever calls, one bot is offered calls at a bounded pace: the
+        // excess never reaches it (nor costs us an attestation).
+        let ms = self.millis(now);
+        if let Err(retry) = self.bot_calls.check(agent, ms) {
+            self.metrics.rate_limited.inc("call_bot");
+            return Err((
+                "rate_limited",
+                format!("this agent gets too many calls; try again in {retry} s"),
+            ));
         }
         let fp = match offer {
             Text::Json(j) => sdp::fingerprint_json(j),
@@ -348,13 +373,41 @@ impl Hub {
                 self.send_to(&other, &id, &msg);
                 self.end_call(&id, "rejected");
             }
-            Msg::Ice { .. } => self.send_to(&other, &id, &msg),
+            Msg::Ice { .. } => {
+                if self.count_ice(&id, from_bot, &msg) {
+                    self.send_to(&other, &id, &msg);
+                } else {
+                    self.error(
+                        conn,
+                        "too_many_candidates",
+                        "this call has had all the ICE candidates it may have",
+                        Some(&id),
+                    );
+                }
+            }
             Msg::Hangup { .. } => {
                 self.send_to(&other, &id, &msg);
                 self.end_call(&id, "hangup");
             }
             _ => {}
         }
+    }
+
+    /// Counts an `ice` message from one side of call `id` against
+    /// `max_ice_per_call` / `max_ice_bytes_per_call`; `false`: over.
+    fn count_ice(&mut self, id: &AgentId, from_bot: bool, msg: &Msg<'_>) -> bool {
+        let len = u32::try_from(encode(msg).len()).unwrap_or(u32::MAX);
+        let (max, max_bytes) = (self.cfg.max_ice_per_call, self.cfg.max_ice_bytes_per_call);
+        let Some(call) = self.calls.get_mut(id) else {
+            return false;
+        };
+        let sent = &mut call.ice[usize::from(from_bot)];
+        if sent.count >= max || sent.bytes.saturating_add(len) > max_bytes {
+            return false;
+        }
+        sent.count += 1;
+        sent.bytes += len;
+        true
     }
 
     /// Calls of `agent` waiting for it to reconnect continue on `conn`.
@@ -453,7 +506,7 @@ impl Hub {
                 return;
             };
             if let Err((code, text)) =
-                self.offer_to_local_bot(bot, &to, &id, &session, hv, sdp_offer, unix)
+                self.offer_to_local_bot(bot, &to, &id, &session, hv, sdp_offer, now, unix)
             {
                 let m = Msg::Error {
                     code: Text::Str(code),
@@ -474,6 +527,7 @@ impl Hub {
                     state: CallState::Ringing {
                         deadline: now + self.cfg.ring_timeout,
                     },
+                    ice: Default::default(),
                 },
                 false,
             );
@@ -530,7 +584,9 @@ impl Hub {
                 self.send_to(&local, &id, &msg);
                 self.end_call(&id, "rejected");
             }
-            Msg::Ice { .. } => self.send_to(&local, &id, &msg),
+            Msg::Ice { .. } if self.count_ice(&id, from_bot, &msg) => {
+                self.send_to(&local, &id, &msg);
+            }
             Msg::Hangup { .. } => {
                 self.send_to(&local, &id, &msg);
                 self.end_call(&id, "hangup");
@@ -639,6 +695,7 @@ impl Hub {
                 session,
                 hv: hv_static(env.hv.as_deref()),
                 state,
+                ice: Default::default(),
             },
             false,
         );

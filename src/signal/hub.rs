@@ -22,6 +22,7 @@ use super::calls::{Call, Party};
 use super::ice::IceConfig;
 use super::remote;
 use crate::auth::attest::Attestor;
+use crate::auth::ratelimit::Limiter;
 use crate::config::HumanCheck;
 use crate::metrics::Metrics;
 use crate::ws::frame::close;
@@ -56,8 +57,17 @@ pub(crate) struct HubConfig {
     /// How long an answered call waits for its bot to reconnect.
     pub(crate) reconnect_grace: Duration,
     pub(crate) max_calls_per_caller: usize,
+    /// Calls offered to one bot per second, and the burst (0: unlimited).
+    pub(crate) rate_calls_bot: u32,
+    pub(crate) rate_calls_bot_burst: u32,
+    /// ICE candidates, and their bytes, each side may send per call.
+    pub(crate) max_ice_per_call: u32,
+    pub(crate) max_ice_bytes_per_call: u32,
     pub(crate) human_check: HumanCheck,
     pub(crate) pow_difficulty: u8,
+    /// What one proof-of-work solution buys: this many calls, for this long.
+    pub(crate) pow_calls: u32,
+    pub(crate) pow_lifetime: Duration,
     pub(crate) challenge_ttl: Duration,
     pub(crate) attestation_ttl: u64,
     /// STUN/TURN lists handed out (TURN credentials also per call).
@@ -93,8 +103,10 @@ pub(super) struct Session {
     pub(super) max_calls: u8,
     /// Bots: who owns the agent id (to re-announce it to a store that lost it).
     owner: crate::store::Owner,
-    /// Human check passed (callers).
-    pub(super) verified: bool,
+    /// Calls left on the caller's last proof of work (0: none), usable
+    /// until `verified_until` (seconds since the epoch).
+    pub(super) verified_calls: u32,
+    pub(super) verified_until: u32,
     pub(super) challenge: Option<Box<(String, Instant)>>,
 }
 
@@ -111,6 +123,8 @@ pub(crate) struct Hub {
     /// Time zero for the sessions' second counters.
     epoch: Instant,
     pub(super) calls: HashMap<AgentId, Call>,
+    /// Calls offered per bot (`rate_calls_bot`).
+    pub(super) bot_calls: Limiter<AgentId>,
     pub(super) out: VecDeque<Output>,
     rng: Rng,
     pub(super) attest: Rc<Attestor>,
@@ -152,6 +166,7 @@ impl Hub {
         now: Instant,
     ) -> Self {
         Hub {
+            bot_calls: Limiter::new(65_536, cfg.rate_calls_bot, cfg.rate_calls_bot_burst),
             cfg,
             me,
             sessions: Slots::default(),
@@ -189,8 +204,13 @@ impl Hub {
     }
 
     /// `now` as seconds since the epoch (saturating; time before it is 0).
-    fn secs(&self, now: Instant) -> u32 {
+    pub(super) fn secs(&self, now: Instant) -> u32 {
         u32::try_from(now.saturating_duration_since(self.epoch).as_secs()).unwrap_or(u32::MAX)
+    }
+
+    /// `now` as milliseconds since the epoch (for rate limits).
+    pub(super) fn millis(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 
     /// The connection holding `agent`'s bot socket here.
@@ -266,7 +286,8 @@ impl Hub {
                 calls: Vec::new(),
                 max_calls: 1,
                 owner: [0; 8],
-                verified: false,
+                verified_calls: 0,
+                verified_until: 0,
                 challenge: None,
             },
         );

@@ -1,6 +1,7 @@
 //! The human check before a call: proof of work today (`hv` = `pow`); the
 //! `proof.method` field leaves room for WebAuthn. Challenges are random,
-//! single-use, per session and expire.
+//! single-use, per session and expire. A solution buys `pow_calls` calls
+//! within `pow_lifetime`, then the caller solves a new challenge.
 
 use std::time::Instant;
 
@@ -41,6 +42,10 @@ impl Hub {
         now: Instant,
     ) -> Result<(), (&'static str, String)> {
         let difficulty = self.cfg.pow_difficulty;
+        let calls = self.cfg.pow_calls;
+        let until = self
+            .secs(now)
+            .saturating_add(u32::try_from(self.cfg.pow_lifetime.as_secs()).unwrap_or(u32::MAX));
         let Some(s) = self.session_mut(conn) else {
             return Err(("hello_required", "say hello first".into()));
         };
@@ -69,7 +74,8 @@ impl Hub {
             .map_err(|_| ("human_check_failed", "bad nonce".to_string()))?;
         match pow::check(&ch.0, &nonce, difficulty) {
             Ok(()) => {
-                s.verified = true;
+                s.verified_calls = calls;
+                s.verified_until = until;
                 s.challenge = None;
                 self.metrics.pow_verified.inc();
                 Ok(())
@@ -84,6 +90,13 @@ impl Hub {
         }
     }
 
+    /// Whether `conn`'s last proof of work still covers a call at `now`.
+    pub(super) fn is_verified(&self, conn: ConnId, now: Instant) -> bool {
+        let t = self.secs(now);
+        self.session(conn)
+            .is_some_and(|s| s.verified_calls > 0 && t < s.verified_until)
+    }
+
     /// `true` when the call must wait: the session is not verified and the
     /// proof (if any) did not pass. The caller has been told why.
     pub(super) fn human_check_needed(
@@ -92,9 +105,7 @@ impl Hub {
         proof: Option<&Proof<'_>>,
         now: Instant,
     ) -> bool {
-        if self.cfg.human_check == HumanCheck::None
-            || self.session(conn).is_some_and(|s| s.verified)
-        {
+        if self.cfg.human_check == HumanCheck::None || self.is_verified(conn, now) {
             return false;
         }
         match proof {

@@ -19,24 +19,37 @@ use std::time::Instant;
 
 use botcall_core::protocol::{self, Codecs, Msg, Role};
 
-use crate::app::App;
+use crate::app::{App, OpenRefused};
+use crate::auth::AuthError;
+use crate::client::ClientKey;
 use crate::store::{AgentStore, Record, StoreError};
 use crate::ws::frame::close;
 use crate::ws::handshake::PreHello;
 use hub::ConnId;
+
+/// What handling a message changed about the socket, for its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Nothing the task needs to know.
+    Handled,
+    /// The socket is now a keys-file bot: the operator's own fleet, which
+    /// no longer counts against its IP's connection limit.
+    TrustedBot,
+}
 
 /// `RTCIceServer[]` JSON for one session's `welcome`.
 pub(crate) fn ice_servers(app: &App, host: &str, user: &str, unix: u64) -> String {
     app.hub.borrow().ice().servers(Some(host), user, unix)
 }
 
-/// Handles one text message from socket `conn`.
+/// Handles one text message from socket `conn`, whose client is `client`.
 pub(crate) async fn on_message(
     app: &App,
     conn: ConnId,
     text: &str,
     pre: &mut Option<Box<PreHello>>,
-) {
+    client: ClientKey,
+) -> Outcome {
     let now = Instant::now();
     let unix = app.clock.unix();
     let msg = match Msg::decode(text) {
@@ -45,7 +58,7 @@ pub(crate) async fn on_message(
             app.hub
                 .borrow_mut()
                 .error(conn, e.code(), &e.to_string(), None);
-            return;
+            return Outcome::Handled;
         }
     };
     let has_role = app.hub.borrow().has_role(conn).is_some();
@@ -56,7 +69,19 @@ pub(crate) async fn on_message(
             max_calls,
         } if !has_role => {
             let host = pre.as_ref().map(|p| p.host.to_string()).unwrap_or_default();
+            let mut outcome = Outcome::Handled;
             match role {
+                Role::Caller if !pre.as_ref().is_some_and(|p| p.caller_ok) => {
+                    // Another site's page would be using its visitors'
+                    // browsers as our callers (or proof-of-work solvers).
+                    refuse(
+                        app,
+                        conn,
+                        "forbidden_origin",
+                        "callers must come from this daemon's own web app (or an allowed origin)",
+                        close::POLICY,
+                    );
+                }
                 Role::Caller => {
                     let ice = ice_servers(app, &host, &format!("caller-{conn}"), unix);
                     app.hub.borrow_mut().hello_caller(conn, &ice, now);
@@ -74,22 +99,46 @@ pub(crate) async fn on_message(
                                     "a bot hello needs a BotAuth token",
                                     close::POLICY,
                                 );
-                                return;
+                                return Outcome::Handled;
                             }
                         },
                     };
-                    bot_hello(app, conn, &token, max_calls, &host, now, unix).await;
+                    let hello = BotHelloIn {
+                        token: &token,
+                        max_calls,
+                        host: &host,
+                        client,
+                    };
+                    outcome = bot_hello(app, conn, hello, now, unix).await;
                 }
             }
             *pre = None;
+            return outcome;
         }
+        Msg::Call { .. } if has_role => {
+            // Each call signs an attestation and rings a bot: paced per client.
+            if let Err(retry) = app
+                .auth
+                .call_limiter
+                .borrow_mut()
+                .check(&client, app.clock.mono_ms())
+            {
+                app.metrics.rate_limited.inc("call_ip");
+                let m = format!("too many calls; try again in {retry} s");
+                app.hub.borrow_mut().error(conn, "rate_limited", &m, None);
+                return Outcome::Handled;
+            }
+        }
+        _ => {}
+    }
+    match msg {
         Msg::Call { ref to, .. } if has_role && !app.hub.borrow().is_online(to) => {
             let found = app.store.lookup(to, unix).await;
             let mut hub = app.hub.borrow_mut();
             // The bot may have come online here during the lookup.
             if hub.is_online(to) {
                 hub.handle(conn, msg, None, now, unix);
-                return;
+                return Outcome::Handled;
             }
             match found {
                 Ok(Some(v)) if v.online && v.daemon.is_some() => {
@@ -110,6 +159,7 @@ pub(crate) async fn on_message(
         }
         other => app.hub.borrow_mut().handle(conn, other, None, now, unix),
     }
+    Outcome::Handled
 }
 
 fn refuse(app: &App, conn: ConnId, code: &'static str, message: &str, close_code: u16) {
@@ -118,21 +168,48 @@ fn refuse(app: &App, conn: ConnId, code: &'static str, message: &str, close_code
     hub.kick(conn, close_code, code);
 }
 
+/// A bot's `hello`, as the socket saw it.
+struct BotHelloIn<'a> {
+    token: &'a str,
+    max_calls: Option<u64>,
+    /// Host name for the ICE server list.
+    host: &'a str,
+    client: ClientKey,
+}
+
 async fn bot_hello(
     app: &App,
     conn: ConnId,
-    token: &str,
-    max_calls: Option<u64>,
-    host: &str,
+    hello: BotHelloIn<'_>,
     now: Instant,
     unix: u64,
-) {
-    let authed = match app.auth.authenticate(token, unix) {
+) -> Outcome {
+    // A hello may cost a signature check: it is paced like an HTTP request.
+    if let Err(retry) = app
+        .auth
+        .ip_limiter
+        .borrow_mut()
+        .check(&hello.client, app.clock.mono_ms())
+    {
+        app.metrics.rate_limited.inc("hello");
+        let m = format!("too many requests; try again in {retry} s");
+        refuse(app, conn, "rate_limited", &m, close::POLICY);
+        return Outcome::Handled;
+    }
+    let authed = match app
+        .auth
+        .authenticate(hello.token, unix, app.clock.mono_ms())
+    {
         Ok(a) => a,
+        Err(e @ AuthError::Busy(_)) => {
+            app.metrics.rate_limited.inc("verify");
+            refuse(app, conn, "server_busy", &e.message(), close::TRY_AGAIN);
+            return Outcome::Handled;
+        }
         Err(e) => {
             app.metrics.auth_failures.inc(e.reason());
             refuse(app, conn, "unauthorized", &e.message(), close::POLICY);
-            return;
+            return Outcome::Handled;
         }
     };
     if authed.cached {
@@ -141,20 +218,47 @@ async fn bot_hello(
         app.metrics.token_cache_misses.inc();
     }
     let agent = authed.proven.agent_id;
-    let hello_calls = max_calls.map(|n| n.min(protocol::MAX_CALLS) as u8);
+    let open = authed.proven.open;
+    if open {
+        match app.admit_open_id(&agent, hello.client).await {
+            Ok(()) => {}
+            Err(OpenRefused::Quota(retry)) => {
+                let m = format!("too many new ids from your address; try again in {retry} s");
+                refuse(app, conn, "rate_limited", &m, close::POLICY);
+                return Outcome::Handled;
+            }
+            Err(OpenRefused::Store(_)) => {
+                app.metrics.store_errors.inc();
+                refuse(
+                    app,
+                    conn,
+                    "server_busy",
+                    "the store is unavailable, try again",
+                    close::TRY_AGAIN,
+                );
+                return Outcome::Handled;
+            }
+        }
+    }
+    let hello_calls = hello.max_calls.map(|n| n.min(protocol::MAX_CALLS) as u8);
     let rec = Record {
         agent_id: agent.clone(),
         endpoint: None,
         name: None,
         audio: Codecs::OPUS,
-        ttl: protocol::DEFAULT_TTL as u32,
+        ttl: if open {
+            protocol::DEFAULT_TTL.min(app.cfg.open_max_ttl) as u32
+        } else {
+            protocol::DEFAULT_TTL as u32
+        },
         max_calls: hello_calls.unwrap_or(1),
         listed: false,
         owner: authed.proven.owner,
+        open,
     };
     match app.store.attach(rec, unix).await {
         Ok(a) => {
-            let ice = ice_servers(app, host, agent.as_str(), unix);
+            let ice = ice_servers(app, hello.host, agent.as_str(), unix);
             let calls = hello_calls.unwrap_or(a.max_calls);
             let hello = hub::BotHello {
                 agent,
@@ -163,14 +267,22 @@ async fn bot_hello(
                 moved_from: a.moved_from,
             };
             app.hub.borrow_mut().hello_bot(conn, hello, &ice, now);
+            if open {
+                Outcome::Handled
+            } else {
+                Outcome::TrustedBot
+            }
         }
-        Err(StoreError::Taken) => refuse(
-            app,
-            conn,
-            "id_taken",
-            "another key owns this agent id",
-            close::POLICY,
-        ),
+        Err(StoreError::Taken) => {
+            refuse(
+                app,
+                conn,
+                "id_taken",
+                "another key owns this agent id",
+                close::POLICY,
+            );
+            Outcome::Handled
+        }
         Err(StoreError::Full) => {
             app.metrics.table_full.inc();
             refuse(
@@ -180,6 +292,7 @@ async fn bot_hello(
                 "the agent table is full",
                 close::TRY_AGAIN,
             );
+            Outcome::Handled
         }
         Err(StoreError::Unavailable) => {
             app.metrics.store_errors.inc();
@@ -190,6 +303,7 @@ async fn bot_hello(
                 "the store is unavailable, try again",
                 close::TRY_AGAIN,
             );
+            Outcome::Handled
         }
     }
 }

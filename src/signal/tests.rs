@@ -26,25 +26,37 @@ fn attestor() -> Rc<Attestor> {
 }
 
 fn hub(me: &str, t0: Instant) -> Hub {
+    hub_with(me, t0, |_| {})
+}
+
+fn hub_with(me: &str, t0: Instant, tune: impl FnOnce(&mut HubConfig)) -> Hub {
     let mut n = 0u8;
-    Hub::new(
-        HubConfig {
-            heartbeat: Duration::from_secs(30),
-            hello_timeout: Duration::from_secs(10),
-            ring_timeout: Duration::from_secs(30),
-            reconnect_grace: Duration::from_secs(10),
-            max_calls_per_caller: 2,
-            human_check: HumanCheck::None,
-            pow_difficulty: 8,
-            challenge_ttl: Duration::from_secs(300),
-            attestation_ttl: 120,
-            ice: IceConfig {
-                stun_port: Some(3478),
-                turn_urls: vec!["turn:t:3478".into()],
-                turn_secret: Some("s".into()),
-                turn_ttl: 600,
-            },
+    let mut cfg = HubConfig {
+        heartbeat: Duration::from_secs(30),
+        hello_timeout: Duration::from_secs(10),
+        ring_timeout: Duration::from_secs(30),
+        reconnect_grace: Duration::from_secs(10),
+        max_calls_per_caller: 2,
+        rate_calls_bot: 0,
+        rate_calls_bot_burst: 1,
+        max_ice_per_call: 50,
+        max_ice_bytes_per_call: 16384,
+        human_check: HumanCheck::None,
+        pow_difficulty: 8,
+        pow_calls: 10,
+        pow_lifetime: Duration::from_secs(1800),
+        challenge_ttl: Duration::from_secs(300),
+        attestation_ttl: 120,
+        ice: IceConfig {
+            stun_port: Some(3478),
+            turn_urls: vec!["turn:t:3478".into()],
+            turn_secret: Some("s".into()),
+            turn_ttl: 600,
         },
+    };
+    tune(&mut cfg);
+    Hub::new(
+        cfg,
         me.into(),
         Box::new(move |b: &mut [u8]| {
             n = n.wrapping_add(1);
@@ -320,4 +332,137 @@ fn a_call_across_two_hubs() {
         0,
     );
     assert!(msg_for(&drain(&mut a), 1).is_empty());
+}
+
+fn call_json() -> String {
+    format!(
+        r#"{{"type":"call","to":"bot","sdp_offer":{}}}"#,
+        serde_json::json!(OFFER)
+    )
+}
+
+fn types(d: &Drained, conn: ConnId) -> Vec<String> {
+    msg_for(d, conn)
+        .iter()
+        .map(|m| match m["type"].as_str() {
+            Some("error") => format!("error:{}", m["code"].as_str().unwrap_or("")),
+            t => t.unwrap_or("").to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn one_bot_is_offered_calls_at_a_bounded_pace() {
+    let t0 = Instant::now();
+    let mut h = hub_with("d-a", t0, |c| {
+        c.rate_calls_bot = 1;
+        c.rate_calls_bot_burst = 2;
+    });
+    h.open(1, t0);
+    let mut hello = bot_hello("bot");
+    hello.max_calls = 4;
+    h.hello_bot(1, hello, "[]", t0);
+    for c in 2..=4 {
+        h.open(c, t0);
+        h.hello_caller(c, "[]", t0);
+    }
+    drain(&mut h);
+    for c in 2..=4 {
+        handle(&mut h, c, &call_json(), t0);
+    }
+    let d = drain(&mut h);
+    assert_eq!(types(&d, 2), ["ringing"]);
+    assert_eq!(types(&d, 3), ["ringing"]);
+    assert_eq!(types(&d, 4), ["error:rate_limited"]);
+    // The bot never saw the excess.
+    assert_eq!(types(&d, 1), ["incoming", "incoming"]);
+    assert_eq!(h.metrics.rate_limited.get(&"call_bot"), 1);
+    // A second later there is room for one more.
+    let t1 = t0 + Duration::from_secs(1);
+    handle(&mut h, 4, &call_json(), t1);
+    let d = drain(&mut h);
+    assert_eq!(types(&d, 4), ["ringing"]);
+    assert_eq!(types(&d, 1), ["incoming"]);
+}
+
+#[test]
+fn ice_is_bounded_per_side_per_call() {
+    let t0 = Instant::now();
+    let mut h = hub_with("d-a", t0, |c| c.max_ice_per_call = 2);
+    h.open(1, t0);
+    h.open(2, t0);
+    h.hello_bot(1, bot_hello("bot"), "[]", t0);
+    h.hello_caller(2, "[]", t0);
+    drain(&mut h);
+    handle(&mut h, 2, &call_json(), t0);
+    let d = drain(&mut h);
+    let call_id = msg_for(&d, 2)[0]["call_id"].as_str().unwrap().to_string();
+    let ice = format!(
+        r#"{{"type":"ice","call_id":"{call_id}","candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host"}}"#
+    );
+    // While ringing, the caller trickles: two reach the bot, the third does not.
+    for _ in 0..3 {
+        handle(&mut h, 2, &ice, t0);
+    }
+    let d = drain(&mut h);
+    assert_eq!(types(&d, 1), ["ice", "ice"]);
+    assert_eq!(types(&d, 2), ["error:too_many_candidates"]);
+    // The bot's side has its own count.
+    handle(&mut h, 1, &ice, t0);
+    assert_eq!(types(&drain(&mut h), 2), ["ice"]);
+}
+
+#[test]
+fn a_proof_of_work_buys_a_bounded_number_of_calls() {
+    let t0 = Instant::now();
+    let mut h = hub_with("d-a", t0, |c| {
+        c.human_check = HumanCheck::Pow;
+        c.pow_calls = 2;
+        c.max_calls_per_caller = 16;
+        c.pow_lifetime = Duration::from_secs(60);
+    });
+    h.open(1, t0);
+    let mut hello = bot_hello("bot");
+    hello.max_calls = 16;
+    h.hello_bot(1, hello, "[]", t0);
+    h.open(2, t0);
+    h.hello_caller(2, "[]", t0);
+    let d = drain(&mut h);
+    let challenge = msg_for(&d, 2)[0]["challenge"]["challenge"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let solve = |ch: &str| botcall_core::pow::solve(ch, 8, 0, 1 << 20).unwrap();
+    let nonce = solve(&challenge);
+    handle(
+        &mut h,
+        2,
+        &format!(
+            r#"{{"type":"verify","proof":{{"method":"pow","challenge":"{challenge}","nonce":"{nonce}"}}}}"#
+        ),
+        t0,
+    );
+    assert_eq!(types(&drain(&mut h), 2), ["verified"]);
+    // Two calls on that solution, then a new challenge.
+    handle(&mut h, 2, &call_json(), t0);
+    handle(&mut h, 2, &call_json(), t0);
+    assert_eq!(types(&drain(&mut h), 2), ["ringing", "ringing"]);
+    handle(&mut h, 2, &call_json(), t0);
+    let d = drain(&mut h);
+    assert_eq!(types(&d, 2), ["error:human_check_required", "challenge"]);
+    // A new solution works; and it expires with pow_lifetime.
+    let challenge = msg_for(&d, 2)[1]["challenge"].as_str().unwrap().to_string();
+    let nonce = solve(&challenge);
+    handle(
+        &mut h,
+        2,
+        &format!(
+            r#"{{"type":"verify","proof":{{"method":"pow","challenge":"{challenge}","nonce":"{nonce}"}}}}"#
+        ),
+        t0,
+    );
+    handle(&mut h, 2, &call_json(), t0);
+    assert_eq!(types(&drain(&mut h), 2), ["verified", "ringing"]);
+    handle(&mut h, 2, &call_json(), t0 + Duration::from_secs(61));
+    assert_eq!(types(&drain(&mut h), 2)[0], "error:human_check_required");
 }

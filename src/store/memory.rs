@@ -46,13 +46,18 @@ pub(crate) struct Table {
     /// Last second the wheel was advanced to.
     tick: u64,
     cap: usize,
+    /// Slots self-certifying ids may fill: `cap` minus the reserved share.
+    open_cap: usize,
     live: usize,
     online: usize,
+    /// Live slots holding self-certifying ids.
+    open: usize,
 }
 
 impl Table {
-    /// A table for `cap` agents; every allocation happens here.
-    pub(crate) fn new(cap: usize, now: u64) -> Self {
+    /// A table for `cap` agents, `reserved` of them for keys-file agents
+    /// only; every allocation happens here.
+    pub(crate) fn new(cap: usize, reserved: usize, now: u64) -> Self {
         Table {
             slots: Vec::with_capacity(cap),
             free: Vec::with_capacity(cap),
@@ -61,8 +66,10 @@ impl Table {
             wheel: vec![NIL; WHEEL].into_boxed_slice(),
             tick: now,
             cap,
+            open_cap: cap.saturating_sub(reserved),
             live: 0,
             online: 0,
+            open: 0,
         }
     }
 
@@ -140,6 +147,9 @@ impl Table {
         if s.online {
             self.online -= 1;
         }
+        if s.rec.open {
+            self.open -= 1;
+        }
         s.live = false;
         s.online = false;
         s.rec.endpoint = None;
@@ -149,6 +159,10 @@ impl Table {
     }
 
     fn alloc(&mut self, rec: Record, online: bool, expires_at: u64) -> Result<u32, StoreError> {
+        let open = rec.open;
+        if open && self.open >= self.open_cap {
+            return Err(StoreError::Full);
+        }
         let slot = Slot {
             rec,
             online,
@@ -172,6 +186,7 @@ impl Table {
             hasher.hash_one(slots[j as usize].rec.agent_id.as_str())
         });
         self.live += 1;
+        self.open += usize::from(open);
         if online {
             self.online += 1;
         } else {
@@ -192,6 +207,8 @@ impl Table {
                 self.unlink(i);
                 let online = self.slots[i as usize].online;
                 let s = &mut self.slots[i as usize];
+                // (An id both in the keys file and a key's thumbprint.)
+                self.open = self.open + usize::from(rec.open) - usize::from(s.rec.open);
                 s.rec = rec;
                 s.expires_at = now + ttl;
                 if !online {
@@ -353,8 +370,8 @@ impl Table {
 pub(crate) struct MemoryStore(RefCell<Table>);
 
 impl MemoryStore {
-    pub(crate) fn new(cap: usize, now: u64) -> Self {
-        MemoryStore(RefCell::new(Table::new(cap, now)))
+    pub(crate) fn new(cap: usize, reserved: usize, now: u64) -> Self {
+        MemoryStore(RefCell::new(Table::new(cap, reserved, now)))
     }
 }
 
@@ -412,12 +429,41 @@ mod tests {
             max_calls: 1,
             listed: true,
             owner: [owner; 8],
+            open: false,
+        }
+    }
+
+    fn open_rec(id: &str) -> Record {
+        Record {
+            open: true,
+            ..rec(id, 60, 9)
         }
     }
 
     #[test]
+    fn self_certifying_ids_cannot_take_the_reserved_share() {
+        // 4 slots, 2 reserved: open ids get 2, keys-file agents all 4.
+        let mut t = Table::new(4, 2, 0);
+        t.register(open_rec("o1"), 0).unwrap();
+        assert_eq!(t.attach(open_rec("o2"), 0), Ok(1));
+        assert_eq!(t.register(open_rec("o3"), 0), Err(StoreError::Full));
+        assert_eq!(t.attach(open_rec("o3"), 0), Err(StoreError::Full));
+        // Refreshing an open id that is in is fine.
+        assert_eq!(t.register(open_rec("o1"), 1), Ok(60));
+        t.register(rec("k1", 60, 1), 0).unwrap();
+        t.register(rec("k2", 60, 1), 0).unwrap();
+        assert_eq!(t.register(rec("k3", 60, 1), 0), Err(StoreError::Full));
+        // An open id leaving frees an open slot, not a reserved one.
+        assert_eq!(t.unregister("o1", &[9; 8], 2), Ok(true));
+        assert_eq!(t.register(rec("k3", 60, 1), 2), Ok(60));
+        assert_eq!(t.register(open_rec("o3"), 2), Err(StoreError::Full));
+        assert_eq!(t.unregister("k3", &[1; 8], 2), Ok(true));
+        assert_eq!(t.register(open_rec("o3"), 2), Ok(60));
+    }
+
+    #[test]
     fn insert_lookup_refresh_remove() {
-        let mut t = Table::new(4, 1000);
+        let mut t = Table::new(4, 0, 1000);
         assert_eq!(t.register(rec("a", 60, 1), 1000), Ok(60));
         let v = t.lookup("a", 1010).unwrap();
         assert_eq!((v.online, v.expires_in), (false, 50));
@@ -435,7 +481,7 @@ mod tests {
 
     #[test]
     fn full_table_refuses_without_evicting() {
-        let mut t = Table::new(2, 0);
+        let mut t = Table::new(2, 0, 0);
         t.register(rec("a", 60, 1), 0).unwrap();
         t.register(rec("b", 60, 1), 0).unwrap();
         assert_eq!(t.register(rec("c", 60, 1), 0), Err(StoreError::Full));
@@ -450,7 +496,7 @@ mod tests {
 
     #[test]
     fn expiry_visits_only_due_buckets_and_handles_long_ttls() {
-        let mut t = Table::new(100, 0);
+        let mut t = Table::new(100, 0, 0);
         t.register(rec("short", 30, 1), 0).unwrap();
         t.register(rec("long", 9000, 1), 0).unwrap(); // longer than the wheel
         assert_eq!(t.expire(29), 0);
@@ -463,7 +509,7 @@ mod tests {
 
     #[test]
     fn expired_entries_are_invisible_before_the_sweep() {
-        let mut t = Table::new(10, 0);
+        let mut t = Table::new(10, 0, 0);
         t.register(rec("a", 30, 1), 0).unwrap();
         assert!(t.lookup("a", 30).is_none());
         // And a new owner may take the id once it expired.
@@ -472,7 +518,7 @@ mod tests {
 
     #[test]
     fn online_agents_do_not_expire() {
-        let mut t = Table::new(10, 0);
+        let mut t = Table::new(10, 0, 0);
         t.attach(rec("bot", 30, 1), 0).unwrap();
         assert_eq!(t.gauges().online, 1);
         t.expire(100);
@@ -491,7 +537,7 @@ mod tests {
 
     #[test]
     fn directory_pages_and_filters() {
-        let mut t = Table::new(100, 0);
+        let mut t = Table::new(100, 0, 0);
         for i in 0..25 {
             let mut r = rec(&format!("a{i}"), 60, 1);
             r.listed = i % 5 != 0;
@@ -520,7 +566,7 @@ mod tests {
     #[test]
     fn churn_keeps_index_and_wheel_consistent() {
         // Deterministic xorshift churn against a simple model.
-        let mut t = Table::new(64, 0);
+        let mut t = Table::new(64, 0, 0);
         let mut model = std::collections::HashMap::new();
         let mut x: u64 = 0x9E3779B97F4A7C15;
         for now in 0..20_000u64 {

@@ -29,6 +29,9 @@ pub(crate) struct Record {
     pub(crate) max_calls: u8,
     pub(crate) listed: bool,
     pub(crate) owner: Owner,
+    /// A self-certifying id (open registration): it may not use the share
+    /// of the table reserved for keys-file agents.
+    pub(crate) open: bool,
 }
 
 /// A registration as seen by a reader.

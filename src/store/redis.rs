@@ -377,6 +377,7 @@ impl RedisStore {
                 max_calls: s("max_calls").parse().unwrap_or(1),
                 listed: s("listed") == "1",
                 owner: unhex(&s("owner")),
+                open: false,
             },
             online,
             expires_in: if online {

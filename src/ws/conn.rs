@@ -3,9 +3,12 @@
 //! Idle cost is what matters (tens of thousands of bots sit here), so the
 //! task holds no buffers while idle: reads go into one thread-local scratch
 //! buffer; only a partial frame or fragmented message is copied into a
-//! per-socket `Vec`, freed again once complete. Outbound frames wait in the
-//! [`Registry`] entry, bounded by `ws_queue_bytes`: a reader too slow to
-//! drain it is closed with 1013 rather than buffered without limit.
+//! per-socket `Vec`, freed again once complete — and it must complete within
+//! `header_timeout`, or the socket is closed. Outbound frames (pongs too)
+//! wait in the [`Registry`] entry, bounded by `ws_queue_bytes`: a reader too
+//! slow to drain it is closed with 1013 rather than buffered without limit.
+//! Every byte held in these buffers is taken from the daemon's
+//! [`Budget`]; when it is spent, the socket that wants more is closed (1013).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -20,6 +23,8 @@ use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 use super::frame::{self, FrameError, Op, close};
 use super::handshake::PreHello;
 use crate::app::{App, ConnGuard};
+use crate::budget::{Budget, Held};
+use crate::client::ClientKey;
 use crate::net::Stream;
 use crate::signal;
 use crate::slots::{ConnId, IdAllocator, Slots};
@@ -37,28 +42,47 @@ thread_local! {
 #[derive(Debug, Default)]
 pub(crate) struct Entry {
     out: VecDeque<Vec<u8>>,
+    /// Bytes in `out`, all taken from the budget.
     out_bytes: usize,
     sent: usize,
     waker: Option<Waker>,
     /// No more frames after the queued ones; close when flushed.
     closing: bool,
+    /// The last queued frame is a pong nobody started writing: a newer
+    /// ping replaces it (RFC 6455 §5.5.3 asks only for the latest).
+    pong_at_tail: bool,
 }
 
 /// All open WebSockets, by never-reused id.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Registry {
     conns: Slots<Entry>,
     ids: IdAllocator,
     /// The socket whose task is running right now: it flushes its queue
     /// before it sleeps, so waking it would only cost a spurious poll.
     running: Option<ConnId>,
+    budget: Rc<Budget>,
 }
 
-/// The socket's queue is over its bound.
-#[derive(Debug)]
-pub(crate) struct QueueFull;
+/// Why a frame was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushError {
+    /// The socket's queue is over `ws_queue_bytes`: its reader is too slow.
+    QueueFull,
+    /// The daemon's buffer budget is spent.
+    Budget,
+}
 
 impl Registry {
+    pub(crate) fn new(budget: Rc<Budget>) -> Self {
+        Registry {
+            conns: Slots::default(),
+            ids: IdAllocator::default(),
+            running: None,
+            budget,
+        }
+    }
+
     pub(crate) fn insert(&mut self) -> ConnId {
         let id = self.ids.alloc();
         self.conns.insert(id, Entry::default());
@@ -66,7 +90,9 @@ impl Registry {
     }
 
     pub(crate) fn remove(&mut self, id: ConnId) {
-        self.conns.remove(id);
+        if let Some(e) = self.conns.remove(id) {
+            self.budget.give(e.out_bytes);
+        }
         self.ids.release(id);
     }
 
@@ -85,7 +111,7 @@ impl Registry {
         id: ConnId,
         frame: Vec<u8>,
         limit: usize,
-    ) -> Result<(), QueueFull> {
+    ) -> Result<(), PushError> {
         let Some(e) = self.conns.get_mut(id) else {
             return Ok(());
         };
@@ -93,16 +119,48 @@ impl Registry {
             return Ok(());
         }
         if e.out_bytes + frame.len() > limit {
-            return Err(QueueFull);
+            return Err(PushError::QueueFull);
+        }
+        if !self.budget.try_take(frame.len()) {
+            return Err(PushError::Budget);
         }
         e.out_bytes += frame.len();
         e.out.push_back(frame);
+        e.pong_at_tail = false;
         Self::wake(e, id, self.running);
         Ok(())
     }
 
+    /// Queues the answer to a ping, replacing a pong still waiting at the
+    /// end of the queue: a client that pings without reading holds one
+    /// pong here, not one per ping.
+    pub(crate) fn push_pong(
+        &mut self,
+        id: ConnId,
+        payload: &[u8],
+        limit: usize,
+    ) -> Result<(), PushError> {
+        let Some(e) = self.conns.get_mut(id) else {
+            return Ok(());
+        };
+        // Not the frame being written right now (the only one with `sent > 0`).
+        let replaceable = e.pong_at_tail && !(e.out.len() == 1 && e.sent > 0);
+        if replaceable && let Some(old) = e.out.pop_back() {
+            e.out_bytes -= old.len();
+            self.budget.give(old.len());
+        }
+        let mut pong = Vec::with_capacity(2 + payload.len());
+        frame::encode(Op::Pong, payload, &mut pong);
+        self.push(id, pong, limit)?;
+        if let Some(e) = self.conns.get_mut(id) {
+            e.pong_at_tail = true;
+        }
+        Ok(())
+    }
+
     /// Queues a close frame after what is queued (or instead of it, when
-    /// `discard`), and stops further output.
+    /// `discard`), and stops further output. The close frame itself is
+    /// always queued (a few bytes, taken from the budget even past its limit).
     pub(crate) fn close(&mut self, id: ConnId, code: u16, reason: &str, discard: bool) {
         let Some(e) = self.conns.get_mut(id) else {
             return;
@@ -114,12 +172,16 @@ impl Registry {
             // Keep a frame that is half written, or the stream would be corrupt.
             let keep = usize::from(e.sent > 0);
             e.out.truncate(keep);
-            e.out_bytes = e.out.iter().map(Vec::len).sum();
+            let left: usize = e.out.iter().map(Vec::len).sum();
+            self.budget.give(e.out_bytes - left);
+            e.out_bytes = left;
         }
         let f = frame::close_frame(code, reason);
+        self.budget.take_anyway(f.len());
         e.out_bytes += f.len();
         e.out.push_back(f);
         e.closing = true;
+        e.pong_at_tail = false;
         Self::wake(e, id, self.running);
     }
 
@@ -138,8 +200,16 @@ struct ConnState {
     pending: Vec<u8>,
     /// A fragmented text message being assembled.
     fragments: Option<Vec<u8>>,
+    /// What `pending` and `fragments` (capacity) take from the budget.
+    held: Held,
+    /// Armed while a frame or message is incomplete: it must be complete
+    /// within `header_timeout`, or the socket is closed (a client cannot
+    /// park half a message here until the heartbeat ends it).
+    partial_deadline: Option<Pin<Box<async_io::Timer>>>,
     /// Facts from the upgrade, until `hello`.
     pre: Option<Box<PreHello>>,
+    /// Who is at the other end (per-client limits on hello and calls).
+    client: ClientKey,
     tokens: f32,
     last_refill: Instant,
     dropped: u32,
@@ -148,6 +218,12 @@ struct ConnState {
     /// again (a read now would only return EAGAIN — two of them with
     /// async-io's tick bookkeeping — before arming the poller).
     drained: bool,
+}
+
+impl ConnState {
+    fn is_partial(&self) -> bool {
+        !self.pending.is_empty() || self.fragments.is_some()
+    }
 }
 
 enum Event {
@@ -161,6 +237,7 @@ pub(crate) fn spawn(
     stream: Stream,
     leftover: Vec<u8>,
     pre: PreHello,
+    client: ClientKey,
     guard: ConnGuard,
 ) {
     let id = app.ws.borrow_mut().insert();
@@ -168,7 +245,10 @@ pub(crate) fn spawn(
     let st = ConnState {
         pending: leftover,
         fragments: None,
+        held: Held::new(&app.budget),
+        partial_deadline: None,
         pre: Some(Box::new(pre)),
+        client,
         tokens: app.cfg.ws_burst as f32,
         last_refill: Instant::now(),
         dropped: 0,
@@ -179,7 +259,13 @@ pub(crate) fn spawn(
     app.spawn(run(task_app, id, stream, st, guard));
 }
 
-async fn run(app: Rc<App>, id: ConnId, mut stream: Stream, mut st: ConnState, guard: ConnGuard) {
+async fn run(
+    app: Rc<App>,
+    id: ConnId,
+    mut stream: Stream,
+    mut st: ConnState,
+    mut guard: ConnGuard,
+) {
     loop {
         let ev = poll_fn(|cx| poll_conn(&app, id, &mut stream, &mut st, cx)).await;
         match ev {
@@ -193,7 +279,13 @@ async fn run(app: Rc<App>, id: ConnId, mut stream: Stream, mut st: ConnState, gu
                     app.deliver();
                     continue;
                 };
-                Box::pin(signal::on_message(&app, id, &text, &mut st.pre)).await;
+                let outcome =
+                    Box::pin(signal::on_message(&app, id, &text, &mut st.pre, st.client)).await;
+                if outcome == signal::Outcome::TrustedBot {
+                    // A keys-file bot: the operator's own fleet, not a stranger
+                    // holding slots. It no longer counts against its IP.
+                    guard.release_client();
+                }
                 // We poll again right away and flush: no self-wake needed.
                 app.ws.borrow_mut().running = Some(id);
                 app.deliver();
@@ -202,6 +294,7 @@ async fn run(app: Rc<App>, id: ConnId, mut stream: Stream, mut st: ConnState, gu
             Event::Closed => break,
         }
     }
+    drop(st);
     app.hub.borrow_mut().close(id, Instant::now());
     app.ws.borrow_mut().remove(id);
     app.deliver();
@@ -213,6 +306,21 @@ fn shut(app: &App, id: ConnId, code: u16, reason: &str) {
     app.metrics.ws_closed.inc(code);
     app.ws.borrow_mut().close(id, code, reason, false);
     app.hub.borrow_mut().close(id, Instant::now());
+}
+
+/// Brings the budget in line with what the socket's inbound buffers hold
+/// now; `false` when they grew and the budget is spent (the caller closes).
+fn account(st: &mut ConnState) -> bool {
+    let now = st.pending.capacity() + st.fragments.as_ref().map_or(0, Vec::capacity);
+    st.held.resize(now)
+}
+
+/// Frees the inbound buffers (the socket is closing) and their budget.
+fn drop_inbound(st: &mut ConnState) {
+    st.pending = Vec::new();
+    st.fragments = None;
+    st.partial_deadline = None;
+    st.held.resize(0);
 }
 
 /// Polls one socket with `running` set, so its own outputs don't wake it.
@@ -242,6 +350,7 @@ fn poll_conn_inner(
         app.deliver();
         let closing = {
             let mut reg = app.ws.borrow_mut();
+            let reg = &mut *reg;
             let Some(e) = reg.conns.get_mut(id) else {
                 return Poll::Ready(Event::Closed);
             };
@@ -254,9 +363,14 @@ fn poll_conn_inner(
                     Poll::Ready(Ok(n)) => {
                         e.sent += n;
                         if e.sent == front.len() {
-                            e.out_bytes -= front.len();
+                            let len = front.len();
+                            e.out_bytes -= len;
+                            reg.budget.give(len);
                             e.out.pop_front();
                             e.sent = 0;
+                            if e.out.is_empty() {
+                                e.pong_at_tail = false;
+                            }
                             app.metrics.ws_messages_out.inc();
                         }
                     }
@@ -273,6 +387,7 @@ fn poll_conn_inner(
             e.closing
         };
         if closing {
+            drop_inbound(st);
             // Wait (bounded) for the peer to take the close frame.
             let timer = st
                 .close_timer
@@ -316,25 +431,54 @@ fn poll_conn_inner(
                 }
             }),
         };
-        match step {
-            None => {
+        let from_read = step.is_some();
+        let step = match step {
+            None if !st.pending.is_empty() => {
                 // Nothing to read. Leftover complete frames may still sit in
                 // `pending` (after a message was handed out): parse them.
-                if !st.pending.is_empty() {
-                    match drain_pending(app, id, st) {
-                        Step::Message(m) => return Poll::Ready(Event::Message(m)),
-                        Step::Continue if st.pending.is_empty() => continue,
-                        Step::Continue => return Poll::Pending,
-                        Step::Wrote => continue,
-                        Step::Eof => return Poll::Ready(Event::Closed),
-                    }
-                }
-                return Poll::Pending;
+                Some(drain_pending(app, id, st))
             }
+            other => other,
+        };
+        // What the socket holds now is paid for, or it goes.
+        if !account(st) {
+            app.metrics.buffer_refused.inc("ws_in");
+            drop_inbound(st);
+            shut(
+                app,
+                id,
+                close::TRY_AGAIN,
+                "server busy: buffer budget spent",
+            );
+            continue;
+        }
+        match (st.is_partial(), st.partial_deadline.is_some()) {
+            (true, false) => {
+                let limit = Duration::from_secs(app.cfg.header_timeout);
+                st.partial_deadline = Some(Box::pin(async_io::Timer::after(limit)));
+            }
+            (false, true) => st.partial_deadline = None,
+            _ => {}
+        }
+        match step {
             Some(Step::Eof) => return Poll::Ready(Event::Closed),
             Some(Step::Message(m)) => return Poll::Ready(Event::Message(m)),
-            Some(Step::Continue | Step::Wrote) => continue,
+            Some(Step::Wrote) => continue,
+            Some(Step::Continue) if from_read || st.pending.is_empty() => continue,
+            // Only an incomplete frame is left: wait for more bytes.
+            Some(Step::Continue) | None => {}
         }
+        // 3. Nothing to do until the socket is ready, unless a message
+        //    started too long ago: then the socket goes.
+        if let Some(t) = st.partial_deadline.as_mut()
+            && t.as_mut().poll(cx).is_ready()
+        {
+            app.metrics.ws_message_timeouts.inc();
+            drop_inbound(st);
+            shut(app, id, close::POLICY, "message not completed in time");
+            continue;
+        }
+        return Poll::Pending;
     }
 }
 
@@ -351,9 +495,42 @@ fn drain_pending(app: &App, id: ConnId, st: &mut ConnState) -> Step {
     let (step, used) = process(app, id, st, &mut buf);
     buf.drain(..used);
     if !buf.is_empty() {
+        // Don't keep a big allocation for a few leftover bytes.
+        if buf.capacity() > 2 * buf.len() + 64 {
+            buf.shrink_to_fit();
+        }
         st.pending = buf;
     }
     step
+}
+
+/// What happened to a frame over the socket's message rate.
+enum Dropped {
+    /// Dropped and counted.
+    Quietly,
+    /// Dropped, and the client was told (`error rate_limited`).
+    Told,
+    /// Too many: the socket is closing (1008).
+    Closed,
+}
+
+/// A frame over the socket's rate (control frames included: a ping costs
+/// us a pong): dropped and counted; the first and every 20th drop get an
+/// `error`, past 200 the socket is closed.
+fn over_rate(app: &App, id: ConnId, st: &mut ConnState) -> Dropped {
+    st.dropped += 1;
+    app.metrics.rate_limited.inc("ws");
+    if st.dropped > 200 {
+        shut(app, id, close::POLICY, "rate limit exceeded");
+        return Dropped::Closed;
+    }
+    if st.dropped == 1 || st.dropped.is_multiple_of(20) {
+        app.hub
+            .borrow_mut()
+            .error(id, "rate_limited", "too many messages; slow down", None);
+        return Dropped::Told;
+    }
+    Dropped::Quietly
 }
 
 /// Parses frames from `data` until it runs out, a message completes, or the
@@ -374,13 +551,27 @@ fn process(app: &App, id: ConnId, st: &mut ConnState, data: &mut [u8]) -> (Step,
         used += n;
         app.hub.borrow_mut().touch(id, Instant::now());
         match frame.op {
-            Op::Ping => {
-                let mut pong = Vec::with_capacity(2 + frame.payload.len());
-                frame::encode(Op::Pong, frame.payload, &mut pong);
-                let _ = app.ws.borrow_mut().push(id, pong, usize::MAX);
-                wrote = true;
+            Op::Ping | Op::Pong => {
+                if !take_token(app, st) {
+                    match over_rate(app, id, st) {
+                        Dropped::Quietly => {}
+                        Dropped::Told => wrote = true,
+                        Dropped::Closed => return (Step::Wrote, data.len()),
+                    }
+                    continue;
+                }
+                if frame.op == Op::Ping {
+                    let queued =
+                        app.ws
+                            .borrow_mut()
+                            .push_pong(id, frame.payload, app.cfg.ws_queue_bytes);
+                    if let Err(e) = queued {
+                        app.refuse_output(id, e);
+                        return (Step::Wrote, data.len());
+                    }
+                    wrote = true;
+                }
             }
-            Op::Pong => {}
             Op::Close => {
                 let code = match frame::check_close(frame.payload) {
                     Ok(c) => c,
@@ -418,20 +609,10 @@ fn process(app: &App, id: ConnId, st: &mut ConnState, data: &mut [u8]) -> (Step,
                 };
                 let Some(message) = message else { continue };
                 if !take_token(app, st) {
-                    st.dropped += 1;
-                    app.metrics.rate_limited.inc("ws");
-                    if st.dropped == 1 || st.dropped.is_multiple_of(20) {
-                        app.hub.borrow_mut().error(
-                            id,
-                            "rate_limited",
-                            "too many messages; slow down",
-                            None,
-                        );
-                        wrote = true;
-                    }
-                    if st.dropped > 200 {
-                        shut(app, id, close::POLICY, "rate limit exceeded");
-                        return (Step::Wrote, data.len());
+                    match over_rate(app, id, st) {
+                        Dropped::Quietly => {}
+                        Dropped::Told => wrote = true,
+                        Dropped::Closed => return (Step::Wrote, data.len()),
                     }
                     continue;
                 }
@@ -455,5 +636,44 @@ fn take_token(app: &App, st: &mut ConnState) -> bool {
         true
     } else {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pongs_coalesce_and_every_queued_byte_is_budgeted() {
+        let budget = Rc::new(Budget::new(10_000));
+        let mut reg = Registry::new(budget.clone());
+        let id = reg.insert();
+        // A client that pings without reading holds one pong, not one per ping.
+        for i in 0..1000u32 {
+            reg.push_pong(id, &i.to_be_bytes(), 1000).unwrap();
+        }
+        let e = reg.conns.get(id).unwrap();
+        assert_eq!(e.out.len(), 1);
+        assert_eq!(e.out[0], [0x8a, 4, 0, 0, 3, 231]);
+        assert_eq!(budget.used(), 6);
+        // A message after it ends the coalescing: the next pong queues behind.
+        reg.push(id, vec![0; 100], 1000).unwrap();
+        reg.push_pong(id, b"x", 1000).unwrap();
+        reg.push_pong(id, b"y", 1000).unwrap();
+        assert_eq!(reg.conns.get(id).unwrap().out.len(), 3);
+        assert_eq!(budget.used(), 6 + 100 + 3);
+        // The socket's own bound, then the daemon's budget.
+        assert_eq!(reg.push(id, vec![0; 900], 1000), Err(PushError::QueueFull));
+        let other = reg.insert();
+        assert_eq!(
+            reg.push(other, vec![0; 9_900], 20_000),
+            Err(PushError::Budget)
+        );
+        // Closing with discard, and removal, give everything back.
+        reg.close(id, 1000, "bye", true);
+        assert_eq!(budget.used(), 4 + 3);
+        reg.remove(id);
+        reg.remove(other);
+        assert_eq!(budget.used(), 0);
     }
 }
