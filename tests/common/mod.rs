@@ -307,14 +307,7 @@ impl Daemon {
     /// A metric's value (exact series text, e.g. `botcall_calls_active` or
     /// `botcall_http_requests_total{route="lookup",status="200"}`); 0 if absent.
     pub fn metric(&self, series: &str) -> f64 {
-        let text = self.get("/metrics").text();
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(series)
-                    .and_then(|r| r.strip_prefix(' '))
-                    .map(|v| v.trim().parse().unwrap())
-            })
-            .unwrap_or(0.0)
+        metric_value(&self.get("/metrics").text(), series)
     }
 
     /// Waits until `cond` holds, polling. `within` is only there to end a
@@ -343,6 +336,18 @@ impl Drop for Daemon {
             let _ = c.wait();
         }
     }
+}
+
+/// A series' value in a `/metrics` text (exact series text, labels
+/// included); 0 if absent.
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|r| r.strip_prefix(' '))
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0.0)
 }
 
 /// An HTTP response.
@@ -489,9 +494,12 @@ pub fn ws_upgrade_from(
     let mut s = connect_from(src, addr).map_err(|e| none(format!("connect: {e}")))?;
     s.set_read_timeout(Some(WAIT_FLOOR)).unwrap();
     let mut req = String::from(
-        "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET /v1/ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
     );
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str("Host: x\r\n");
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
