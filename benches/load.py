@@ -223,8 +223,8 @@ def build(a):
         log("building go-seed")
         subprocess.run([os.path.join(SHARED, "peers", "go-seed", "build.sh")], env=env, check=True,
                        capture_output=True)
-    src = os.path.join(HERE, "botload", "main.go")
-    if not os.access(BOTLOAD, os.X_OK) or os.path.getmtime(src) > os.path.getmtime(BOTLOAD):
+    srcs = [os.path.join(HERE, "botload", f) for f in os.listdir(os.path.join(HERE, "botload")) if f.endswith(".go")]
+    if not os.access(BOTLOAD, os.X_OK) or max(map(os.path.getmtime, srcs)) > os.path.getmtime(BOTLOAD):
         log("building botload")
         os.makedirs(BIN, exist_ok=True)
         subprocess.run(["go", "build", "-o", BOTLOAD, "."], cwd=os.path.join(HERE, "botload"),
@@ -656,6 +656,128 @@ def phase_relay(a, keys_dir, res):
 
 
 
+# ----------------------------------------------------------------------------- under attack (issue 12)
+# Each hostile client of the adversarial review (tests/hostile.rs asserts the bounds), one at a time,
+# from its own loopback addresses, against a daemon with the default protections; meanwhile a paced
+# legitimate lookup probe and a paced relay probe (inside the per-client limits, from their own
+# addresses) measure what a real user sees. The first window is quiet: the reference column.
+ATTACKS = [
+    # name, label, botload attack flags, attacker source addresses
+    ("ping", "1 ping flood (pings, never read)", ["-kind", "ping", "-k", "2"], 4),
+    ("slots", "2 slots (8 addresses hold all they get)", ["-kind", "slots", "-k", "1"], 8),
+    ("badsig", "3 bad-signature ES256 hellos", ["-kind", "badsig", "-k", "2"], 16),
+    ("callspam", "4 call spam at one bot", ["-kind", "callspam", "-k", "4"], 4),
+    ("openids", "5 open-id table fill", ["-kind", "openids", "-k", "2"], 8),
+    ("partial", "6 half-sent messages and bodies", ["-kind", "partial", "-k", "60"], 20),
+    ("ice", "7 ICE flood at a ringing bot", ["-kind", "ice", "-k", "1"], 4),
+]
+
+
+REFUSAL_FAMILIES = ("botcall_rate_limited_total", "botcall_connections_refused_total", "botcall_buffer_refused_total",
+                    "botcall_ws_closed_total", "botcall_ws_errors_sent_total", "botcall_table_full_total",
+                    "botcall_auth_failures_total", "botcall_ws_message_timeouts_total", "botcall_http_timeouts_total")
+
+
+def series_values(text):
+    """Every sample of a Prometheus text: {series with labels: value}."""
+    out = {}
+    for ln in text.splitlines():
+        if ln and not ln.startswith("#"):
+            k, _, v = ln.rpartition(" ")
+            try:
+                out[k] = float(v)
+            except ValueError:
+                pass
+    return out
+
+
+def read_hwm_reset(pid):
+    """VmHWM (kB) since the last reset, then resets it (/proc/PID/clear_refs)."""
+    h = hwm_kb(pid)
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    return h
+
+
+def phase_attack(a, keys_dir, res):
+    keys = os.path.join(keys_dir, "keys.json")
+    out = res.setdefault("attack", {})
+    window = 8 if a.quick else 15
+    ramp = 3
+    pace_ms = 35
+    port = free_port(19600)
+    # The default protections (the orchestrator's other phases turn the rate limits off).
+    extra = ["--rate-ip", "50", "--rate-agent", "1", "--open-registration", "--max-connections", "20000"]
+    bp = start_botcalld("attack.botcalld", port, keys, extra=extra)
+    url = f"http://127.0.0.1:{port}"
+    wsu = f"ws://127.0.0.1:{port}/v1/ws"
+    out["daemon_flags"] = " ".join(extra)
+    try:
+        ids = mint(keys_dir, os.path.join(TMP, "attack.ids"), "hs", "bench-seed-", 40)
+        run([BOTLOAD, "register", "-url", url, "-dir", keys_dir, "-prefix", "bench-seed-", "-n", "40", "-conc", "4"])
+        bots = mint(keys_dir, os.path.join(TMP, "attack.bots"), "hs", "bench-rl-b-", 16)
+        lookup_src = ",".join(f"127.0.9.{i}" for i in range(1, 5))
+        relay_src = ",".join(f"127.0.10.{i}" for i in range(1, 17))
+        n_rt = int(window * 1000 / pace_ms)
+        for w, (name, label, flags, nsrc) in enumerate([("quiet", "quiet (no attack)", None, 0)] + ATTACKS):
+            atk = None
+            if flags:
+                victim = mint(keys_dir, os.path.join(TMP, f"attack.victim.{name}"), "hs", f"bench-victim-{name}-", 1)
+                src = ",".join(f"127.1.{w}.{i}" for i in range(1, nsrc + 1))
+                atk = start([BOTLOAD, "attack", "-url", wsu, "-src", src, "-bots", victim,
+                             "-duration", f"{ramp + window + 30}s", "-max-run", f"{ramp + window + 60}s", *flags],
+                            f"attack.{name}", stdout=subprocess.PIPE)
+                time.sleep(ramp)
+            read_hwm_reset(bp.pid)
+            c0, t0 = ticks(bp.pid), time.time()
+            m0 = http_get(url + "/metrics")
+            lk = start([BOTLOAD, "lookup", "-url", url, "-ids", ids, "-src", lookup_src, "-rate", "40",
+                        "-duration", f"{window}s"], f"attack.{name}.lookup", stdout=subprocess.PIPE)
+            rl = start([BOTLOAD, "relay", "-url", wsu, "-bots", bots, "-pairs", "16", "-src", relay_src,
+                        "-pace", f"{pace_ms}ms", "-n", str(n_rt), "-warmup", "16", "-server-pid", str(bp.pid),
+                        "-max-run", f"{window + 60}s"], f"attack.{name}.relay", stdout=subprocess.PIPE)
+            lo, _ = lk.communicate(timeout=window + 120)
+            ro, _ = rl.communicate(timeout=window + 120)
+            c1, t1 = ticks(bp.pid), time.time()
+            m1 = http_get(url + "/metrics")
+            hwm = read_hwm_reset(bp.pid)
+            for p in (lk, rl):
+                if p in PROCS:
+                    PROCS.remove(p)
+            r = {"label": label, "window_s": round(t1 - t0, 1), "cpu_pct": (c1 - c0) / HZ / (t1 - t0) * 100,
+                 "peak_rss_kb": hwm, "rss_kb": rss_kb(bp.pid)}
+            try:
+                r["lookup"] = json.loads(lo.strip().splitlines()[-1])
+                r["relay"] = json.loads(ro.strip().splitlines()[-1])
+            except (IndexError, ValueError):
+                raise RuntimeError(f"probe output: {lo!r} {ro!r} {tail(f'attack.{name}.relay')}")
+            if atk is not None:
+                atk.send_signal(signal.SIGTERM)
+                ao, _ = atk.communicate(timeout=60)
+                if atk in PROCS:
+                    PROCS.remove(atk)
+                try:
+                    r["attack"] = json.loads(ao.strip().splitlines()[-1])
+                except (IndexError, ValueError):
+                    r["attack"] = {"error": tail(f"attack.{name}")}
+            v0, v1 = series_values(m0), series_values(m1)
+            refusals = {k: v - v0.get(k, 0.0) for k, v in v1.items()
+                        if k.startswith(REFUSAL_FAMILIES) and v != v0.get(k, 0.0)}
+            r["daemon_counted"] = refusals
+            out[name] = r
+            lk_, rl_ = r["lookup"], r["relay"]
+            log(f"attack {name}: lookup p50 {lk_['p50_us']:.0f} p99 {lk_['p99_us']:.0f} us ({lk_['requests']} ok, "
+                f"{lk_['non200']} non-200, {lk_['errors']} errors); relay p50 {rl_['p50_us']:.0f} p99 {rl_['p99_us']:.0f} us "
+                f"({rl_['round_trips']} rt, {rl_['errors']} errors, {rl_['timeouts']} timeouts); daemon cpu {r['cpu_pct']:.0f}% "
+                f"peak rss {hwm} kB; attack {json.dumps(r.get('attack', {}).get('outcomes', {}))[:300]}")
+            time.sleep(2)
+    finally:
+        stop(bp)
+
+
 # ----------------------------------------------------------------------------- cluster (issue 8)
 def phase_cluster(a, keys_dir, res):
     """Two daemons on one redis-server: lookups answered by B for agents
@@ -816,6 +938,27 @@ def build_table(res):
         row("relay p50 / p99 / max µs (Go client, less client overhead)",
             f"{fmt(med(go, 'p50_us'), 0)} / {fmt(gp99, 0)} / {fmt(med(go, 'max_us'), 0)}", None,
             goal="p99 < 1000", met=yes(gp99 is not None and gp99 < 1000), r="–")
+    at = res.get("attack", {})
+    if at.get("quiet"):
+        q = at["quiet"]
+
+        def probe(r):
+            lk, rl = r.get("lookup", {}), r.get("relay", {})
+            return (f"lookup {fmt(lk.get('p50_us', 0) / 1000, 2)}/{fmt(lk.get('p99_us', 0) / 1000, 2)} ms · "
+                    f"relay {fmt(rl.get('p50_us'), 0)}/{fmt(rl.get('p99_us'), 0)} µs · "
+                    f"CPU {fmt(r.get('cpu_pct'), 0)}% · peak {fmt(r.get('peak_rss_kb', 0) / 1024, 1)} MB")
+
+        def clean(r):
+            lk, rl = r.get("lookup", {}), r.get("relay", {})
+            return (lk.get("non200", 1) == 0 and lk.get("errors", 1) == 0 and rl.get("errors", 1) == 0
+                    and rl.get("timeouts", 1) == 0 and rl.get("round_trips", 0) > 0)
+        for name, label, *_ in ATTACKS:
+            r = at.get(name)
+            if not r:
+                continue
+            rr = ratio(r.get("relay", {}).get("p99_us"), q.get("relay", {}).get("p99_us"))
+            row(f"under attack, finding {label}: legit lookup p50/p99, relay p50/p99 (ref = quiet, same run)",
+                probe(r), probe(q), goal="legit ok", met=yes(clean(r)), r=(f"{rr:.2f}" if rr else "–"))
     cl = res.get("cluster", {})
     if cl.get("lookup"):
         lk = cl["lookup"]
@@ -861,7 +1004,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="~3 minutes: 1 rep, shorter windows, no 19.9k/50k, no PeerJS")
-    ap.add_argument("--only", default="http,mem,ws,relay,cluster", help="comma list of phases: http,mem,ws,relay,cluster")
+    ap.add_argument("--only", default="http,mem,ws,relay,cluster,attack",
+                    help="comma list of phases: http,mem,ws,relay,cluster,attack")
     ap.add_argument("--reps", type=int, help="wrk repetitions per scenario (default 3; quick 1)")
     ap.add_argument("--http-secs", type=int, help="seconds per wrk run (default 4; quick 2)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin server to CPU 0 and wrk to CPU 1")
@@ -907,7 +1051,7 @@ def main():
         keys_dir = os.path.join(TMP, "keys")
         run([BOTLOAD, "setup", "-dir", keys_dir])
         for name, fn in (("http", phase_http), ("mem", phase_mem), ("ws", phase_ws), ("relay", phase_relay),
-                         ("cluster", phase_cluster)):
+                         ("cluster", phase_cluster), ("attack", phase_attack)):
             if name not in phases:
                 continue
             log(f"=== phase {name}")

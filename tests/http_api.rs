@@ -11,7 +11,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -1990,69 +1990,9 @@ impl Proc {
     }
 }
 
-/// Runs `botcalld args` to completion (bounded: a daemon that starts
-/// instead of refusing its arguments is killed and the test fails).
-fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let dir = TempDir::new("run");
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let t0 = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if t0.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "botcalld {args:?} {env:?} kept running:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Option names from the `opts!` table in src/config.rs (the source of truth).
-fn config_option_names() -> Vec<String> {
-    let src =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs")).unwrap();
-    let table = src
-        .split("opts! {")
-        .nth(1)
-        .unwrap()
-        .split("\n}")
-        .next()
-        .unwrap();
-    let names: Vec<String> = table
-        .lines()
-        .filter_map(|l| {
-            l.trim()
-                .strip_prefix('"')?
-                .split_once("\" = \"")
-                .map(|(n, _)| n.to_string())
-        })
-        .collect();
-    assert!(names.len() >= 40, "parsed {} option names", names.len());
-    names
-}
-
 #[test]
 fn help_documents_every_option() {
-    let (code, out, _) = run(&["--help"], &[]);
+    let (code, out, _) = run_botcalld(&["--help"], &[]);
     assert_eq!(code, 0);
     for name in config_option_names() {
         let flag = format!("--{}", name.replace('_', "-"));
@@ -2069,8 +2009,8 @@ fn help_documents_every_option() {
     for word in ["--config", "keygen", "token", "verify-token"] {
         assert!(out.contains(word), "{word}");
     }
-    assert_eq!(run(&["-h"], &[]).0, 0);
-    let (code, out, _) = run(&["--version"], &[]);
+    assert_eq!(run_botcalld(&["-h"], &[]).0, 0);
+    let (code, out, _) = run_botcalld(&["--version"], &[]);
     assert_eq!(code, 0);
     assert!(out.contains(env!("CARGO_PKG_VERSION")));
 }
@@ -2128,7 +2068,7 @@ fn bad_flags_and_config_exit_2_with_a_message() {
         ),
     ];
     for (args, env, needle) in cases {
-        let (code, _, err) = run(&args, &env);
+        let (code, _, err) = run_botcalld(&args, &env);
         assert_eq!(code, 2, "{args:?} {env:?}: {err}");
         assert!(
             err.contains(needle),

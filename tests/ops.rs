@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{BIN, Daemon, TempDir, WAIT_FLOOR, raw_ws_upgrade};
+use common::{BIN, Daemon, TempDir, WAIT_FLOOR, masked_frame, raw_ws_upgrade, read_frame};
 
 fn sample_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/botcalld.toml")
@@ -151,38 +151,13 @@ fn restart_keeps_the_attestation_key() {
 fn ws_connect(addr: SocketAddr) -> TcpStream {
     let mut s = raw_ws_upgrade(addr, Duration::from_secs(20));
     ws_send(&mut s, 0x1, br#"{"type":"hello","role":"caller","v":1}"#);
-    let (op, _) = ws_read(&mut s).expect("welcome");
+    let (op, _) = read_frame(&mut s).expect("welcome");
     assert_eq!(op, 0x1);
     s
 }
 
 fn ws_send(s: &mut TcpStream, op: u8, payload: &[u8]) {
-    let mut f = vec![0x80 | op];
-    assert!(payload.len() < 126);
-    f.push(0x80 | payload.len() as u8);
-    let mask = [1u8, 2, 3, 4];
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    s.write_all(&f).unwrap();
-}
-
-/// Reads one frame: (opcode, payload). `None` on EOF.
-fn ws_read(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
-    let mut h = [0u8; 2];
-    s.read_exact(&mut h).ok()?;
-    let mut len = u64::from(h[1] & 0x7f);
-    if len == 126 {
-        let mut l = [0u8; 2];
-        s.read_exact(&mut l).ok()?;
-        len = u64::from(u16::from_be_bytes(l));
-    } else if len == 127 {
-        let mut l = [0u8; 8];
-        s.read_exact(&mut l).ok()?;
-        len = u64::from_be_bytes(l);
-    }
-    let mut p = vec![0u8; len as usize];
-    s.read_exact(&mut p).ok()?;
-    Some((h[0] & 0x0f, p))
+    s.write_all(&masked_frame(0x80 | op, payload)).unwrap();
 }
 
 /// SIGTERM while 300 WebSockets are open and 4 clients hammer the HTTP API:
@@ -263,7 +238,7 @@ fn sigterm_under_load_drains_and_exits_zero_within_grace() {
     // Every WebSocket hears 1001 (going away) and answers the close.
     for s in &mut sockets {
         let code = loop {
-            match ws_read(s) {
+            match read_frame(s) {
                 Some((0x8, p)) => break u16::from_be_bytes([p[0], p[1]]),
                 Some(_) => continue,
                 None => panic!("socket closed without a close frame\n{}", svc.log()),

@@ -20,33 +20,13 @@ use botcall_sdk::codec::rms;
 use common::*;
 use sdk_caller::Caller;
 
-/// One `kB` field of `/proc/PID/status` (0 if absent).
-fn status_kb(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// (RSS kB, peak RSS kB, CPU seconds) of a process.
 fn sample(pid: u32) -> (u64, u64, f64) {
-    let kb = |key| status_kb(pid, key);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which is in parentheses).
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    let hz: f64 = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0);
-    (kb("VmRSS:"), kb("VmHWM:"), ticks / hz)
+    (
+        status_kb(pid, "VmRSS:"),
+        status_kb(pid, "VmHWM:"),
+        cpu_seconds(pid),
+    )
 }
 
 /// (anonymous, file-backed) resident kB: file pages are the binary's own code

@@ -3,7 +3,7 @@
 //! verified attestation, and every refusal the protocol defines.
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -633,27 +633,4 @@ fn stun_answers_a_third_party_client() {
 
 fn raw_ws(d: &Daemon) -> TcpStream {
     raw_ws_upgrade(d.addr, Duration::from_secs(5))
-}
-
-fn masked_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [1u8, 2, 3, 4];
-    let mut f = vec![b0, 0x80 | payload.len() as u8];
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
-}
-
-fn raw_close_code(s: &mut TcpStream) -> Option<u16> {
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    // Find the close frame (0x88) among what was sent.
-    let mut at = 0;
-    while at + 2 <= buf.len() {
-        let len = (buf[at + 1] & 0x7f) as usize;
-        if buf[at] == 0x88 && len >= 2 {
-            return Some(u16::from_be_bytes([buf[at + 2], buf[at + 3]]));
-        }
-        at += 2 + len;
-    }
-    None
 }

@@ -24,6 +24,16 @@
 //	                           signaling round trips caller→daemon→bot→daemon→caller with a Go
 //	                           client (call → incoming → answer → answer, then hangup, untimed);
 //	                           prints one JSON line with p50/p99/max µs and server CPU µs/round trip.
+//	                           -src (callers' source IPs) and -pace keep it inside per-client call limits.
+//	lookup   -url U -ids F -src IPS -rate R -duration D
+//	                           GET /lookup/{id} at R requests/s per source IP, one keep-alive connection
+//	                           each; prints one JSON line with p50/p99/max µs and non-200 answers.
+//	attack   -kind K -url WS -src IPS -duration D [-k N] [-bots F]
+//	                           a hostile client (issue 12), bounded by -duration: ping (pings, never
+//	                           read), slots (hold sockets), badsig (bad-signature bot hellos), callspam,
+//	                           openids (new self-certifying ids), partial (half-sent messages and
+//	                           bodies), ice (candidate flood at a ringing bot); prints one JSON line
+//	                           with what was sent and how the daemon answered.
 //
 // Every URL and source address must be on 127.0.0.0/8; every mode has a hard -max-run.
 package main
@@ -191,6 +201,22 @@ func mustLoopback(urls ...string) {
 	}
 }
 
+// srcAddrs parses a comma-separated list of loopback source IPs ("" = none).
+func srcAddrs(list string) []*net.TCPAddr {
+	var srcs []*net.TCPAddr
+	if list == "" {
+		return srcs
+	}
+	for _, s := range strings.Split(list, ",") {
+		ip := net.ParseIP(strings.TrimSpace(s))
+		if ip == nil || !ip.IsLoopback() {
+			die("refusing non-loopback source %q", s)
+		}
+		srcs = append(srcs, &net.TCPAddr{IP: ip})
+	}
+	return srcs
+}
+
 func raiseNofile() uint64 {
 	var rl syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) != nil {
@@ -340,16 +366,7 @@ func wsMode(args []string) {
 
 	tmpls := strings.Split(*urls, ",")
 	mustLoopback(tmpls...)
-	var srcs []*net.TCPAddr
-	if *src != "" {
-		for _, s := range strings.Split(*src, ",") {
-			ip := net.ParseIP(strings.TrimSpace(s))
-			if ip == nil || !ip.IsLoopback() {
-				die("refusing non-loopback source %q", s)
-			}
-			srcs = append(srcs, &net.TCPAddr{IP: ip})
-		}
-	}
+	srcs := srcAddrs(*src)
 	if lim := raiseNofile(); lim != 0 && uint64(*n)+64 > lim {
 		fmt.Fprintf(os.Stderr, "warning: -n %d but RLIMIT_NOFILE is %d\n", *n, lim)
 	}
@@ -599,8 +616,11 @@ func relay(args []string) {
 	pid := fs.Int("server-pid", 0, "server PID (CPU per round trip)")
 	maxRun := fs.Duration("max-run", 3*time.Minute, "hard cap")
 	gomaxprocs := fs.Int("gomaxprocs", 1, "Go threads running goroutines (0 = Go's default)")
+	src := fs.String("src", "", "comma-separated loopback source IPs for the callers (caller i uses i mod len)")
+	pace := fs.Duration("pace", 0, "least time from one round trip's start to the next (stay inside per-client call limits)")
 	_ = fs.Parse(args)
 	mustLoopback(*u)
+	srcs := srcAddrs(*src)
 	if *botURL == "" {
 		*botURL = *u
 	}
@@ -655,7 +675,13 @@ func relay(args []string) {
 		if m, err := readJSON(p.bot); err != nil || m.Type != "welcome" {
 			die("bot hello: %v %+v", err, m)
 		}
-		if p.caller, _, err = d.DialContext(ctx, *u, nil); err != nil {
+		cd := d
+		if len(srcs) > 0 {
+			nd := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: srcs[i%len(srcs)]}
+			cd = &websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: 10 * time.Second,
+				ReadBufferSize: 8192, WriteBufferSize: 8192}
+		}
+		if p.caller, _, err = cd.DialContext(ctx, *u, nil); err != nil {
 			die("dial: %v", err)
 		}
 		_ = p.caller.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","role":"caller"}`))
@@ -701,7 +727,12 @@ func relay(args []string) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	timeouts := 0
+	var last time.Time
 	one := func(seq int) (time.Duration, bool) {
+		if wait := *pace - time.Since(last); *pace > 0 && wait > 0 {
+			time.Sleep(wait)
+		}
+		last = time.Now()
 		p := ps[seq%len(ps)]
 		call, _ := json.Marshal(map[string]string{"type": "call", "to": p.botID, "sdp_offer": sdp(seq, "offer", *size)})
 		t0 := time.Now()
@@ -768,7 +799,7 @@ func maxInt(a, b int) int {
 
 func main() {
 	if len(os.Args) < 2 {
-		die("usage: botload setup|mint|register|ws|relay [flags]")
+		die("usage: botload setup|mint|register|ws|relay|lookup|attack [flags]")
 	}
 	switch os.Args[1] {
 	case "setup":
@@ -784,6 +815,10 @@ func main() {
 		wsMode(os.Args[2:])
 	case "relay":
 		relay(os.Args[2:])
+	case "lookup":
+		lookupMode(os.Args[2:])
+	case "attack":
+		attackMode(os.Args[2:])
 	default:
 		die("unknown mode %q", os.Args[1])
 	}

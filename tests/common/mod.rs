@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -307,14 +307,7 @@ impl Daemon {
     /// A metric's value (exact series text, e.g. `botcall_calls_active` or
     /// `botcall_http_requests_total{route="lookup",status="200"}`); 0 if absent.
     pub fn metric(&self, series: &str) -> f64 {
-        let text = self.get("/metrics").text();
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(series)
-                    .and_then(|r| r.strip_prefix(' '))
-                    .map(|v| v.trim().parse().unwrap())
-            })
-            .unwrap_or(0.0)
+        metric_value(&self.get("/metrics").text(), series)
     }
 
     /// Waits until `cond` holds, polling. `within` is only there to end a
@@ -343,6 +336,18 @@ impl Drop for Daemon {
             let _ = c.wait();
         }
     }
+}
+
+/// A series' value in a `/metrics` text (exact series text, labels
+/// included); 0 if absent.
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|r| r.strip_prefix(' '))
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0.0)
 }
 
 /// An HTTP response.
@@ -414,9 +419,15 @@ pub fn parse_responses(mut raw: &[u8]) -> Vec<Resp> {
 
 /// Sends raw bytes, reads until the server closes (or [`WAIT_FLOOR`] passes).
 pub fn raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
-    let mut s = TcpStream::connect(addr).unwrap();
+    raw_from(None, addr, bytes)
+}
+
+/// [`raw`] from a chosen source address (`None`: the kernel's choice).
+pub fn raw_from(src: Option<IpAddr>, addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut s = connect_from(src, addr).unwrap();
     s.set_read_timeout(Some(WAIT_FLOOR)).unwrap();
-    s.write_all(bytes).unwrap();
+    // A refusal at accept may close before the request is written.
+    let _ = s.write_all(bytes);
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     out
@@ -424,6 +435,18 @@ pub fn raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
 
 /// One request on a fresh connection (`Connection: close`).
 pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    http_from(None, addr, method, path, headers, body)
+}
+
+/// [`http`] from a chosen source address (`None`: the kernel's choice).
+pub fn http_from(
+    src: Option<IpAddr>,
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -440,35 +463,69 @@ pub fn http(
     req.push_str("\r\n");
     let mut bytes = req.into_bytes();
     bytes.extend_from_slice(body);
-    let raw = raw(addr, &bytes);
+    let raw = raw_from(src, addr, &bytes);
     parse_responses(&raw)
         .into_iter()
         .next()
-        .unwrap_or_else(|| panic!("no response to {method} {path}"))
+        .unwrap_or_else(|| panic!("no response to {method} {path} from {src:?}"))
 }
 
 /// A WebSocket upgrade on a raw socket (for frames and timings a WebSocket
 /// library will not produce); panics unless the daemon answers 101.
 pub fn raw_ws_upgrade(addr: SocketAddr, read_timeout: Duration) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
+    let s = ws_upgrade_from(None, addr, &[]).unwrap_or_else(|r| panic!("no upgrade: {r:?}"));
     s.set_read_timeout(Some(read_timeout)).unwrap();
-    s.write_all(
-        b"GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-    )
-    .unwrap();
+    s
+}
+
+/// A WebSocket upgrade on a raw socket from `src` with extra request
+/// headers. `Err` carries the refusal (status 0: the daemon closed or reset
+/// the connection without an answer, as a refusal at accept may).
+pub fn ws_upgrade_from(
+    src: Option<IpAddr>,
+    addr: SocketAddr,
+    headers: &[(&str, &str)],
+) -> Result<TcpStream, Resp> {
+    let none = |why: String| Resp {
+        status: 0,
+        headers: Vec::new(),
+        body: why.into_bytes(),
+    };
+    let mut s = connect_from(src, addr).map_err(|e| none(format!("connect: {e}")))?;
+    s.set_read_timeout(Some(WAIT_FLOOR)).unwrap();
+    let mut req = String::from(
+        "GET /v1/ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+    );
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str("Host: x\r\n");
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    // A refusal at accept may arrive (and the socket close) before this is written.
+    let _ = s.write_all(req.as_bytes());
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut b).unwrap();
-        head.push(b[0]);
+        match s.read(&mut b) {
+            Ok(1) => head.push(b[0]),
+            Ok(_) => break,
+            Err(e) if head.is_empty() => return Err(none(format!("read: {e}"))),
+            Err(_) => break,
+        }
     }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    s
+    if head.starts_with(b"HTTP/1.1 101") {
+        return Ok(s);
+    }
+    // The refusal's body, as far as it arrives.
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.read_to_end(&mut head);
+    Err(parse_responses(&head)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| none(String::from_utf8_lossy(&head).into_owned())))
 }
 
 /// `POST /register` with a bearer token and JSON body.
@@ -490,17 +547,23 @@ pub type Ws = tungstenite::WebSocket<TcpStream>;
 
 /// Opens a WebSocket to the daemon (extra request headers allowed).
 pub fn ws_connect(d: &Daemon, headers: &[(&str, &str)]) -> Ws {
+    ws_connect_from(d, None, headers)
+}
+
+/// [`ws_connect`] from a chosen source address (`None`: the kernel's choice).
+pub fn ws_connect_from(d: &Daemon, src: Option<IpAddr>, headers: &[(&str, &str)]) -> Ws {
     use tungstenite::client::IntoClientRequest;
     let mut req = d.ws_url().into_client_request().unwrap();
     for (k, v) in headers {
-        req.headers_mut().insert(
+        req.headers_mut().append(
             tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
             v.parse().unwrap(),
         );
     }
-    let stream = TcpStream::connect(d.addr).unwrap();
+    let stream = connect_from(src, d.addr).unwrap();
     stream.set_read_timeout(Some(WAIT_FLOOR)).unwrap();
-    let (ws, _) = tungstenite::client(req, stream).expect("websocket handshake");
+    let (ws, _) = tungstenite::client(req, stream)
+        .unwrap_or_else(|e| panic!("websocket handshake from {src:?}: {e}"));
     ws
 }
 
@@ -647,4 +710,218 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+// --- hostile clients: source addresses, raw frames, memory, command lines ---
+
+/// Loopback address 127.0.`a`.`b`: all of 127/8 is loopback on Linux, so
+/// each is a distinct client to per-IP limits.
+pub fn lo(a: u8, b: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, a, b))
+}
+
+/// A TCP connection to `dst` from source address `src` (`None`: the kernel's
+/// choice). IPv6 sources are bound with `IPV6_FREEBIND`, so any address of a
+/// `local` route works (the prefix tests in a network namespace).
+pub fn connect_from(src: Option<IpAddr>, dst: SocketAddr) -> std::io::Result<TcpStream> {
+    use rustix::net::{AddressFamily, SocketType, bind, connect, socket, sockopt};
+    let Some(src) = src else {
+        return TcpStream::connect(dst);
+    };
+    let fam = if src.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let fd = socket(fam, SocketType::STREAM, None)?;
+    if src.is_ipv6() {
+        sockopt::set_ipv6_freebind(&fd, true)?;
+    }
+    bind(&fd, &SocketAddr::new(src, 0))?;
+    connect(&fd, &dst)?;
+    Ok(TcpStream::from(fd))
+}
+
+/// Raises this process's soft open-files limit to the hard one (tests that
+/// hold hundreds of sockets run beside others in one process).
+pub fn raise_nofile() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current < l.maximum {
+        l.current = l.maximum;
+        let _ = setrlimit(Resource::Nofile, l);
+    }
+}
+
+/// A masked client frame (RFC 6455 §5.2): `b0` is FIN/RSV/opcode, any length.
+pub fn masked_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [1u8, 2, 3, 4];
+    let mut f = Vec::with_capacity(payload.len() + 14);
+    f.push(b0);
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Reads one server frame: (opcode, payload). `None` on EOF or error.
+pub fn read_frame(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).ok()?;
+    let mut len = u64::from(h[1] & 0x7f);
+    if len == 126 {
+        let mut l = [0u8; 2];
+        s.read_exact(&mut l).ok()?;
+        len = u64::from(u16::from_be_bytes(l));
+    } else if len == 127 {
+        let mut l = [0u8; 8];
+        s.read_exact(&mut l).ok()?;
+        len = u64::from_be_bytes(l);
+    }
+    let mut p = vec![0u8; usize::try_from(len).ok()?];
+    s.read_exact(&mut p).ok()?;
+    Some((h[0] & 0x0f, p))
+}
+
+/// Reads frames until the server's close frame; its code (`None`: the socket
+/// ended without one). Text frames before it are returned too.
+pub fn raw_close(s: &mut TcpStream) -> (Option<u16>, Vec<String>) {
+    let mut texts = Vec::new();
+    while let Some((op, p)) = read_frame(s) {
+        match op {
+            0x8 => return (p.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]])), texts),
+            0x1 => texts.push(String::from_utf8_lossy(&p).into_owned()),
+            _ => {}
+        }
+    }
+    (None, texts)
+}
+
+/// The close code a raw socket ends with.
+pub fn raw_close_code(s: &mut TcpStream) -> Option<u16> {
+    raw_close(s).0
+}
+
+/// One `kB` field of `/proc/PID/status` (0 if absent): `VmRSS:`, `VmHWM:`, …
+pub fn status_kb(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// User + system CPU seconds a process has used (`/proc/PID/stat`).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some(close) = stat.rfind(')') else {
+        return 0.0;
+    };
+    // Fields after the command name (which is in parentheses).
+    let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    let hz = *HZ.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    });
+    ticks / hz
+}
+
+impl Daemon {
+    /// Resident memory now, kB (`VmRSS`).
+    pub fn rss_kb(&self) -> u64 {
+        status_kb(self.pid(), "VmRSS:")
+    }
+
+    /// Peak resident memory since start or the last [`Daemon::reset_peak`], kB (`VmHWM`).
+    pub fn peak_kb(&self) -> u64 {
+        status_kb(self.pid(), "VmHWM:")
+    }
+
+    /// Resets `VmHWM` to the current RSS (`/proc/PID/clear_refs`, value 5), so
+    /// the peak of an attack is read without sampling gaps.
+    pub fn reset_peak(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5")
+            .expect("reset VmHWM through /proc/PID/clear_refs");
+    }
+}
+
+/// Runs `botcalld args` to completion (bounded: a daemon that starts
+/// instead of refusing its arguments is killed and the test fails).
+/// Returns (exit code, -1 for a signal; stdout; stderr).
+pub fn run_botcalld(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let dir = TempDir::new("run");
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > WAIT_FLOOR {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "botcalld {args:?} {env:?} kept running:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Option names from the `opts!` table in src/config.rs (the source of truth).
+pub fn config_option_names() -> Vec<String> {
+    let src =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs")).unwrap();
+    let table = src
+        .split("opts! {")
+        .nth(1)
+        .unwrap()
+        .split("\n}")
+        .next()
+        .unwrap();
+    let names: Vec<String> = table
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix('"')?
+                .split_once("\" = \"")
+                .map(|(n, _)| n.to_string())
+        })
+        .collect();
+    assert!(names.len() >= 40, "parsed {} option names", names.len());
+    names
 }
