@@ -1470,6 +1470,10 @@ fn f6_partial_messages_and_bodies() {
                 "upgrade 503 server_busy",
                 "http 503 server_busy",
                 "http 408 timeout",
+                // How many of its sockets are still open when the next one
+                // comes depends on the machine's load: the per-IP cap may bite.
+                "http 429 too_many_connections",
+                "upgrade 429 too_many_connections",
             ]
             .contains(&k.as_str()),
             "unexpected end {k}: {:?} {:?}",
