@@ -241,16 +241,24 @@ def build(a):
     return out
 
 
-def botcalld_cmd(port, keys, state, extra=()):
+# The load phases measure work, not refusals: every client here is one
+# loopback address, so the per-client limits of the defaults are lifted
+# (the attack phase sets its own).
+UNLIMITED = ["--rate-ip", "0", "--rate-agent", "0", "--verify-rate", "0",
+             "--rate-calls-ip", "0", "--rate-calls-bot", "0", "--open-ids-per-hour", "0",
+             "--max-connections-per-ip", "1000000"]
+
+
+def botcalld_cmd(port, keys, state, extra=(), defaults=False):
+    limits = [] if defaults else UNLIMITED
     return [DAEMON, "--listen", f"127.0.0.1:{port}", "--stun-listen", "off", "--keys", keys,
-            "--state-dir", state, "--rate-ip", "0", "--rate-agent", "0", "--log-level", "warn",
-            *extra]
+            "--state-dir", state, *limits, "--log-level", "warn", *extra]
 
 
-def start_botcalld(name, port, keys, extra=(), cpus=None):
+def start_botcalld(name, port, keys, extra=(), cpus=None, defaults=False):
     state = os.path.join(TMP, "state")
     os.makedirs(state, exist_ok=True)
-    cmd = botcalld_cmd(port, keys, state, extra)
+    cmd = botcalld_cmd(port, keys, state, extra, defaults)
     if cpus is not None:
         cmd = ["taskset", "-c", cpus] + cmd
     p = start(cmd, name)
@@ -709,9 +717,9 @@ def phase_attack(a, keys_dir, res):
     ramp = 3
     pace_ms = 35
     port = free_port(19600)
-    # The default protections (the orchestrator's other phases turn the rate limits off).
-    extra = ["--rate-ip", "50", "--rate-agent", "1", "--open-registration", "--max-connections", "20000"]
-    bp = start_botcalld("attack.botcalld", port, keys, extra=extra)
+    # The default protections (the other phases lift the per-client limits).
+    extra = ["--open-registration", "--max-connections", "20000"]
+    bp = start_botcalld("attack.botcalld", port, keys, extra=extra, defaults=True)
     url = f"http://127.0.0.1:{port}"
     wsu = f"ws://127.0.0.1:{port}/v1/ws"
     out["daemon_flags"] = " ".join(extra)
