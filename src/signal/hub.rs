@@ -507,7 +507,11 @@ impl Hub {
         }
         let is_bot = s.role == Some(Role::Bot);
         if let (true, Some(name)) = (is_bot, &s.name) {
-            crate::log_info!("bot {name} offline ({reason})");
+            let why = match reason {
+                "replaced" => "replaced by a newer socket",
+                _ => "socket closed",
+            };
+            crate::log_info!("bot {name} offline ({why})");
         }
         let side = if is_bot { Side::Bot } else { Side::Caller };
         for id in &s.calls {

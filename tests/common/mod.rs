@@ -547,6 +547,16 @@ pub fn caller(d: &Daemon) -> (Ws, serde_json::Value) {
     (ws, w)
 }
 
+/// Places a call to `to` with [`offer`]; returns the daemon's first answer
+/// (`ringing`, or an `error`).
+pub fn place_call(caller: &mut Ws, to: &str) -> serde_json::Value {
+    send(
+        caller,
+        serde_json::json!({"type": "call", "to": to, "sdp_offer": offer()}),
+    );
+    recv(caller)
+}
+
 /// Verifies an `incoming` message's attestation for `agent` the way a bot
 /// does: against `d`'s `/.well-known/jwks.json`, now.
 pub fn attestation_of(d: &Daemon, inc: &serde_json::Value, agent: &str) -> jwt::HumanAttestation {
