@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # Builds botcalld, the SDK and the example bots for aarch64-unknown-linux-gnu
-# and runs the workspace test suite under qemu-user, with Debian's rustc-web
-# and its arm64 std (recipe: ../shared/notes/cross-aarch64.md). Never runs
-# `cross` or any rustup download: Cross.toml is for users with Docker.
+# and runs what proves that build under qemu-user, with Debian's rustc-web and
+# its arm64 std (recipe: ../shared/notes/cross-aarch64.md). Never runs `cross`
+# or any rustup download: Cross.toml is for users with Docker.
 #
-#   cross/aarch64.sh            release botcalld + debug SDK/examples/tests, tests under qemu
+#   cross/aarch64.sh            release botcalld + debug SDK/examples, the smoke suite under qemu
+#   cross/aarch64.sh --all      the whole workspace test suite under qemu instead
 #   cross/aarch64.sh --release  also build the SDK and example bots in release (to ship)
 #   cross/aarch64.sh --no-test  build only
+#
+# The smoke suite (the default) is what the aarch64 build must show, without
+# running every slow media test a second time under emulation: the unit tests
+# of every crate (the SDK's no_std core, the hub, STUN, config), botcall-core's
+# vectors (JWT, Wycheproof, malformed input), the daemon's HTTP API and
+# WebSocket signaling over real sockets (tests/http_api.rs,
+# tests/ws_signaling.rs), one real call with Opus both ways between an SDK
+# bot and a str0m caller (tests/sdk_call.rs), and the arm64 .deb.
 #
 # Needs (tests/setup installs them): rustc-web cargo-web gcc-aarch64-linux-gnu
 # g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user qemu-user-static
@@ -19,12 +28,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-release_all=0 run_tests=1
+release_all=0 run_tests=1 all_tests=0
 for a in "$@"; do
   case "$a" in
+    --all) all_tests=1 ;;
     --release) release_all=1 ;;
     --no-test) run_tests=0 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "aarch64.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -85,8 +95,18 @@ if [ $run_tests = 1 ] && [ $direct_exec = 1 ] && command -v cargo-deb >/dev/null
   tests/deb --arm64
 fi
 
-say "debug build: workspace, all features (SDK with codec/opus, example bots, tests)"
-"$CARGO" build --locked --target "$T" --workspace --all-features --bins --examples --tests
+# The integration tests of the smoke suite (see the top of this file).
+smoke=(--test http_api --test ws_signaling --test sdk_call)
+if [ $all_tests = 1 ]; then
+  say "debug build: workspace, all features (SDK with codec/opus, example bots, tests)"
+  "$CARGO" build --locked --target "$T" --workspace --all-features --bins --examples --tests
+else
+  say "debug build: workspace, all features (SDK with codec/opus, example bots, smoke tests)"
+  "$CARGO" build --locked --target "$T" --workspace --all-features --bins --examples --lib
+  "$CARGO" test --no-run --locked --target "$T" --workspace --all-features --lib --bins
+  "$CARGO" test --no-run --locked --target "$T" -p botcall-core --tests
+  "$CARGO" test --no-run --locked --target "$T" -p botcalld --all-features "${smoke[@]}"
+fi
 
 if [ $release_all = 1 ]; then
   say "release build: SDK and example bots"
@@ -96,10 +116,18 @@ fi
 
 [ $run_tests = 1 ] || { say "done (build only)"; exit 0; }
 
-if [ $direct_exec = 1 ]; then
+if [ $direct_exec = 1 ] && [ $all_tests = 1 ]; then
   say "cargo test under qemu: workspace, all features"
   "$CARGO" test --locked --no-fail-fast --target "$T" --workspace --all-features
   say "done: built and tested under qemu"
+elif [ $direct_exec = 1 ]; then
+  say "cargo test under qemu: unit tests of every crate"
+  "$CARGO" test --locked --no-fail-fast --target "$T" --workspace --all-features --lib --bins
+  say "cargo test under qemu: botcall-core vectors and malformed input"
+  "$CARGO" test --locked --no-fail-fast --target "$T" -p botcall-core --tests
+  say "cargo test under qemu: daemon HTTP API, WebSocket signaling, one real call"
+  "$CARGO" test --locked --no-fail-fast --target "$T" -p botcalld --all-features "${smoke[@]}"
+  say "done: built and smoke-tested under qemu (cross/aarch64.sh --all runs everything)"
 else
   say "binfmt_misc is not available: running unit tests and doctests only"
   "$CARGO" test --locked --no-fail-fast --target "$T" --workspace --all-features --lib --bins

@@ -7,12 +7,13 @@
 mod common;
 mod sdk_caller;
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use botcall_sdk::{BotConfig, EndReason};
 use common::*;
-use sdk_caller::{Caller, bot_talk, spawn_sdk_bot};
+use sdk_caller::{Caller, MEDIA_LIMIT, bot_talk, spawn_sdk_bot};
 use serde_json::json;
 
 /// A bot socket that answers the next `incoming` at once; returns its call id.
@@ -191,31 +192,39 @@ fn every_end_reason_has_its_label_a_log_line_and_promtool_accepts_the_scrape() {
 type Ended = (String, Option<EndReason>);
 
 /// An SDK bot (`ec-bot`, one call at a time, media timeout 3 s) that talks
-/// on every call until it ends and reports how each ended.
-fn liveness_bot(d: &Daemon) -> mpsc::Receiver<Ended> {
-    let (tx, rx) = mpsc::channel();
+/// on every call until it ends and reports how each ended; `heard` counts
+/// the frames it received over all calls.
+struct LivenessBot {
+    ended: mpsc::Receiver<Ended>,
+    heard: Arc<AtomicUsize>,
+}
+
+fn liveness_bot(d: &Daemon) -> LivenessBot {
+    let (tx, ended) = mpsc::channel();
+    let heard = Arc::new(AtomicUsize::new(0));
+    let counter = heard.clone();
     let cfg = BotConfig::new(d.url(""), Keys::new().ec)
         .agent_id("ec-bot")
         .media_timeout(Duration::from_secs(3))
         .seed(11);
     let _ = spawn_sdk_bot(cfg, move |bot| async move {
         while let Ok(call) = bot.accept_call().await {
-            let audio = bot_talk(&call, None).await;
+            let audio = bot_talk(&call, None, &counter).await;
             if tx.send((call.id().to_string(), audio.end)).is_err() {
                 break;
             }
         }
     });
-    rx
+    LivenessBot { ended, heard }
 }
 
-/// Media flows for a second on a new call from `c`.
-fn connect(c: &mut Caller, d: &Daemon) -> String {
+/// A new call from `c` that carries audio: 10 frames each way.
+fn connect(c: &mut Caller, bot: &LivenessBot, d: &Daemon) -> String {
     let id = c.call("ec-bot");
-    c.run(Duration::from_secs(20), |c| {
-        c.connected_for(Duration::from_secs(1)) && c.rx_frames > 10
-    });
-    assert!(c.connected_for(Duration::from_secs(1)), "{}", d.log());
+    let base = bot.heard.load(Ordering::Relaxed);
+    let heard = |c: &Caller| c.rx_frames >= 10 && bot.heard.load(Ordering::Relaxed) >= base + 10;
+    c.run(MEDIA_LIMIT, heard);
+    assert!(heard(c), "no audio both ways\n{}", d.log());
     id
 }
 
@@ -224,13 +233,13 @@ const LONG: Duration = Duration::from_secs(30);
 #[test]
 fn the_end_reason_is_the_same_whether_the_hangup_or_the_dtls_close_comes_first() {
     let d = Daemon::start(&[]);
-    let ended = liveness_bot(&d);
+    let bot = liveness_bot(&d);
 
     // The hangup first; the DTLS close only after the bot has ended.
     let mut c = Caller::new(&d);
-    let id = connect(&mut c, &d);
+    let id = connect(&mut c, &bot, &d);
     c.hang_up("bye");
-    let (got, end) = ended.recv_timeout(LONG).expect("the bot ends the call");
+    let (got, end) = bot.ended.recv_timeout(LONG).expect("the bot ends the call");
     assert_eq!(got, id);
     assert_eq!(end, Some(EndReason::RemoteHangup("bye".into())));
     c.close_media();
@@ -238,9 +247,9 @@ fn the_end_reason_is_the_same_whether_the_hangup_or_the_dtls_close_comes_first()
     // The DTLS close first, and no hangup at all (as a tab that only closed
     // its peer connection): the bot ends the call and frees it at the daemon.
     let mut c = Caller::new(&d);
-    let id = connect(&mut c, &d);
+    let id = connect(&mut c, &bot, &d);
     c.close_media();
-    let (got, end) = ended.recv_timeout(LONG).expect("the bot ends the call");
+    let (got, end) = bot.ended.recv_timeout(LONG).expect("the bot ends the call");
     assert_eq!(got, id);
     let end = end.unwrap();
     assert_eq!(end, EndReason::RemoteHangup("dtls_close".into()));
@@ -255,13 +264,13 @@ fn the_end_reason_is_the_same_whether_the_hangup_or_the_dtls_close_comes_first()
 #[test]
 fn a_caller_that_vanishes_frees_the_bot_within_the_media_timeout() {
     let d = Daemon::start(&[]);
-    let ended = liveness_bot(&d);
+    let bot = liveness_bot(&d);
     let mut c = Caller::new(&d);
-    let id = connect(&mut c, &d);
+    let id = connect(&mut c, &bot, &d);
     // The caller's media stops dead (a crash, a network change): no DTLS
     // close, no hangup; its signaling socket stays open.
     let stopped = Instant::now();
-    let (got, end) = ended.recv_timeout(LONG).expect("the bot ends the call");
+    let (got, end) = bot.ended.recv_timeout(LONG).expect("the bot ends the call");
     let after = stopped.elapsed();
     assert_eq!(got, id);
     assert_eq!(end, Some(EndReason::MediaLost));
@@ -277,9 +286,9 @@ fn a_caller_that_vanishes_frees_the_bot_within_the_media_timeout() {
     );
     // The next caller is not `busy`: it gets through and hears the bot.
     let mut next = Caller::new(&d);
-    connect(&mut next, &d);
+    connect(&mut next, &bot, &d);
     next.hang_up("bye");
-    let (_, end) = ended.recv_timeout(LONG).expect("the second call ends");
+    let (_, end) = bot.ended.recv_timeout(LONG).expect("the second call ends");
     assert_eq!(end, Some(EndReason::RemoteHangup("bye".into())));
     assert!(next.rx_frames > 10);
 }

@@ -134,7 +134,7 @@ struct Conn {
 impl Conn {
     fn open(addr: SocketAddr) -> Conn {
         let s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         Conn {
             w: s.try_clone().unwrap(),
             r: BufReader::new(s),
@@ -440,7 +440,7 @@ fn directory_lists_only_listed_agents_and_filters_online() {
     // hs-b's bot connects: it is online, and the only one under online=true.
     let (mut ws, welcome) = bot(&d, &token(&k.hs, "hs-b", 300));
     assert_eq!(welcome["type"], "welcome", "{welcome}");
-    d.eventually("hs-b online", Duration::from_secs(5), || {
+    d.eventually("hs-b online", Duration::from_secs(30), || {
         d.get("/lookup/hs-b").json()["online"] == true
     });
     let online = d.get("/agents?online=true").json();
@@ -552,12 +552,12 @@ fn registration_expires_after_its_ttl() {
             break;
         }
         assert_eq!(r.status, 200);
-        assert!(t0.elapsed() < Duration::from_secs(4), "never expired");
+        assert!(t0.elapsed() < Duration::from_secs(30), "never expired");
         std::thread::sleep(Duration::from_millis(100));
     }
     // Not early: registered at daemon second ≥ `before`, so gone at ≥ before + 2.
     assert!(now() >= before + 2, "expired early");
-    d.eventually("sweep", Duration::from_secs(3), || {
+    d.eventually("sweep", Duration::from_secs(30), || {
         d.metric("botcall_agents_registered") == 0.0
     });
     // Expired means free: registering again starts afresh.
@@ -568,30 +568,41 @@ fn registration_expires_after_its_ttl() {
 fn reregistering_refreshes_the_ttl() {
     let d = Daemon::start(&["--min-ttl", "1"]);
     let k = Keys::new();
-    assert_eq!(
-        reg(&d, &k.hs, "hs-bot", json!({"ttl": 2, "name": "one"})).status,
-        200
-    );
-    let a = now(); // first registration expires at ≤ a + 2
-    while now() < a + 1 {
-        std::thread::sleep(Duration::from_millis(20));
+    // The check needs the lookup inside a one-second window; a machine too
+    // busy to hit it makes the attempt inconclusive, not failed: try again.
+    let mut checked = false;
+    for attempt in 0..5 {
+        assert_eq!(
+            reg(&d, &k.hs, "hs-bot", json!({"ttl": 2, "name": "one"})).status,
+            200
+        );
+        let a = now(); // this registration expires at ≤ a + 2
+        while now() < a + 1 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Refresh at ≥ a + 1: expires at ≥ a + 3. Fields are replaced.
+        let r = reg(&d, &k.hs, "hs-bot", json!({"ttl": 2, "name": "two"}));
+        assert_eq!(r.json()["expires_in"], 2);
+        while now() < a + 2 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let r = d.get("/lookup/hs-bot");
+        if now() >= a + 3 {
+            eprintln!("attempt {attempt}: the lookup came too late to tell; again");
+            continue;
+        }
+        assert_eq!(
+            r.status,
+            200,
+            "refresh did not extend the TTL: {}",
+            r.text()
+        );
+        assert_eq!(r.json()["name"], "two");
+        checked = true;
+        break;
     }
-    // Refresh at ≥ a + 1: expires at ≥ a + 3. Fields are replaced.
-    let r = reg(&d, &k.hs, "hs-bot", json!({"ttl": 2, "name": "two"}));
-    assert_eq!(r.json()["expires_in"], 2);
-    while now() < a + 2 {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let r = d.get("/lookup/hs-bot");
-    assert!(now() < a + 3, "machine too slow for this check");
-    assert_eq!(
-        r.status,
-        200,
-        "refresh did not extend the TTL: {}",
-        r.text()
-    );
-    assert_eq!(r.json()["name"], "two");
-    d.eventually("expiry after refresh", Duration::from_secs(4), || {
+    assert!(checked, "five attempts, none in time");
+    d.eventually("expiry after refresh", Duration::from_secs(30), || {
         d.get("/lookup/hs-bot").status == 404
     });
 }
@@ -1273,16 +1284,18 @@ fn header_timeout_is_408_then_close() {
     let d = Daemon::start(&["--header-timeout", "1"]);
     // A head that never finishes.
     let mut s = TcpStream::connect(d.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let t0 = Instant::now();
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
         .unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out)
         .expect("daemon closes the connection");
+    // Not before the deadline; the upper bound only tells "timed out"
+    // from "never" (the 30 s read timeout), whatever the machine's load.
     let took = t0.elapsed();
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        took >= Duration::from_millis(900) && took < Duration::from_secs(20),
         "{took:?}"
     );
     let r = parse_responses(&out);
@@ -1290,14 +1303,16 @@ fn header_timeout_is_408_then_close() {
     assert_error(&r[0], 408, "timeout");
     assert_eq!(r[0].header("connection"), Some("close"));
 
-    // Trickling bytes does not extend the deadline (slowloris).
+    // Trickling bytes does not extend the deadline (slowloris): the
+    // trickle would last 40 s; the daemon ends it long before.
     let mut s = TcpStream::connect(d.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut w = s.try_clone().unwrap();
     let t0 = Instant::now();
     let trickle = std::thread::spawn(move || {
-        for b in b"GET /healthz HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaa" {
-            if w.write_all(&[*b]).is_err() {
+        let head = format!("GET /healthz HTTP/1.1\r\nX-Slow: {}", "a".repeat(380));
+        for b in head.bytes() {
+            if w.write_all(&[b]).is_err() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -1306,7 +1321,7 @@ fn header_timeout_is_408_then_close() {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     assert!(
-        t0.elapsed() < Duration::from_secs(3),
+        t0.elapsed() < Duration::from_secs(20),
         "slowloris held the connection {:?}",
         t0.elapsed()
     );
@@ -1315,7 +1330,7 @@ fn header_timeout_is_408_then_close() {
 
     // A body that stops short of its Content-Length.
     let mut s = TcpStream::connect(d.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(b"POST /register HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{\"agent").unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
@@ -1339,9 +1354,11 @@ fn idle_keep_alive_connections_are_closed() {
         c.closed_silently(),
         "idle connection got bytes or stayed open"
     );
+    // Not before the idle timeout; the upper bound only tells "closed" from
+    // "never" (the 30 s read timeout).
     let took = t0.elapsed();
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        took >= Duration::from_millis(900) && took < Duration::from_secs(20),
         "{took:?}"
     );
     // A fresh connection that never sends anything is idle too.
@@ -1638,7 +1655,7 @@ fn too_many_connections_is_503() {
     assert_eq!(held[0].read().unwrap().status, 200);
     // Closing one makes room.
     held.pop();
-    d.eventually("a free connection slot", Duration::from_secs(5), || {
+    d.eventually("a free connection slot", Duration::from_secs(30), || {
         d.get("/healthz").status == 200
     });
     assert!(d.metric("botcall_connections_rejected_total") >= 1.0);
@@ -1758,21 +1775,22 @@ fn metrics_count_routes_statuses_reasons_limits() {
 
 #[test]
 fn sigterm_exits_0_quickly_even_with_an_idle_keep_alive_connection() {
-    let mut d = Daemon::start(&[]);
+    let mut d = Daemon::start(&["--shutdown-grace", "60"]);
     let mut c = Conn::open(d.addr);
     c.send(get_req("/healthz").as_bytes());
     assert_eq!(c.read().unwrap().status, 200);
     let t0 = Instant::now();
-    let st = d.signal("TERM", Duration::from_secs(8));
+    let st = d.signal("TERM", Duration::from_secs(60));
     assert_eq!(st.code(), Some(0), "{st:?}\n{}", d.log());
-    // Default grace is 10 s: an idle connection must not hold the exit.
+    // The grace is 60 s: an idle connection must not hold the exit (the
+    // bound tells "did not wait for the grace" from "waited", under any load).
     assert!(
-        t0.elapsed() < Duration::from_secs(2),
+        t0.elapsed() < Duration::from_secs(30),
         "took {:?}",
         t0.elapsed()
     );
     assert!(c.closed_silently());
-    d.eventually("the last log line", Duration::from_secs(2), || {
+    d.eventually("the last log line", Duration::from_secs(10), || {
         d.log().contains("stopped")
     });
 }
@@ -1781,10 +1799,8 @@ fn sigterm_exits_0_quickly_even_with_an_idle_keep_alive_connection() {
 fn sigint_exits_0() {
     let mut d = Daemon::start(&[]);
     assert_eq!(d.get("/healthz").status, 200);
-    let t0 = Instant::now();
-    let st = d.signal("INT", Duration::from_secs(8));
+    let st = d.signal("INT", Duration::from_secs(30));
     assert_eq!(st.code(), Some(0), "{st:?}");
-    assert!(t0.elapsed() < Duration::from_secs(2));
 }
 
 #[test]
@@ -1793,7 +1809,7 @@ fn sigterm_finishes_an_in_flight_request_and_stops_accepting() {
     // request whose head is still arriving may finish within shutdown_grace
     // (and the header timeout); its answer says `Connection: close`; the
     // daemon exits 0 as soon as the last connection is done.
-    let mut d = Daemon::start(&["--shutdown-grace", "8"]);
+    let mut d = Daemon::start(&["--shutdown-grace", "60"]);
     let mut c = Conn::open(d.addr);
     c.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\n");
     // Accepts are served in order: once this answers, `c` was accepted.
@@ -1809,7 +1825,7 @@ fn sigterm_finishes_an_in_flight_request_and_stops_accepting() {
     );
     // New connections are refused ...
     let addr = d.addr;
-    d.eventually("listener closed", Duration::from_secs(3), || {
+    d.eventually("listener closed", Duration::from_secs(20), || {
         TcpStream::connect(addr).is_err()
     });
     // ... while the in-flight request is still served.
@@ -1819,10 +1835,10 @@ fn sigterm_finishes_an_in_flight_request_and_stops_accepting() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("connection"), Some("close"));
     assert!(c.closed_silently());
-    let st = d.wait(Duration::from_secs(5));
+    let st = d.wait(Duration::from_secs(60));
     assert_eq!(st.code(), Some(0));
     assert!(
-        t0.elapsed() < Duration::from_secs(4),
+        t0.elapsed() < Duration::from_secs(30),
         "waited for the grace period: {:?}",
         t0.elapsed()
     );
@@ -1830,19 +1846,20 @@ fn sigterm_finishes_an_in_flight_request_and_stops_accepting() {
 
 #[test]
 fn sigterm_with_a_stalled_client_is_bounded_by_the_grace_period() {
-    let mut d = Daemon::start(&["--shutdown-grace", "1", "--header-timeout", "30"]);
+    let mut d = Daemon::start(&["--shutdown-grace", "1", "--header-timeout", "120"]);
     let mut c = Conn::open(d.addr);
     c.send(b"POST /register HTTP/1.1\r\nContent-Length: 10\r\n\r\n{");
     assert_eq!(d.get("/healthz").status, 200);
     let t0 = Instant::now();
-    let st = d.signal("TERM", Duration::from_secs(8));
+    let st = d.signal("TERM", Duration::from_secs(60));
     assert_eq!(st.code(), Some(0), "{st:?}");
+    // At the 1 s grace, not at the 120 s header timeout.
     let took = t0.elapsed();
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        took >= Duration::from_millis(900) && took < Duration::from_secs(30),
         "{took:?}"
     );
-    d.eventually("the grace warning", Duration::from_secs(2), || {
+    d.eventually("the grace warning", Duration::from_secs(10), || {
         d.log().contains("grace period over")
     });
     let mut rest = Vec::new();

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{BIN, Daemon, TempDir, raw_ws_upgrade};
+use common::{BIN, Daemon, TempDir, WAIT_FLOOR, raw_ws_upgrade};
 
 fn sample_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/botcalld.toml")
@@ -101,15 +101,16 @@ fn notify_ready_watchdog_stopping_and_state_directory() {
     let mut svc = service(dir, Some(&sock), &[]);
 
     // READY=1 comes once the listeners are bound: the daemon answers by then.
-    notes.expect("READY=1", Duration::from_secs(10));
+    notes.expect("READY=1", WAIT_FLOOR);
     let r = svc.get("/healthz");
     assert_eq!(r.status, 200, "{}", r.text());
 
-    // WATCHDOG=1 from the one-second tick, well inside WatchdogSec=30s.
-    let w1 = notes.expect("WATCHDOG=1", Duration::from_secs(5));
-    let w2 = notes.expect("WATCHDOG=1", Duration::from_secs(5));
+    // WATCHDOG=1 from the one-second tick: at least every WatchdogSec/2
+    // (15 s), as systemd asks, on any machine.
+    let w1 = notes.expect("WATCHDOG=1", WAIT_FLOOR);
+    let w2 = notes.expect("WATCHDOG=1", WAIT_FLOOR);
     assert!(
-        w2 - w1 < Duration::from_secs(3),
+        w2 - w1 < Duration::from_secs(15),
         "watchdog pings {w1:?} {w2:?}"
     );
 
@@ -128,8 +129,8 @@ fn notify_ready_watchdog_stopping_and_state_directory() {
     assert_eq!(r.status, 200, "after SIGHUP: {}\n{}", r.text(), svc.log());
 
     svc.send_signal("TERM");
-    notes.expect("STOPPING=1", Duration::from_secs(5));
-    let st = svc.wait(Duration::from_secs(15));
+    notes.expect("STOPPING=1", WAIT_FLOOR);
+    let st = svc.wait(WAIT_FLOOR);
     assert_eq!(st.code(), Some(0), "{}", svc.log());
 }
 
@@ -190,7 +191,8 @@ fn ws_read(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
 #[test]
 fn sigterm_under_load_drains_and_exits_zero_within_grace() {
     const SOCKETS: usize = 300;
-    const GRACE: u64 = 5;
+    // Far more than a drain takes, so a loaded machine cannot run into it.
+    const GRACE: u64 = 30;
     let grace = GRACE.to_string();
     let mut svc = service(TempDir::new("drain"), None, &["--shutdown-grace", &grace]);
     let addr = svc.addr;
@@ -312,7 +314,7 @@ fn sigterm_with_stubborn_clients_exits_zero_at_the_grace_deadline() {
     assert_eq!(st.code(), Some(0), "{}", svc.log());
     assert!(
         took >= Duration::from_secs(GRACE) - Duration::from_millis(100)
-            && took < Duration::from_secs(GRACE + 3),
+            && took < Duration::from_secs(GRACE + 8),
         "exit after {took:?} with grace {GRACE} s\n{}",
         svc.log()
     );

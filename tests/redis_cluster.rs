@@ -244,7 +244,7 @@ fn a_bot_that_moves_daemons_takes_its_call_with_it() {
         match new.read() {
             Ok(tungstenite::Message::Text(t)) if t.contains("candidate:9") => break,
             _ => assert!(
-                t0.elapsed() < Duration::from_secs(5),
+                t0.elapsed() < WAIT_FLOOR,
                 "ICE never reached the moved bot\nA:{}\nB:{}\nC:{}",
                 a.log(),
                 b.log(),

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use botcall_sdk::codec::rms;
 use botcall_sdk::{BotConfig, BotError, CallStats, IcePolicy};
 use common::*;
-use sdk_caller::{BotAudio, Caller, assert_tones_both_ways, bot_talk, spawn_sdk_bot};
+use sdk_caller::{BotAudio, Caller, Heard, assert_tones_both_ways, bot_talk, spawn_sdk_bot};
 
 const SECRET: &str = "turn-test-secret-0123456789";
 /// coturn may live this long at most, even if this process is killed.
@@ -194,7 +194,7 @@ struct BotSide {
 
 /// A bot that accepts one call, sends a 660 Hz tone at 0.3 and decodes
 /// what it hears until the caller hangs up.
-fn spawn_bot(d: &Daemon, policy: IcePolicy) -> std::thread::JoinHandle<BotSide> {
+fn spawn_bot(d: &Daemon, policy: IcePolicy, heard: Heard) -> std::thread::JoinHandle<BotSide> {
     let cfg = BotConfig::new(d.url(""), Keys::new().ec)
         .agent_id("ec-bot")
         .ice_policy(policy)
@@ -202,7 +202,7 @@ fn spawn_bot(d: &Daemon, policy: IcePolicy) -> std::thread::JoinHandle<BotSide> 
     spawn_sdk_bot(cfg, |bot| async move {
         let call = bot.accept_call().await.expect("a verified call");
         let side = BotSide {
-            audio: bot_talk(&call, None).await,
+            audio: bot_talk(&call, None, &heard).await,
             stats: call.stats(),
         };
         drop(call);
@@ -213,7 +213,6 @@ fn spawn_bot(d: &Daemon, policy: IcePolicy) -> std::thread::JoinHandle<BotSide> 
 
 #[test]
 fn relay_only_bot_talks_through_coturn() {
-    let t0 = Instant::now();
     let turn = Coturn::start();
     // A TCP TURN URL too: the SDK skips it (UDP only) and uses the UDP one.
     let urls = format!(
@@ -221,16 +220,20 @@ fn relay_only_bot_talks_through_coturn() {
         p = turn.port
     );
     let d = Daemon::start(&["--turn-urls", &urls, "--turn-secret", SECRET]);
-    let bot = spawn_bot(&d, IcePolicy::Relay);
+    let heard = Heard::default();
+    let bot = spawn_bot(&d, IcePolicy::Relay, heard.clone());
 
     let mut c = Caller::new(&d);
     c.call("ec-bot");
-    c.run(Duration::from_secs(15), |c| {
-        c.connected_for(Duration::from_secs(3))
+    // 3 s of audio (150 frames) each way through the relay, however long it takes here.
+    c.run(sdk_caller::MEDIA_LIMIT, |c| {
+        c.rx_frames >= 150 && heard.load(Ordering::Relaxed) >= 150
     });
     assert!(
-        c.connected_at.is_some(),
-        "media never connected through the relay\n--- coturn ---\n{}\n--- daemon ---\n{}",
+        c.rx_frames >= 150 && heard.load(Ordering::Relaxed) >= 150,
+        "no audio through the relay: caller got {} frames, bot {}\n--- coturn ---\n{}\n--- daemon ---\n{}",
+        c.rx_frames,
+        heard.load(Ordering::Relaxed),
         turn.log(),
         d.log()
     );
@@ -307,11 +310,6 @@ fn relay_only_bot_talks_through_coturn() {
             "coturn log lacks {want:?}:\n{coturn_log}"
         );
     }
-    assert!(
-        t0.elapsed() < Duration::from_secs(60),
-        "took {:?}",
-        t0.elapsed()
-    );
 }
 
 #[test]
@@ -319,13 +317,14 @@ fn default_policy_adds_a_relay_candidate_beside_the_host_one() {
     let turn = Coturn::start();
     let urls = format!("turn:127.0.0.1:{}", turn.port);
     let d = Daemon::start(&["--turn-urls", &urls, "--turn-secret", SECRET]);
-    let bot = spawn_bot(&d, IcePolicy::All);
+    let heard = Heard::default();
+    let bot = spawn_bot(&d, IcePolicy::All, heard.clone());
     let mut c = Caller::new(&d);
     c.call("ec-bot");
-    // Until media flows and gathering is over (the relayed candidate
-    // trickled, then end-of-candidates).
-    c.run(Duration::from_secs(15), |c| {
-        c.end_of_candidates && c.connected_for(Duration::from_secs(1))
+    // Until media flows both ways and gathering is over (the relayed
+    // candidate trickled, then end-of-candidates).
+    c.run(sdk_caller::MEDIA_LIMIT, |c| {
+        c.end_of_candidates && c.rx_frames > 0 && heard.load(Ordering::Relaxed) > 0
     });
     assert!(
         c.connected_at.is_some(),
@@ -382,18 +381,19 @@ fn relay_only_with_refused_turn_credentials_ends_the_call_quickly() {
         matches!(&end, botcall_sdk::EndReason::Error(m) if m.contains("credentials")),
         "{end:?}"
     );
-    // Not the 20 s media timeout: the 401 ends it at once.
-    assert!(took < Duration::from_secs(5), "{took:?}");
+    // Not the 20 s media timeout (that would end it as `MediaTimeout`, and
+    // only after 20 s): the 401 ends it with the credentials error.
+    assert!(took < Duration::from_secs(20), "{took:?}");
     assert_eq!(stats.relay_addr, None);
     // The caller is told.
     let t0 = Instant::now();
     loop {
-        let m = c.recv_msg(Duration::from_secs(10));
+        let m = c.recv_msg(Duration::from_secs(60));
         if m["type"] == "hangup" {
             assert_eq!(m["reason"], "error", "{m}");
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "caller got {m}");
+        assert!(t0.elapsed() < Duration::from_secs(60), "caller got {m}");
     }
     assert!(
         turn.log().contains("401"),
@@ -425,11 +425,11 @@ fn relay_only_without_a_turn_server_refuses_the_call() {
     // The caller is told (the bot rejected the call).
     let t0 = Instant::now();
     loop {
-        let m = c.recv_msg(Duration::from_secs(10));
+        let m = c.recv_msg(Duration::from_secs(60));
         if m["type"] == "hangup" || m["type"] == "reject" || m["type"] == "error" {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "caller got {m}");
+        assert!(t0.elapsed() < Duration::from_secs(60), "caller got {m}");
     }
 }
 
@@ -437,24 +437,27 @@ fn relay_only_without_a_turn_server_refuses_the_call() {
 fn each_call_brings_fresh_turn_credentials() {
     let turn = Coturn::start();
     let urls = format!("turn:127.0.0.1:{}?transport=udp", turn.port);
-    // Credentials live 2 s: the ones in `welcome` are stale by the time of the call.
+    // Credentials live 6 s: the ones in `welcome` are stale by the time of
+    // the call, 8 s later; the call's own are fresh for 6 s, ample time for
+    // the bot to allocate even on a loaded machine.
     let d = Daemon::start(&[
         "--turn-urls",
         &urls,
         "--turn-secret",
         SECRET,
         "--turn-ttl",
-        "2",
+        "6",
     ]);
-    let bot = spawn_bot(&d, IcePolicy::Relay);
-    std::thread::sleep(Duration::from_secs(4));
+    let heard = Heard::default();
+    let bot = spawn_bot(&d, IcePolicy::Relay, heard.clone());
+    std::thread::sleep(Duration::from_secs(8));
     let mut c = Caller::new(&d);
     c.call("ec-bot");
-    c.run(Duration::from_secs(15), |c| {
-        c.connected_for(Duration::from_secs(1))
+    c.run(sdk_caller::MEDIA_LIMIT, |c| {
+        c.rx_frames > 0 && heard.load(Ordering::Relaxed) > 0
     });
     assert!(
-        c.connected_at.is_some(),
+        c.rx_frames > 0 && heard.load(Ordering::Relaxed) > 0,
         "relay-only call failed with stale credentials\n--- coturn ---\n{}",
         turn.log()
     );

@@ -1,33 +1,46 @@
 // A person calls a bot: open the PWA at /call/<id>?raw=1, press Call, talk
 // (the fake microphone plays a WAV), hear the bot, hang up. Measures the
 // time from pressing Call to audio flowing and takes the screenshots.
-// Usage: node call.mjs --url URL --bot ID --wav FILE --shots DIR [--listen-ms 3000]
+// Usage: node call.mjs --url URL --bot ID --wav FILE --shots DIR [--listen-packets 150]
 import { args, launch, until, report } from './lib.mjs';
 
 const a = args();
-const listenMs = Number(a['listen-ms'] || 3000);
+const listenPackets = Number(a['listen-packets'] || 150);
 const { context, done } = await launch({ wav: a.wav });
 const out = {};
 try {
   const page = context.pages()[0] || (await context.newPage());
   page.on('console', (m) => { if (m.type() === 'error') (out.consoleErrors ||= []).push(m.text()); });
   await page.goto(`${a.url}/call/${a.bot}?raw=1`);
-  await until(page, () => document.querySelector('[data-testid=bot-status]')?.textContent.includes('online'), null, 10000, 'bot online');
+  await until(page, () => document.querySelector('[data-testid=bot-status]')?.textContent.includes('online'), null, 60000, 'bot online');
   out.statusText = await page.textContent('[data-testid=bot-status]');
   await page.screenshot({ path: `${a.shots}/idle.png` });
 
   const t0 = Date.now();
   await page.click('[data-testid=call-button]');
-  await until(page, () => window.botcall.state === 'connected' || window.botcall.state === 'error', null, 20000, 'connected');
+  await until(page, () => window.botcall.state === 'connected' || window.botcall.state === 'error', null, 60000, 'connected');
   out.stateAfterCall = await page.evaluate(() => window.botcall.state);
   if (out.stateAfterCall !== 'connected') throw new Error(`call failed: ${JSON.stringify(await page.evaluate(() => window.botcall.error))}`);
-  await until(page, () => window.botcall.timings.firstInboundPacketAt && window.botcall.timings.firstRemoteLevelAt, null, 10000, 'audio flowing');
+  await until(page, () => window.botcall.timings.firstInboundPacketAt && window.botcall.timings.firstRemoteLevelAt, null, 60000, 'audio flowing');
   out.wallToConnectedMs = Date.now() - t0;
-  // Let audio flow, sampling the analyser level and getStats.
+  // Let audio flow until the page has sent and received `listenPackets`
+  // RTP packets and heard a non-silent level (counted, not a wall-clock
+  // window: a loaded machine takes longer, not fewer). The limit only ends
+  // a call that never carries audio.
   let maxLevel = 0;
-  const end = Date.now() + listenMs;
-  while (Date.now() < end) {
+  const limit = Date.now() + 60000;
+  for (;;) {
     maxLevel = Math.max(maxLevel, await page.evaluate(() => window.botcall.remoteLevel || 0));
+    const n = await page.evaluate(async () => {
+      let inb = 0, outb = 0;
+      (await window.botcall.pc.getStats()).forEach((r) => {
+        if (r.type === 'inbound-rtp' && r.kind === 'audio') inb = r.packetsReceived;
+        if (r.type === 'outbound-rtp' && r.kind === 'audio') outb = r.packetsSent;
+      });
+      return [inb, outb];
+    });
+    if (n[0] >= listenPackets && n[1] >= listenPackets && maxLevel > 0.05) break;
+    if (Date.now() > limit) throw new Error(`no audio in 60 s: packets in/out ${n}, level ${maxLevel}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   out.maxRemoteLevel = maxLevel;
@@ -54,7 +67,7 @@ try {
   out.mutedPressed = await page.getAttribute('[data-testid=mute-button]', 'aria-pressed');
   await page.click('[data-testid=mute-button]');
   await page.click('[data-testid=hangup-button]');
-  await until(page, () => window.botcall.state === 'ended', null, 5000, 'ended');
+  await until(page, () => window.botcall.state === 'ended', null, 30000, 'ended');
   out.finalState = 'ended';
   report(out);
 } catch (e) {

@@ -7,7 +7,8 @@
 
 use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -102,7 +103,7 @@ impl Caller {
     pub fn call(&mut self, to: &str) -> String {
         let offer = self.offer_sdp.clone();
         self.send(serde_json::json!({"type": "call", "to": to, "sdp_offer": offer}));
-        let ringing = self.recv_msg(Duration::from_secs(10));
+        let ringing = self.recv_msg(Duration::from_secs(60));
         assert_eq!(ringing["type"], "ringing", "{ringing}");
         let call_id = ringing["call_id"].as_str().unwrap().to_string();
         let host = Candidate::host(self.local, "udp").unwrap();
@@ -269,11 +270,37 @@ impl Caller {
         }
     }
 
+    /// Runs the media loop until the caller and the bot (its count in
+    /// `bot_heard`, shared with [`bot_talk`]) have each received `frames`
+    /// frames. Counting what arrived, not a wall-clock window, keeps the
+    /// test's verdict the same on a loaded machine or under qemu; the limit
+    /// ([`MEDIA_LIMIT`]) only stops a call that never carries audio.
+    pub fn run_until_heard(&mut self, frames: usize, bot_heard: &AtomicUsize) {
+        self.run(MEDIA_LIMIT, |c| {
+            c.rx_frames >= frames && bot_heard.load(Ordering::Relaxed) >= frames
+        });
+        assert!(
+            self.rx_frames >= frames && bot_heard.load(Ordering::Relaxed) >= frames,
+            "in {MEDIA_LIMIT:?}: caller received {} of {frames} frames, the bot {} (caller sent {}, media connected: {})",
+            self.rx_frames,
+            bot_heard.load(Ordering::Relaxed),
+            self.sent,
+            self.connected_at.is_some()
+        );
+    }
+
     pub fn hang_up(&mut self, reason: &str) {
         let id = self.call_id.clone().unwrap();
         self.send(serde_json::json!({"type": "hangup", "call_id": id, "reason": reason}));
     }
 }
+
+/// How long a test waits for a call to carry the audio it counts: far more
+/// than the few seconds it takes, so only a broken call hits it.
+pub const MEDIA_LIMIT: Duration = Duration::from_secs(120);
+
+/// The bot's received-frame count, shared live with the caller's loop.
+pub type Heard = Arc<AtomicUsize>;
 
 /// What an SDK bot heard and sent during one call.
 #[derive(Debug)]
@@ -287,9 +314,10 @@ pub struct BotAudio {
 }
 
 /// The bot side of a test call: sends a 660 Hz tone at 0.3 and decodes what
-/// it hears until the call ends. With `hang_up_after`, the bot hangs up
-/// itself after that many received frames.
-pub async fn bot_talk(call: &Call, hang_up_after: Option<usize>) -> BotAudio {
+/// it hears until the call ends, counting received frames in `heard` as they
+/// arrive. With `hang_up_after`, the bot hangs up itself after that many
+/// received frames.
+pub async fn bot_talk(call: &Call, hang_up_after: Option<usize>, heard: &AtomicUsize) -> BotAudio {
     let mut dec = OpusDecoder::new(1).unwrap();
     let mut pcm = Vec::new();
     let mut rx_frames = 0;
@@ -298,6 +326,7 @@ pub async fn bot_talk(call: &Call, hang_up_after: Option<usize>) -> BotAudio {
             match call.receive_audio_opus().await {
                 Ok(f) => {
                     rx_frames += 1;
+                    heard.store(rx_frames, Ordering::Relaxed);
                     pcm.extend_from_slice(dec.decode(&f.data).unwrap());
                     if Some(rx_frames) == hang_up_after {
                         call.hangup().await;
@@ -354,7 +383,7 @@ pub fn assert_tones_both_ways(bot: &BotAudio, c: &Caller, min_frames: usize) {
 }
 
 /// Runs an SDK bot on its own thread: registers it with `cfg`, returns once
-/// it is online (panics if it does not get there within 10 s), and then runs
+/// it is online (panics if it does not get there within 60 s), and then runs
 /// `body` with it; `body`'s result comes back through the handle.
 pub fn spawn_sdk_bot<T, Fut>(
     cfg: BotConfig,
@@ -372,10 +401,10 @@ where
             body(bot).await
         })
     });
-    if online_rx.recv_timeout(Duration::from_secs(10)).is_err() {
+    if online_rx.recv_timeout(Duration::from_secs(60)).is_err() {
         match h.join() {
             Err(panic) => std::panic::resume_unwind(panic),
-            Ok(_) => panic!("bot not online within 10 s"),
+            Ok(_) => panic!("bot not online within 60 s"),
         }
     }
     h

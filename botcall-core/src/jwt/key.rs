@@ -103,7 +103,11 @@ impl Key {
     /// # Errors
     /// [`JwtError::BadJson`] or [`JwtError::BadKey`].
     pub fn from_jwk_obj(jwk: Object<'_>) -> Result<Self, JwtError> {
-        check_jwk_use(&jwk)?;
+        check_jwk_use(&jwk, KeyOp::Verify)?;
+        Self::from_jwk_unchecked(jwk)
+    }
+    /// The key material of a JWK whose `use`/`key_ops` the caller has checked.
+    pub(crate) fn from_jwk_unchecked(jwk: Object<'_>) -> Result<Self, JwtError> {
         let kty = jwk.req_str("kty")?;
         if kty.eq_str("oct") {
             if let Some(alg) = jwk.opt_str("alg")?
@@ -119,7 +123,7 @@ impl Key {
             }
             Key::hs256(secret)
         } else if kty.eq_str("EC") {
-            ec_public_from_jwk(&jwk).map(Key::Es256)
+            ec_point_from_jwk(&jwk).map(Key::Es256)
         } else {
             Err(JwtError::BadKey)
         }
@@ -133,13 +137,60 @@ impl Key {
     }
 }
 
-fn check_jwk_use(jwk: &Object<'_>) -> Result<(), JwtError> {
+/// What a JWK is being loaded for: RFC 7517 §4.3 `key_ops` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyOp {
+    /// Checking signatures and MACs.
+    Verify,
+    /// Making them.
+    Sign,
+}
+
+impl KeyOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeyOp::Verify => "verify",
+            KeyOp::Sign => "sign",
+        }
+    }
+}
+
+/// Most `key_ops` entries a JWK may list (RFC 7517 §4.3 defines eight values,
+/// and duplicates are not allowed), so the duplicate check stays cheap.
+const MAX_KEY_OPS: usize = 8;
+
+/// RFC 7517 §4.2–4.3: a `use` other than `sig`, or a `key_ops` list without
+/// `op` (or malformed: not strings, duplicates, too long), makes the key
+/// unusable for `op`.
+pub(crate) fn check_jwk_use(jwk: &Object<'_>, op: KeyOp) -> Result<(), JwtError> {
     if let Some(u) = jwk.opt_str("use")?
         && !u.eq_str("sig")
     {
         return Err(JwtError::BadKey);
     }
-    Ok(())
+    let Some(ops) = jwk.opt_arr("key_ops")? else {
+        return Ok(());
+    };
+    let mut allowed = false;
+    for (i, v) in ops.iter().enumerate() {
+        let json::Value::Str(s) = v else {
+            return Err(JwtError::BadKey);
+        };
+        if i >= MAX_KEY_OPS
+            || ops
+                .iter()
+                .take(i)
+                .any(|p| matches!(p, json::Value::Str(p) if p.eq_decoded(&s)))
+        {
+            return Err(JwtError::BadKey);
+        }
+        allowed |= s.eq_str(op.as_str());
+    }
+    if allowed {
+        Ok(())
+    } else {
+        Err(JwtError::BadKey)
+    }
 }
 
 fn coord(jwk: &Object<'_>, name: &'static str) -> Result<p256::FieldBytes, JwtError> {
@@ -157,7 +208,12 @@ fn coord(jwk: &Object<'_>, name: &'static str) -> Result<p256::FieldBytes, JwtEr
 /// # Errors
 /// [`JwtError::BadKey`] for another curve, another algorithm, bad coordinates.
 pub fn ec_public_from_jwk(jwk: &Object<'_>) -> Result<VerifyingKey, JwtError> {
-    check_jwk_use(jwk)?;
+    check_jwk_use(jwk, KeyOp::Verify)?;
+    ec_point_from_jwk(jwk)
+}
+
+/// The P-256 point of an EC JWK, whatever the key is for.
+pub(crate) fn ec_point_from_jwk(jwk: &Object<'_>) -> Result<VerifyingKey, JwtError> {
     if !jwk.req_str("kty")?.eq_str("EC") || !jwk.req_str("crv")?.eq_str("P-256") {
         return Err(JwtError::BadKey);
     }
@@ -308,6 +364,59 @@ mod tests {
             Key::from_jwk(r#"{"kty":"EC","kty":"EC"}"#),
             Err(JwtError::BadJson(_))
         ));
+    }
+
+    #[test]
+    #[cfg(all(feature = "alloc", feature = "sign"))]
+    fn key_ops_must_allow_the_operation() {
+        // RFC 7517 §4.3: a key whose `key_ops` lacks `verify` must not verify
+        // (Wycheproof's JWS battery has `["encrypt"]`), and one without
+        // `sign` must not sign.
+        let pub_part = r#""kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0""#;
+        let d = r#""d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI""#;
+        let secret = r#""kty":"oct","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow""#;
+        let with = |key: &str, ops: &str| alloc::format!("{{{key},\"key_ops\":{ops}}}");
+        for key in [pub_part, secret] {
+            for ops in [
+                r#"["verify"]"#,
+                r#"["sign","verify"]"#,
+                r#"["verify","encrypt"]"#,
+            ] {
+                assert!(Key::from_jwk(&with(key, ops)).is_ok(), "{ops}");
+            }
+            for ops in [
+                r#"["encrypt"]"#,
+                r#"["sign"]"#,
+                "[]",
+                r#"["verify","verify"]"#,
+                "[1]",
+                r#"["VERIFY"]"#,
+                r#"["a","b","c","d","e","f","g","h","verify"]"#,
+            ] {
+                assert_eq!(
+                    Key::from_jwk(&with(key, ops)),
+                    Err(JwtError::BadKey),
+                    "{ops}"
+                );
+            }
+            assert!(Key::from_jwk(&with(key, r#""verify""#)).is_err());
+        }
+        // The JWKS path checks it too.
+        let set = alloc::format!(r#"{{"keys":[{}]}}"#, with(pub_part, r#"["encrypt"]"#));
+        assert_eq!(
+            Jwks::parse(&set).unwrap().find_es256(None),
+            Err(JwtError::BadKey)
+        );
+        // Signing keys need `sign`.
+        let ec = alloc::format!("{pub_part},{d}");
+        for key in [ec.as_str(), secret] {
+            assert!(crate::jwt::SigningKey::from_jwk(&with(key, r#"["sign","verify"]"#)).is_ok());
+            assert!(crate::jwt::SigningKey::from_jwk(&with(key, r#"["sign"]"#)).is_ok());
+            assert_eq!(
+                crate::jwt::SigningKey::from_jwk(&with(key, r#"["verify"]"#)).err(),
+                Some(JwtError::BadKey)
+            );
+        }
     }
 
     #[test]

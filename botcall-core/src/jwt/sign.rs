@@ -5,7 +5,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use p256::ecdsa::{Signature, signature::Signer};
 use sha2::Sha256;
 
-use super::{Alg, JwtError, Key, Secret, key};
+use super::key::{self, KeyOp};
+use super::{Alg, JwtError, Key, Secret};
 use crate::b64;
 use crate::json::{self, Object, Sink, SliceSink, Writer};
 
@@ -35,10 +36,11 @@ impl SigningKey {
     /// [`JwtError::BadJson`], [`JwtError::BadKey`], [`JwtError::WeakKey`].
     pub fn from_jwk(jwk: &str) -> Result<Self, JwtError> {
         let obj = json::parse_object(jwk)?;
+        key::check_jwk_use(&obj, KeyOp::Sign)?;
         if obj.req_str("kty")?.eq_str("EC") {
             Self::ec_from_jwk(&obj)
         } else {
-            match Key::from_jwk_obj(obj)? {
+            match Key::from_jwk_unchecked(obj)? {
                 Key::Hs256(s) => Ok(SigningKey::Hs256(s)),
                 Key::Es256(_) => Err(JwtError::BadKey),
             }
@@ -46,7 +48,7 @@ impl SigningKey {
     }
 
     fn ec_from_jwk(obj: &Object<'_>) -> Result<Self, JwtError> {
-        let public = key::ec_public_from_jwk(obj)?;
+        let public = key::ec_point_from_jwk(obj)?;
         let d = obj.opt_str("d")?.ok_or(JwtError::BadKey)?;
         let mut buf = [0u8; 33];
         let d = b64::decode(d.raw().as_bytes(), &mut buf).map_err(|_| JwtError::BadKey)?;
