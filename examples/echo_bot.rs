@@ -144,7 +144,14 @@ async fn run(a: Args) -> Result<(), BotError> {
             Err(e) => return Err(e),
         };
         let who = call.caller();
-        println!("call {} from {} (hv={})", call.id(), who.caller, who.hv);
+        println!(
+            "call {} from {} (hv={}, fp={}, fps={})",
+            call.id(),
+            who.caller,
+            who.hv,
+            who.fp,
+            who.fps.len().max(1)
+        );
         let _ = std::io::stdout().flush();
         echo(&call).await;
     }

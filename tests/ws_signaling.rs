@@ -606,8 +606,7 @@ fn stun_answers_a_binding_request() {
 fn stun_answers_a_third_party_client() {
     let d = Daemon::start(&[]);
     let stun = d.stun.expect("stun address");
-    let python =
-        std::env::var("BOTCALL_PYTHON").unwrap_or_else(|_| "/tmp/botcall-venv/bin/python".into());
+    let python = python();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stun_third_party.py");
     let out = std::process::Command::new(&python)
         .args([script, &stun.ip().to_string(), &stun.port().to_string()])

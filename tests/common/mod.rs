@@ -13,6 +13,20 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use botcall_core::json::Writer;
 use botcall_core::jwt::{self, HeaderOpts, SigningKey};
 
+mod echo;
+#[allow(unused_imports)] // each test crate uses some of it
+pub use echo::{EchoBot, KillOnDrop, example, write_tone_wav};
+
+/// The test venv's Python (`tests/setup` makes it): `BOTCALL_PYTHON`, else
+/// `$BOTCALL_VENV/bin/python`, else `/tmp/botcall-venv/bin/python`.
+pub fn python() -> String {
+    if let Ok(p) = std::env::var("BOTCALL_PYTHON") {
+        return p;
+    }
+    let venv = std::env::var("BOTCALL_VENV").unwrap_or_else(|_| "/tmp/botcall-venv".into());
+    format!("{venv}/bin/python")
+}
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_botcalld");
 
 /// The shortest wait for an event before a test gives up (see [`Daemon::eventually`]).
