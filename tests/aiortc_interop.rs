@@ -37,6 +37,15 @@ fn aiortc(args: &[&str]) -> serde_json::Value {
     serde_json::from_str(line).unwrap()
 }
 
+/// aiortc calls `ec-bot` on `d`, sending `wav`.
+fn aiortc_call(d: &Daemon, wav: &Path, extra: &[&str]) -> serde_json::Value {
+    let ws = d.ws_url();
+    let mut args = vec!["caller", "--ws", &ws, "--to", "ec-bot", "--wav"];
+    args.push(wav.to_str().unwrap());
+    args.extend_from_slice(extra);
+    aiortc(&args)
+}
+
 /// Speech from espeak-ng (Debian), 16-bit mono WAV.
 fn speech(path: &Path) {
     let st = Command::new("espeak-ng")
@@ -63,16 +72,7 @@ fn aiortc_calls_the_echo_bot_with_its_three_fingerprint_offer() {
     let dir = TempDir::new("aiortc");
     let wav = dir.path().join("speech.wav");
     speech(&wav);
-    let ws = d.ws_url();
-    let r = aiortc(&[
-        "caller",
-        "--ws",
-        &ws,
-        "--to",
-        "ec-bot",
-        "--wav",
-        wav.to_str().unwrap(),
-    ]);
+    let r = aiortc_call(&d, &wav, &[]);
     println!("aiortc caller: {r}");
 
     // aiortc's own offer, as sent: one certificate, three hash functions.
@@ -113,16 +113,7 @@ fn aiortc_calls_the_echo_bot_with_its_three_fingerprint_offer() {
     );
 
     // The caller's `hangup` ended it for the bot.
-    d.eventually("the bot to report the end", Duration::from_secs(30), || {
-        bot.lines()
-            .iter()
-            .any(|l| l.starts_with(&format!("call {call_id} ended: ")))
-    });
-    let ended = bot
-        .lines()
-        .into_iter()
-        .find(|l| l.starts_with(&format!("call {call_id} ended: ")))
-        .unwrap();
+    let ended = bot.ended(&d, call_id);
     assert!(ended.contains("ended: remote_hangup ("), "{ended}");
     d.eventually(
         "the call to end at the daemon",
@@ -144,27 +135,17 @@ fn an_aiortc_caller_that_only_closes_its_peer_connection_frees_the_bot() {
     let dir = TempDir::new("aiortc");
     let wav = dir.path().join("tone.wav");
     write_tone_wav(&wav, 2);
-    let ws = d.ws_url();
-    let r = aiortc(&[
-        "caller",
-        "--ws",
-        &ws,
-        "--to",
-        "ec-bot",
-        "--wav",
-        wav.to_str().unwrap(),
-        "--no-hangup",
-    ]);
+    let r = aiortc_call(&d, &wav, &["--no-hangup"]);
     println!("aiortc caller: {r}");
     // aiortc sends a DTLS close_notify: the bot ends at once with
     // `media_closed` (a stack that did not would end after the silence).
     assert_eq!(r["daemon_hangup"], "media_closed", "{r}\n{:?}", bot.lines());
     let call_id = r["call_id"].as_str().unwrap();
-    d.eventually("the bot to report the end", Duration::from_secs(30), || {
-        bot.lines()
-            .iter()
-            .any(|l| l.starts_with(&format!("call {call_id} ended: remote_hangup")))
-    });
+    let ended = bot.ended(&d, call_id);
+    assert!(
+        ended.contains("ended: remote_hangup (") && ended.contains("dtls_close"),
+        "{ended}"
+    );
     assert_eq!(d.metric("botcall_calls_active"), 0.0);
     assert_eq!(
         d.metric("botcall_calls_ended_total{reason=\"caller_hangup\"}"),

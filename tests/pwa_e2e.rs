@@ -110,15 +110,11 @@ fn the_pwa_is_installable_and_loads_offline() {
     assert_eq!(r["offlineDeepLink"], "some-bot", "deep links load offline");
 }
 
-#[test]
-fn a_person_calls_the_echo_bot_from_the_pwa() {
-    let d = Daemon::start(&[]);
-    let bot = EchoBot::start(&d);
-    let wav = bot.wav.clone();
-
+/// `call.mjs`: the PWA calls `ec-bot` on `d` with `wav` as the microphone,
+/// listens, mutes, hangs up; screenshots go to `shots`.
+fn call_page(d: &Daemon, wav: &Path, shots: &Path) -> serde_json::Value {
     let url = format!("http://{}", d.addr);
-    let shots = shots_dir();
-    let r = node(
+    node(
         "call.mjs",
         &[
             "--url",
@@ -130,7 +126,16 @@ fn a_person_calls_the_echo_bot_from_the_pwa() {
             "--shots",
             shots.to_str().unwrap(),
         ],
-    );
+    )
+}
+
+#[test]
+fn a_person_calls_the_echo_bot_from_the_pwa() {
+    let d = Daemon::start(&[]);
+    let bot = EchoBot::start(&d);
+    let wav = bot.wav.clone();
+
+    let r = call_page(&d, &wav, &shots_dir());
 
     // The page heard the bot: RTP packets and a non-silent level on the remote stream.
     let inbound = &r["stats"]["inbound"];
@@ -164,16 +169,7 @@ fn a_person_calls_the_echo_bot_from_the_pwa() {
         d.metric("botcall_calls_active") == 0.0
             && d.metric("botcall_calls_ended_total{reason=\"caller_hangup\"}") == 1.0
     });
-    d.eventually(
-        "the bot to say how it ended",
-        Duration::from_secs(10),
-        || bot.lines().iter().any(|l| l.contains(" ended: ")),
-    );
-    let ended = bot
-        .lines()
-        .into_iter()
-        .find(|l| l.contains(" ended: "))
-        .unwrap();
+    let ended = bot.ended(&d, r["callId"].as_str().unwrap());
     assert!(ended.contains(" ended: remote_hangup ("), "{ended}");
 }
 
@@ -281,21 +277,8 @@ fn aiortc_as_a_bot_answers_a_call_from_the_pwa() {
         r.status == 200 && r.json()["online"] == true
     });
 
-    let url = format!("http://{}", d.addr);
     let shots = TempDir::new("aiortc-shots");
-    let r = node(
-        "call.mjs",
-        &[
-            "--url",
-            &url,
-            "--bot",
-            "ec-bot",
-            "--wav",
-            wav.to_str().unwrap(),
-            "--shots",
-            shots.path().to_str().unwrap(),
-        ],
-    );
+    let r = call_page(&d, &wav, shots.path());
     // The page heard aiortc: RTP and a non-silent level (660 Hz at 0.3).
     assert!(
         r["stats"]["inbound"]["packetsReceived"].as_u64().unwrap() > 50,

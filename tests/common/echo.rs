@@ -121,6 +121,19 @@ impl EchoBot {
         }
     }
 
+    /// The `call <id> ended: <code> (…)` line for `call_id`, once printed
+    /// (bounded wait).
+    pub fn ended(&self, d: &Daemon, call_id: &str) -> String {
+        let prefix = format!("call {call_id} ended: ");
+        let find = || self.lines().into_iter().find(|l| l.starts_with(&prefix));
+        d.eventually(
+            "echo_bot to say how the call ended",
+            Duration::from_secs(30),
+            || find().is_some(),
+        );
+        find().unwrap()
+    }
+
     pub fn lines(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
     }
