@@ -228,8 +228,6 @@ fn connect(c: &mut Caller, bot: &LivenessBot, d: &Daemon) -> String {
     id
 }
 
-const LONG: Duration = Duration::from_secs(30);
-
 #[test]
 fn the_end_reason_is_the_same_whether_the_hangup_or_the_dtls_close_comes_first() {
     let d = Daemon::start(&[]);
@@ -239,7 +237,10 @@ fn the_end_reason_is_the_same_whether_the_hangup_or_the_dtls_close_comes_first()
     let mut c = Caller::new(&d);
     let id = connect(&mut c, &bot, &d);
     c.hang_up("bye");
-    let (got, end) = bot.ended.recv_timeout(LONG).expect("the bot ends the call");
+    let (got, end) = bot
+        .ended
+        .recv_timeout(WAIT_FLOOR)
+        .expect("the bot ends the call");
     assert_eq!(got, id);
     assert_eq!(end, Some(EndReason::RemoteHangup("bye".into())));
     c.close_media();
@@ -249,13 +250,16 @@ fn the_end_reason_is_the_same_whether_the_hangup_or_the_dtls_close_comes_first()
     let mut c = Caller::new(&d);
     let id = connect(&mut c, &bot, &d);
     c.close_media();
-    let (got, end) = bot.ended.recv_timeout(LONG).expect("the bot ends the call");
+    let (got, end) = bot
+        .ended
+        .recv_timeout(WAIT_FLOOR)
+        .expect("the bot ends the call");
     assert_eq!(got, id);
     let end = end.unwrap();
     assert_eq!(end, EndReason::RemoteHangup("dtls_close".into()));
     assert_eq!(end.code(), "remote_hangup");
-    assert_eq!(c.wait_for("hangup", LONG)["reason"], "media_closed");
-    d.eventually("both ends counted", LONG, || {
+    assert_eq!(c.wait_for("hangup", WAIT_FLOOR)["reason"], "media_closed");
+    d.eventually("both ends counted", WAIT_FLOOR, || {
         d.metric("botcall_calls_ended_total{reason=\"caller_hangup\"}") == 2.0
             && d.metric("botcall_calls_active") == 0.0
     });
@@ -270,14 +274,17 @@ fn a_caller_that_vanishes_frees_the_bot_within_the_media_timeout() {
     // The caller's media stops dead (a crash, a network change): no DTLS
     // close, no hangup; its signaling socket stays open.
     let stopped = Instant::now();
-    let (got, end) = bot.ended.recv_timeout(LONG).expect("the bot ends the call");
+    let (got, end) = bot
+        .ended
+        .recv_timeout(WAIT_FLOOR)
+        .expect("the bot ends the call");
     let after = stopped.elapsed();
     assert_eq!(got, id);
     assert_eq!(end, Some(EndReason::MediaLost));
     // Not before 3 s of silence (less the last packet's head start).
     assert!(after >= Duration::from_millis(2500), "{after:?}");
-    assert_eq!(c.wait_for("hangup", LONG)["reason"], "media_lost");
-    d.eventually("the slot to free", LONG, || {
+    assert_eq!(c.wait_for("hangup", WAIT_FLOOR)["reason"], "media_lost");
+    d.eventually("the slot to free", WAIT_FLOOR, || {
         d.metric("botcall_calls_active") == 0.0
     });
     assert_eq!(
@@ -288,7 +295,10 @@ fn a_caller_that_vanishes_frees_the_bot_within_the_media_timeout() {
     let mut next = Caller::new(&d);
     connect(&mut next, &bot, &d);
     next.hang_up("bye");
-    let (_, end) = bot.ended.recv_timeout(LONG).expect("the second call ends");
+    let (_, end) = bot
+        .ended
+        .recv_timeout(WAIT_FLOOR)
+        .expect("the second call ends");
     assert_eq!(end, Some(EndReason::RemoteHangup("bye".into())));
     assert!(next.rx_frames > 10);
 }
