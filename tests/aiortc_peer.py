@@ -50,7 +50,9 @@ LIMIT_S = 90
 PTIME = 0.02
 
 # Loopback host candidates only (see the module doc).
-aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 else []
+aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: (
+    ["127.0.0.1"] if use_ipv4 else []
+)
 
 
 def fingerprints(sdp):
@@ -58,7 +60,7 @@ def fingerprints(sdp):
     out = []
     for line in sdp.splitlines():
         if line.startswith("a=fingerprint:"):
-            hash_name, hex_value = line[len("a=fingerprint:"):].split()
+            hash_name, hex_value = line[len("a=fingerprint:") :].split()
             fp = f"{hash_name.lower()} {hex_value.upper()}"
             if fp not in out:
                 out.append(fp)
@@ -73,7 +75,7 @@ def rms(samples):
 
 def envelope(samples, rate):
     n = int(rate * PTIME)
-    return [rms(samples[i:i + n]) for i in range(0, len(samples) - n + 1, n)]
+    return [rms(samples[i : i + n]) for i in range(0, len(samples) - n + 1, n)]
 
 
 def pearson(a, b):
@@ -87,8 +89,8 @@ def pearson(a, b):
 def best_lag(sent, received):
     """(correlation, lag in windows) of `sent` inside `received`."""
     best = (-1.0, 0)
-    for lag in range(0, len(received) - len(sent) + 1):
-        c = pearson(sent, received[lag:lag + len(sent)])
+    for lag in range(len(received) - len(sent) + 1):
+        c = pearson(sent, received[lag : lag + len(sent)])
         if c > best[0]:
             best = (c, lag)
     return best
@@ -116,7 +118,7 @@ class SamplesTrack(MediaStreamTrack):
         else:
             await asyncio.sleep(max(0.0, self.start + n * PTIME - time.time()))
         at = n * self.per_frame
-        chunk = self.samples[at:at + self.per_frame]
+        chunk = self.samples[at : at + self.per_frame]
         chunk.extend([0] * (self.per_frame - len(chunk)))
         self.sent.extend(chunk)
         frame = AudioFrame(format="s16", layout="mono", samples=self.per_frame)
@@ -130,7 +132,10 @@ class SamplesTrack(MediaStreamTrack):
 def tone(freq, amplitude, rate, seconds):
     return array.array(
         "h",
-        (int(amplitude * 32767 * math.sin(2 * math.pi * freq * i / rate)) for i in range(int(rate * seconds))),
+        (
+            int(amplitude * 32767 * math.sin(2 * math.pi * freq * i / rate))
+            for i in range(int(rate * seconds))
+        ),
     )
 
 
@@ -147,7 +152,9 @@ class Recorder:
             while True:
                 frame = await track.recv()
                 channels = len(frame.layout.channels)
-                data = array.array("h", bytes(frame.planes[0])[: frame.samples * channels * 2])
+                data = array.array(
+                    "h", bytes(frame.planes[0])[: frame.samples * channels * 2]
+                )
                 self.samples.extend(data[::channels])
                 self.rate = frame.sample_rate
                 self.frames += 1
@@ -201,7 +208,9 @@ async def caller(a):
         await pc.setLocalDescription(await pc.createOffer())
         offer = pc.localDescription.sdp
         out["offer_fingerprints"] = fingerprints(offer)
-        out["offer_fingerprint_lines"] = sum(1 for l in offer.splitlines() if l.startswith("a=fingerprint:"))
+        out["offer_fingerprint_lines"] = sum(
+            1 for l in offer.splitlines() if l.startswith("a=fingerprint:")
+        )
         await ws.send(json.dumps({"type": "call", "to": a.to, "sdp_offer": offer}))
         call_id = None
         # Enough audio back to hold the whole speech plus a second of delay.
@@ -211,12 +220,14 @@ async def caller(a):
                 raise SystemExit(f"no echo: {rec.frames} frames back in {LIMIT_S} s")
             try:
                 m = await next_msg(ws, 0.2)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if m["type"] == "ringing":
                 call_id = m["call_id"]
             elif m["type"] == "answer":
-                await pc.setRemoteDescription(RTCSessionDescription(m["sdp_answer"], "answer"))
+                await pc.setRemoteDescription(
+                    RTCSessionDescription(m["sdp_answer"], "answer")
+                )
             elif m["type"] == "ice":
                 await add_remote_candidate(pc, m["candidate"])
             else:
@@ -230,14 +241,18 @@ async def caller(a):
                     out["daemon_hangup"] = m["reason"]
                     break
         else:
-            await ws.send(json.dumps({"type": "hangup", "call_id": call_id, "reason": "bye"}))
+            await ws.send(
+                json.dumps({"type": "hangup", "call_id": call_id, "reason": "bye"})
+            )
             await pc.close()
         for t in tasks:
             t.cancel()
     sent_env = envelope(speech, rate)
     recv_env = envelope(rec.samples, rec.rate)
     corr, lag = best_lag(sent_env, recv_env)
-    echo = rec.samples[int(lag * PTIME * rec.rate): int((lag * PTIME + len(speech) / rate) * rec.rate)]
+    echo = rec.samples[
+        int(lag * PTIME * rec.rate) : int((lag * PTIME + len(speech) / rate) * rec.rate)
+    ]
     out.update(
         correlation=round(corr, 3),
         lag_ms=int(lag * PTIME * 1000),
@@ -266,11 +281,17 @@ def verify_attestation(token, jwks, agent, call_id, offer):
 
 
 async def bot(a):
-    jwks = json.loads(urllib.request.urlopen(a.jwks, timeout=10).read())
+    jwks = json.loads(
+        await asyncio.to_thread(
+            lambda: urllib.request.urlopen(a.jwks, timeout=10).read()
+        )
+    )
     deadline = time.time() + LIMIT_S
     out = {}
     async with websockets.connect(a.ws) as ws:
-        await ws.send(json.dumps({"type": "hello", "role": "bot", "token": a.token, "v": 1}))
+        await ws.send(
+            json.dumps({"type": "hello", "role": "bot", "token": a.token, "v": 1})
+        )
         welcome = await next_msg(ws, 10)
         assert welcome["type"] == "welcome", welcome
         print("online", flush=True)
@@ -287,8 +308,12 @@ async def bot(a):
         pc.addTrack(SamplesTrack(tone(660, 0.3, 48000, LIMIT_S), 48000))
         await pc.setLocalDescription(await pc.createAnswer())
         answer = pc.localDescription.sdp
-        out["answer_fingerprint_lines"] = sum(1 for l in answer.splitlines() if l.startswith("a=fingerprint:"))
-        await ws.send(json.dumps({"type": "answer", "call_id": call_id, "sdp_answer": answer}))
+        out["answer_fingerprint_lines"] = sum(
+            1 for l in answer.splitlines() if l.startswith("a=fingerprint:")
+        )
+        await ws.send(
+            json.dumps({"type": "answer", "call_id": call_id, "sdp_answer": answer})
+        )
         while True:
             m = await next_msg(ws, max(1.0, deadline - time.time()))
             if m["type"] == "ice" and m.get("call_id") == call_id:
@@ -301,7 +326,9 @@ async def bot(a):
             t.cancel()
     # The best 1 s window of what the caller's microphone sent.
     n = rec.rate
-    windows = [rms(rec.samples[i:i + n]) for i in range(0, len(rec.samples) - n + 1, n)]
+    windows = [
+        rms(rec.samples[i : i + n]) for i in range(0, len(rec.samples) - n + 1, n)
+    ]
     out.update(received_frames=rec.frames, best_rms=round(max(windows, default=0.0), 4))
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -324,7 +351,7 @@ def main():
         asyncio.run(caller(a) if a.mode == "caller" else bot(a))
     except SystemExit:
         raise
-    except Exception as e:  # noqa: BLE001 - one line for the Rust test to show
+    except Exception as e:  # one line for the Rust test to show
         print(f"aiortc_peer: {type(e).__name__}: {e}", file=sys.stderr)
         raise SystemExit(1) from e
 
