@@ -1,25 +1,27 @@
 //! A bot that talks back what it hears: every Opus frame it receives is sent
-//! back. It also decodes the audio and prints one stats line per second:
+//! back. It also decodes the audio and prints one stats line per second,
+//! and how each call ended (the `EndReason` code first):
 //!
 //! ```text
 //! rx_frames=50 rx_rms=0.353 tx_frames=50
+//! call c-Ab3… ended: remote_hangup (hung up by the caller (normal))
 //! ```
 //!
 //! Run (the daemon at its default address, a key from `botcalld keygen`):
 //!
 //! ```text
-//! cargo run --example echo_bot -- --daemon http://127.0.0.1:8080 --key bot.jwk [--ca PEM] [--id ID] [--name NAME] [--listed]
+//! cargo run --example echo_bot -- --daemon http://127.0.0.1:8080 --key bot.jwk [--ca PEM] [--id ID] [--name NAME] [--listed] [--media-timeout SECS]
 //! ```
 //!
 //! Without `--id` the agent id is the key's thumbprint (open registration).
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use botcall_sdk::codec::{OpusDecoder, rms};
 use botcall_sdk::{BotConfig, BotError, Call, HvPolicy, load_key, register_with_discovery};
 
-const USAGE: &str = "usage: echo_bot --key FILE [--daemon URL] [--ca PEM] [--id ID] [--name NAME] [--listed] [--require-human] [--max-calls N]";
+const USAGE: &str = "usage: echo_bot --key FILE [--daemon URL] [--ca PEM] [--id ID] [--name NAME] [--listed] [--require-human] [--max-calls N] [--media-timeout SECS]";
 
 struct Args {
     daemon: String,
@@ -31,6 +33,8 @@ struct Args {
     listed: bool,
     require_human: bool,
     max_calls: u8,
+    /// Seconds without media before a connected call ends (`media_lost`).
+    media_timeout: Option<u64>,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -44,6 +48,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         listed: false,
         require_human: false,
         max_calls: 1,
+        media_timeout: None,
     };
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
@@ -56,6 +61,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("listed") => a.listed = true,
             Long("require-human") => a.require_human = true,
             Long("max-calls") => a.max_calls = p.value()?.parse()?,
+            Long("media-timeout") => a.media_timeout = Some(p.value()?.parse()?),
             Long("help") | Short('h') => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -78,7 +84,12 @@ async fn echo(call: &Call) {
         let frame = match call.receive_audio_opus().await {
             Ok(f) => f,
             Err(e) => {
-                println!("call {} ended: {e}", call.id());
+                let code = call.end_reason().map_or("?", |r| r.code());
+                match e {
+                    BotError::Ended(r) => println!("call {} ended: {code} ({r})", call.id()),
+                    e => println!("call {} ended: {code} ({e})", call.id()),
+                }
+                let _ = std::io::stdout().flush();
                 return;
             }
         };
@@ -118,6 +129,9 @@ async fn run(a: Args) -> Result<(), BotError> {
     if a.require_human {
         cfg = cfg.policy(HvPolicy::VERIFIED);
     }
+    if let Some(s) = a.media_timeout {
+        cfg = cfg.media_timeout(Duration::from_secs(s));
+    }
     let bot = register_with_discovery(cfg).await?;
     println!("online as {}", bot.agent_id());
     loop {
@@ -130,7 +144,15 @@ async fn run(a: Args) -> Result<(), BotError> {
             Err(e) => return Err(e),
         };
         let who = call.caller();
-        println!("call {} from {} (hv={})", call.id(), who.caller, who.hv);
+        println!(
+            "call {} from {} (hv={}, fp={}, fps={})",
+            call.id(),
+            who.caller,
+            who.hv,
+            who.fp,
+            who.fps.len().max(1)
+        );
+        let _ = std::io::stdout().flush();
         echo(&call).await;
     }
 }

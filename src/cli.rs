@@ -21,7 +21,7 @@ const USAGE: &str = "usage: botcalld [--config FILE] [--OPTION VALUE ...]
 
 fn help() -> String {
     format!(
-        "botcalld {} — BotCall discovery daemon\n\n{USAGE}\nDaemon options (flag > BOTCALL_* environment > --config TOML file > default):\n  --config FILE              TOML file with any of the options below (env BOTCALL_CONFIG)\n{}\nSubcommands:\n  keygen        make an ES256 key pair (or an HS256 secret) as JWK files; the private file is mode 0600\n  token         mint a BotAuth token (JWT) for agent --sub, signed with --key (lifetime ≤ 600 s)\n  verify-token  check a token against a JWK (oct or EC P-256); prints header and claims, or why not (exit 1)\n  sample-config print a TOML file with every option at its default\n",
+        "botcalld {} — BotCall discovery daemon\n\n{USAGE}\nDaemon options (flag > BOTCALL_* environment > --config TOML file > default).\nOn/off options are flags: --NAME turns one on, --NAME=false or --NAME false off.\n  --config FILE              TOML file with any of the options below (env BOTCALL_CONFIG)\n{}\nSubcommands:\n  keygen        make an ES256 key pair (or an HS256 secret) as JWK files; the private file is mode 0600\n  token         mint a BotAuth token (JWT) for agent --sub, signed with --key (lifetime ≤ 600 s)\n  verify-token  check a token against a JWK (oct or EC P-256); prints header and claims, or why not (exit 1)\n  sample-config print a TOML file with every option at its default\n",
         env!("CARGO_PKG_VERSION"),
         Config::help()
     )
@@ -51,9 +51,17 @@ pub(crate) fn daemon_config(args: &[OsString]) -> Result<Option<Config>, String>
                 let Some(opt) = OPTIONS.iter().find(|o| o.name == key) else {
                     return Err(format!("unknown option --{name} (see --help)"));
                 };
-                let boolean = matches!(opt.default, "true" | "false");
-                let value = if boolean {
-                    match parser.optional_value() {
+                let value = if opt.is_flag() {
+                    // `--flag`, `--flag=true|false`, or `--flag true|false`
+                    // (only those two words are taken as its value).
+                    let value = match parser.optional_value() {
+                        Some(v) => Some(v),
+                        None => parser
+                            .raw_args()
+                            .map_err(|e| e.to_string())?
+                            .next_if(|a| a == "true" || a == "false"),
+                    };
+                    match value {
                         Some(v) => v.string().map_err(|e| e.to_string())?,
                         None => "true".into(),
                     }
@@ -349,4 +357,50 @@ fn verify_token_run(args: &[OsString]) -> Result<(), CliError> {
         verified.payload.trim()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(args: &[&str]) -> Result<Config, String> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        daemon_config(&args).map(|c| c.expect("a config, not help"))
+    }
+
+    #[test]
+    fn boolean_flags_take_every_form() {
+        for (args, want) in [
+            (&["--open-registration"][..], true),
+            (&["--open-registration=true"], true),
+            (&["--open-registration=false"], false),
+            (&["--open-registration", "true"], true),
+            (&["--open-registration", "false"], false),
+            (&[], false),
+        ] {
+            assert_eq!(cfg(args).unwrap().open_registration, want, "{args:?}");
+        }
+        // A following option is not taken as the flag's value.
+        let c = cfg(&["--open-registration", "--min-ttl", "45"]).unwrap();
+        assert!(c.open_registration);
+        assert_eq!(c.min_ttl, 45);
+        // Anything but true/false after a flag is a stray argument, not its value.
+        let e = cfg(&["--open-registration", "yes"]).unwrap_err();
+        assert!(e.contains("yes"), "{e}");
+        let e = cfg(&["--open-registration=maybe"]).unwrap_err();
+        assert!(e.contains("maybe"), "{e}");
+    }
+
+    #[test]
+    fn help_shows_flags_as_flags() {
+        let h = help();
+        let line = h
+            .lines()
+            .find(|l| l.trim_start().starts_with("--open-registration"))
+            .unwrap();
+        assert!(line.contains("[flag, off by default]"), "{line}");
+        assert!(!line.contains("default: false"), "{line}");
+        let listen = h.lines().find(|l| l.contains("--listen")).unwrap();
+        assert!(listen.contains("[default: 0.0.0.0:8080]"), "{listen}");
+    }
 }

@@ -17,6 +17,13 @@ pub(crate) struct Opt {
     pub(crate) help: &'static str,
 }
 
+impl Opt {
+    /// An on/off option: `--name` alone sets it (its default is a boolean).
+    pub(crate) fn is_flag(&self) -> bool {
+        matches!(self.default, "true" | "false")
+    }
+}
+
 macro_rules! range {
     () => {
         None
@@ -536,10 +543,11 @@ impl Config {
         let mut s = String::new();
         for o in OPTIONS {
             let flag = format!("--{}", o.name.replace('_', "-"));
-            let d = if o.default.is_empty() {
-                String::new()
-            } else {
-                format!(" [default: {}]", o.default)
+            let d = match o.default {
+                "" => String::new(),
+                "false" => " [flag, off by default]".to_string(),
+                "true" => " [flag, on by default]".to_string(),
+                v => format!(" [default: {v}]"),
             };
             let d = match o.range {
                 Some((lo, hi)) => format!("{d} [range: {lo}-{hi}]"),

@@ -51,7 +51,7 @@ impl<K: Ord + Clone> Family<K> {
     pub(crate) fn inc(&self, k: K) {
         *self.0.borrow_mut().entry(k).or_insert(0) += 1;
     }
-    fn snapshot(&self) -> Vec<(K, u64)> {
+    pub(crate) fn snapshot(&self) -> Vec<(K, u64)> {
         self.0
             .borrow()
             .iter()
@@ -67,6 +67,21 @@ impl<K: Ord + Clone> Family<K> {
         self.0.borrow().get(k).copied().unwrap_or(0)
     }
 }
+
+/// The `reason` labels of `botcall_calls_ended_total`: who ended a call
+/// and why. All are rendered, at 0 until they happen.
+pub(crate) const CALL_END_REASONS: [&str; 10] = [
+    "caller_hangup",
+    "bot_hangup",
+    "media_lost",
+    "media_timeout",
+    "error",
+    "ring_timeout",
+    "caller_gone",
+    "bot_gone",
+    "rejected",
+    "refused",
+];
 
 /// Everything the daemon counts.
 #[derive(Debug, Default)]
@@ -347,13 +362,17 @@ impl Metrics {
             "Calls offered to a bot.",
             self.calls_started.get(),
         );
-        family(
+        head(
             &mut o,
             "botcall_calls_ended_total",
-            "Calls ended, by reason.",
-            &self.calls_ended,
-            |r| format!("reason=\"{r}\""),
+            "counter",
+            "Calls ended, by who ended them and why.",
         );
+        let ended = self.calls_ended.snapshot();
+        for r in CALL_END_REASONS {
+            let n = ended.iter().find(|(k, _)| *k == r).map_or(0, |(_, n)| *n);
+            let _ = writeln!(o, "botcall_calls_ended_total{{reason=\"{r}\"}} {n}");
+        }
         single(
             &mut o,
             "botcall_calls_active",

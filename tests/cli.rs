@@ -368,10 +368,37 @@ fn token_with_embedded_key_registers_in_open_mode() {
         v["header"]["jwk"].get("d").is_none(),
         "private key embedded"
     );
-    let daemon = Daemon::start(&["--open-registration"]);
-    let r = register(&daemon, &t, &format!(r#"{{"agent_id":"{id}"}}"#));
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["agent_id"], id.as_str());
+    let body = format!(r#"{{"agent_id":"{id}"}}"#);
+    // Every form of a boolean flag: `--flag`, `--flag true`, `--flag=true`
+    // turn it on; `--flag false`, `--flag=false` leave it off.
+    for (args, on) in [
+        (&["--open-registration"][..], true),
+        (&["--open-registration", "true"], true),
+        (&["--open-registration=true"], true),
+        (&["--open-registration", "false"], false),
+        (&["--open-registration=false"], false),
+    ] {
+        let daemon = Daemon::start(args);
+        let r = register(&daemon, &t, &body);
+        if on {
+            assert_eq!(r.status, 200, "{args:?}: {}", r.text());
+            assert_eq!(r.json()["agent_id"], id.as_str());
+        } else {
+            assert_eq!(
+                (r.status, r.code().as_str()),
+                (403, "unknown_agent"),
+                "{args:?}: {}",
+                r.text()
+            );
+        }
+    }
+    // `--help` shows them as flags, not as valued options.
+    let help = ok(run_in(d.path(), &["--help"])).stdout;
+    let line = help
+        .lines()
+        .find(|l| l.trim_start().starts_with("--open-registration"))
+        .unwrap();
+    assert!(line.contains("[flag, off by default]"), "{line}");
 }
 
 #[test]

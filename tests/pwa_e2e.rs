@@ -4,10 +4,8 @@
 //! tests fail (they never skip).
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -112,142 +110,11 @@ fn the_pwa_is_installable_and_loads_offline() {
     assert_eq!(r["offlineDeepLink"], "some-bot", "deep links load offline");
 }
 
-/// A 440 Hz tone at amplitude 0.5 (RMS 0.354), 48 kHz mono, 16-bit WAV.
-fn write_tone_wav(path: &Path, secs: u32) {
-    let rate = 48_000u32;
-    let n = rate * secs;
-    let mut b = Vec::with_capacity(44 + n as usize * 2);
-    b.extend_from_slice(b"RIFF");
-    b.extend_from_slice(&(36 + n * 2).to_le_bytes());
-    b.extend_from_slice(b"WAVEfmt ");
-    b.extend_from_slice(&16u32.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    b.extend_from_slice(&1u16.to_le_bytes()); // mono
-    b.extend_from_slice(&rate.to_le_bytes());
-    b.extend_from_slice(&(rate * 2).to_le_bytes());
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&16u16.to_le_bytes());
-    b.extend_from_slice(b"data");
-    b.extend_from_slice(&(n * 2).to_le_bytes());
-    for i in 0..n {
-        let v = (0.5
-            * (2.0 * std::f64::consts::PI * 440.0 * f64::from(i) / f64::from(rate)).sin()
-            * 32767.0) as i16;
-        b.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(path, b).unwrap();
-}
-
-/// `target/<profile>/examples/echo_bot`, built by `cargo test` with the examples.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let p = dir.join("examples").join(name);
-    assert!(
-        p.exists(),
-        "{} missing (cargo test builds examples)",
-        p.display()
-    );
-    p
-}
-
-/// Kills the child on drop.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The real `echo_bot`, registered as `ec-bot` on `d` and online; its stdout
-/// lines are collected. Also writes a 10 s 440 Hz WAV for the fake microphone.
-struct EchoBot {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    wav: PathBuf,
-    _dir: TempDir,
-}
-
-impl EchoBot {
-    fn start(d: &Daemon) -> EchoBot {
-        let dir = TempDir::new("pwa-call");
-        let key = dir.path().join("bot.jwk");
-        let mut jwk = Vec::new();
-        Keys::new()
-            .ec
-            .write_jwk(&mut botcall_core::json::Writer::new(&mut jwk), None)
-            .unwrap();
-        std::fs::write(&key, jwk).unwrap();
-        let wav = dir.path().join("tone440.wav");
-        write_tone_wav(&wav, 10);
-        let mut bot = Command::new(example("echo_bot"))
-            .args([
-                "--daemon",
-                &d.url(""),
-                "--id",
-                "ec-bot",
-                "--name",
-                "Echo",
-                "--listed",
-                "--key",
-            ])
-            .arg(&key)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = bot.stdout.take().unwrap();
-        let child = Child(bot);
-        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(l);
-            }
-        });
-        d.eventually("echo_bot online", Duration::from_secs(20), || {
-            let r = d.get("/lookup/ec-bot");
-            r.status == 200 && r.json()["online"] == true
-        });
-        EchoBot {
-            child,
-            lines,
-            wav,
-            _dir: dir,
-        }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    /// The best per-second decoded RMS the bot printed.
-    fn best_rms(&self) -> f64 {
-        self.lines()
-            .iter()
-            .filter_map(|l| {
-                l.split("rx_rms=")
-                    .nth(1)?
-                    .split_whitespace()
-                    .next()?
-                    .parse::<f64>()
-                    .ok()
-            })
-            .fold(0.0f64, f64::max)
-    }
-}
-
-#[test]
-fn a_person_calls_the_echo_bot_from_the_pwa() {
-    let d = Daemon::start(&[]);
-    let bot = EchoBot::start(&d);
-    let wav = bot.wav.clone();
-
+/// `call.mjs`: the PWA calls `ec-bot` on `d` with `wav` as the microphone,
+/// listens, mutes, hangs up; screenshots go to `shots`.
+fn call_page(d: &Daemon, wav: &Path, shots: &Path) -> serde_json::Value {
     let url = format!("http://{}", d.addr);
-    let shots = shots_dir();
-    let r = node(
+    node(
         "call.mjs",
         &[
             "--url",
@@ -259,7 +126,16 @@ fn a_person_calls_the_echo_bot_from_the_pwa() {
             "--shots",
             shots.to_str().unwrap(),
         ],
-    );
+    )
+}
+
+#[test]
+fn a_person_calls_the_echo_bot_from_the_pwa() {
+    let d = Daemon::start(&[]);
+    let bot = EchoBot::start(&d);
+    let wav = bot.wav.clone();
+
+    let r = call_page(&d, &wav, &shots_dir());
 
     // The page heard the bot: RTP packets and a non-silent level on the remote stream.
     let inbound = &r["stats"]["inbound"];
@@ -287,11 +163,14 @@ fn a_person_calls_the_echo_bot_from_the_pwa() {
     );
     assert!(lines.iter().any(|l| l.starts_with("call ")), "{lines:?}");
 
-    // The daemon saw the call end by hangup.
+    // The daemon saw the call end by the caller's hang-up, and so did the
+    // bot, whichever came first: the page's `hangup` or its DTLS close.
     d.eventually("call ended in metrics", Duration::from_secs(5), || {
         d.metric("botcall_calls_active") == 0.0
-            && d.metric("botcall_calls_ended_total{reason=\"hangup\"}") == 1.0
+            && d.metric("botcall_calls_ended_total{reason=\"caller_hangup\"}") == 1.0
     });
+    let ended = bot.ended(&d, r["callId"].as_str().unwrap());
+    assert!(ended.contains(" ended: remote_hangup ("), "{ended}");
 }
 
 /// The audio path breaks mid-call while signaling stays up (the bot process
@@ -343,12 +222,94 @@ fn a_lost_audio_path_ends_the_call_with_a_retry_that_works() {
         .filter(|l| l.starts_with("call ") && l.contains(" from "))
         .count();
     assert_eq!(calls, 2, "{:?}", bot.lines());
+    // The page told the daemon why each ended: the lost one as
+    // `media_lost`, the retried one as its own hang-up.
     d.eventually(
         "both calls ended in metrics",
         Duration::from_secs(5),
         || {
             d.metric("botcall_calls_active") == 0.0
-                && d.metric("botcall_calls_ended_total{reason=\"hangup\"}") == 2.0
+                && d.metric("botcall_calls_ended_total{reason=\"media_lost\"}") == 1.0
+                && d.metric("botcall_calls_ended_total{reason=\"caller_hangup\"}") == 1.0
         },
     );
+}
+
+/// aiortc (Python, PyPI) as the bot, answering a call from the PWA in
+/// Chromium: it verifies the attestation itself (PyJWT against the JWKS),
+/// answers with its own three-fingerprint SDP, and audio flows both ways —
+/// the page hears aiortc's tone, aiortc hears the page's 440 Hz microphone.
+#[test]
+fn aiortc_as_a_bot_answers_a_call_from_the_pwa() {
+    let d = Daemon::start(&[]);
+    let dir = TempDir::new("aiortc-bot");
+    let wav = dir.path().join("tone440.wav");
+    write_tone_wav(&wav, 10);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/aiortc_peer.py");
+    let tok = token(&Keys::new().ec, "ec-bot", 300);
+    let jwks = d.url("/.well-known/jwks.json");
+    let mut child = Command::new(python())
+        .args([script, "bot", "--ws", &d.ws_url(), "--jwks", &jwks])
+        .args(["--agent", "ec-bot", "--token", &tok])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the test venv's python (tests/setup)");
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let bot = KillOnDrop(child);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx2.send(format!("stderr: {l}"));
+        }
+    });
+    d.eventually("the aiortc bot online", Duration::from_secs(30), || {
+        let r = d.get("/lookup/ec-bot");
+        r.status == 200 && r.json()["online"] == true
+    });
+
+    let shots = TempDir::new("aiortc-shots");
+    let r = call_page(&d, &wav, shots.path());
+    // The page heard aiortc: RTP and a non-silent level (660 Hz at 0.3).
+    assert!(
+        r["stats"]["inbound"]["packetsReceived"].as_u64().unwrap() > 50,
+        "{r:#}"
+    );
+    assert!(r["maxRemoteLevel"].as_f64().unwrap() > 0.05, "{r:#}");
+    assert_eq!(r["finalState"], "ended");
+
+    // aiortc heard the page, verified the attestation, and got the hangup.
+    let mut lines = Vec::new();
+    let result = loop {
+        let l = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("aiortc bot gave no result: {lines:#?}\n{}", d.log()));
+        if let Some(j) = l.strip_prefix("RESULT ") {
+            break serde_json::from_str::<serde_json::Value>(j).unwrap();
+        }
+        lines.push(l);
+    };
+    drop(bot);
+    println!("aiortc bot: {result}");
+    let best = result["best_rms"].as_f64().unwrap();
+    assert!(
+        (best - 0.354).abs() < 0.05,
+        "aiortc heard RMS {best}: {result}"
+    );
+    assert_eq!(result["answer_fingerprint_lines"], 3, "{result}");
+    assert_eq!(result["attestation"]["hv"], "none");
+    assert_eq!(result["hangup"], "normal", "{result}");
+    d.eventually("the call to end", Duration::from_secs(10), || {
+        d.metric("botcall_calls_active") == 0.0
+            && d.metric("botcall_calls_ended_total{reason=\"caller_hangup\"}") == 1.0
+    });
 }

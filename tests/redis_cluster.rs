@@ -216,56 +216,17 @@ fn a_bot_that_moves_daemons_takes_its_call_with_it() {
     );
     let k = Keys::new();
     let (mut old, _) = bot(&b, &token(&k.hs, "hs-bot", 300));
-    let (mut c, _) = caller(&a);
-    send(
-        &mut c,
-        json!({"type": "call", "to": "hs-bot", "sdp_offer": offer()}),
-    );
-    let id = recv(&mut c)["call_id"].clone();
-    recv(&mut old);
-    send(
-        &mut old,
-        json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\n"}),
-    );
-    recv(&mut c);
+    let (mut c, id) = call_across(&a, &mut old, true);
     // The bot reconnects through daemon C while its old socket on B is still open.
     let (mut new, _) = bot(&c_d, &token(&k.hs, "hs-bot", 300));
     assert_eq!(recv_close(&mut old), Some(4000), "B closes the old socket");
     // Messages about the call now flow caller(A) <-> bot(C).
-    let t0 = Instant::now();
-    loop {
-        send(
-            &mut c,
-            json!({"type": "ice", "call_id": id, "candidate": "candidate:9 1 udp 1 127.0.0.1 9 typ host"}),
-        );
-        new.get_mut()
-            .set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        match new.read() {
-            Ok(tungstenite::Message::Text(t)) if t.contains("candidate:9") => break,
-            _ => assert!(
-                t0.elapsed() < WAIT_FLOOR,
-                "ICE never reached the moved bot\nA:{}\nB:{}\nC:{}",
-                a.log(),
-                b.log(),
-                c_d.log()
-            ),
-        }
-    }
-    new.get_mut()
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    ice_gets_through(&mut c, &mut new, &id, "9");
     send(
         &mut new,
         json!({"type": "hangup", "call_id": id, "reason": "done"}),
     );
-    loop {
-        let m = recv(&mut c);
-        if m["type"] == "hangup" {
-            assert_eq!(m["reason"], "done");
-            break;
-        }
-    }
+    assert_eq!(hangup_of(&mut c, &id), "done");
     assert_eq!(online(&a, "hs-bot"), Some(true));
 }
 
@@ -454,4 +415,180 @@ fn unreachable_redis_at_start_is_a_clear_error() {
     let d = Daemon::start(&["--store", &url, "--redis-fallback-local"]);
     assert_eq!(d.get("/healthz").status, 200);
     assert!(d.log().contains("starting local-only"));
+}
+
+/// Sends ICE candidates tagged `tag` from `from` about call `id` until `to`
+/// reads one (the route may still be moving); `from` must
+/// not be told `not_your_call` or anything else on the way. Bounded by
+/// [`WAIT_FLOOR`].
+fn ice_gets_through(from: &mut Ws, to: &mut Ws, id: &serde_json::Value, tag: &str) {
+    let t0 = Instant::now();
+    to.get_mut()
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    from.get_mut()
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    loop {
+        send(
+            from,
+            json!({"type": "ice", "call_id": id, "candidate": format!("candidate:{tag} 1 udp 1 127.0.0.1 9 typ host")}),
+        );
+        let got = loop {
+            match to.read() {
+                Ok(tungstenite::Message::Text(t)) if t.contains(&format!("candidate:{tag} ")) => {
+                    break true;
+                }
+                Ok(tungstenite::Message::Text(t)) => panic!("unexpected {t}"),
+                Ok(_) => continue,
+                Err(_) => break false,
+            }
+        };
+        if let Ok(tungstenite::Message::Text(t)) = from.read() {
+            panic!("the sender was told {t}");
+        }
+        if got {
+            break;
+        }
+        assert!(t0.elapsed() < WAIT_FLOOR, "ICE {tag} never got through");
+    }
+    for ws in [from, to] {
+        ws.get_mut()
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+    }
+}
+
+/// Reads until a `hangup` for `id`; returns its reason.
+fn hangup_of(ws: &mut Ws, id: &serde_json::Value) -> String {
+    loop {
+        let m = recv(ws);
+        if m["type"] == "hangup" && m["call_id"] == *id {
+            return m["reason"].as_str().unwrap().to_string();
+        }
+    }
+}
+
+/// A caller on `a` calls `hs-bot` whose socket `bot_ws` is on another
+/// daemon; the bot answers (when `answer`). Returns the caller and call id.
+fn call_across(a: &Daemon, bot_ws: &mut Ws, answer: bool) -> (Ws, serde_json::Value) {
+    let (mut c, _) = caller(a);
+    let id = place_call(&mut c, "hs-bot")["call_id"].clone();
+    assert_eq!(recv(bot_ws)["type"], "incoming");
+    if answer {
+        send(
+            bot_ws,
+            json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\n"}),
+        );
+        assert_eq!(recv(&mut c)["type"], "answer");
+    }
+    (c, id)
+}
+
+/// The bot moves to the caller's own daemon mid-call: the caller's record
+/// stays (no `not_your_call` either way), hang-ups reach the other side, and
+/// when the bot's socket is gone for good the reconnect grace still ends
+/// the call.
+#[test]
+fn a_bot_moving_to_the_callers_daemon_mid_call_keeps_it_and_its_grace() {
+    let redis = RedisServer::start();
+    let (a, b) = (
+        daemon(&redis, &["--reconnect-grace", "2"]),
+        daemon(&redis, &["--reconnect-grace", "2"]),
+    );
+    let k = Keys::new();
+    let tok = token(&k.hs, "hs-bot", 300);
+    let (mut old, _) = bot(&b, &tok);
+    let (mut c, id) = call_across(&a, &mut old, true);
+
+    let (mut new, _) = bot(&a, &tok);
+    assert_eq!(recv_close(&mut old), Some(4000), "B closes the old socket");
+    ice_gets_through(&mut c, &mut new, &id, "1");
+    ice_gets_through(&mut new, &mut c, &id, "2");
+    assert_eq!(a.metric("botcall_calls_active"), 1.0);
+    b.eventually("B to let go of the call", Duration::from_secs(10), || {
+        b.metric("botcall_calls_active") == 0.0
+    });
+    // The bot's socket goes away for good: after the grace, `peer_gone`.
+    drop(new);
+    assert_eq!(hangup_of(&mut c, &id), "peer_gone");
+    assert_eq!(
+        a.metric("botcall_calls_ended_total{reason=\"bot_gone\"}"),
+        1.0
+    );
+    assert_eq!(a.metric("botcall_calls_active"), 0.0);
+}
+
+/// Mid-ring, the bot moves to the caller's daemon, then to a third daemon,
+/// then back where it started, and answers there: the caller gets the
+/// answer, and each side's hang-up reaches the other.
+#[test]
+fn a_ringing_call_follows_its_bot_across_three_daemons_and_back() {
+    let redis = RedisServer::start();
+    let (a, b, c_d) = (
+        daemon(&redis, &[]),
+        daemon(&redis, &[]),
+        daemon(&redis, &[]),
+    );
+    let k = Keys::new();
+    let tok = token(&k.hs, "hs-bot", 300);
+    let (mut on_b, _) = bot(&b, &tok);
+    let (mut c, id) = call_across(&a, &mut on_b, false);
+    let mut here = on_b;
+    for (step, d) in [(&a, "a"), (&c_d, "c"), (&b, "b")].into_iter().enumerate() {
+        let (mut next, _) = bot(d.0, &tok);
+        assert_eq!(recv_close(&mut here), Some(4000), "step {step} ({})", d.1);
+        ice_gets_through(&mut c, &mut next, &id, &format!("1{step}"));
+        ice_gets_through(&mut next, &mut c, &id, &format!("2{step}"));
+        here = next;
+    }
+    send(
+        &mut here,
+        json!({"type": "answer", "call_id": id, "sdp_answer": "v=0\r\n"}),
+    );
+    let m = recv(&mut c);
+    assert_eq!((m["type"].as_str(), &m["call_id"]), (Some("answer"), &id));
+    send(
+        &mut c,
+        json!({"type": "hangup", "call_id": id, "reason": "bye"}),
+    );
+    assert_eq!(hangup_of(&mut here, &id), "bye");
+    for d in [&a, &b, &c_d] {
+        d.eventually("every daemon to let go", Duration::from_secs(10), || {
+            d.metric("botcall_calls_active") == 0.0
+        });
+    }
+    assert_eq!(
+        a.metric("botcall_calls_ended_total{reason=\"caller_hangup\"}"),
+        1.0
+    );
+}
+
+/// The bot's socket closes mid-call (B sees it go) and the bot comes back
+/// through another daemon within the reconnect grace: the call continues
+/// there, as on the same daemon.
+#[test]
+fn a_bot_that_drops_and_comes_back_elsewhere_within_the_grace_keeps_its_call() {
+    let redis = RedisServer::start();
+    let (a, b, c_d) = (
+        daemon(&redis, &["--reconnect-grace", "30"]),
+        daemon(&redis, &["--reconnect-grace", "30"]),
+        daemon(&redis, &["--reconnect-grace", "30"]),
+    );
+    let k = Keys::new();
+    let tok = token(&k.hs, "hs-bot", 300);
+    let (mut on_b, _) = bot(&b, &tok);
+    let (mut c, id) = call_across(&a, &mut on_b, true);
+    drop(on_b);
+    b.eventually("B to see the bot go", Duration::from_secs(10), || {
+        online(&b, "hs-bot") == Some(false)
+    });
+    let (mut on_c, _) = bot(&c_d, &tok);
+    ice_gets_through(&mut c, &mut on_c, &id, "1");
+    ice_gets_through(&mut on_c, &mut c, &id, "2");
+    send(
+        &mut on_c,
+        json!({"type": "hangup", "call_id": id, "reason": "done"}),
+    );
+    assert_eq!(hangup_of(&mut c, &id), "done");
 }

@@ -76,7 +76,7 @@ fn opus_flows_both_ways_and_the_callers_hangup_reaches_the_bot() {
         &side.caller.fp
     ));
     // The caller's hangup reached the bot.
-    assert_eq!(side.audio.end, Some(EndReason::Remote("bye".into())));
+    assert_eq!(side.audio.end, Some(EndReason::RemoteHangup("bye".into())));
     assert_tones_both_ways(&side.audio, &c, 120);
     // The bot ended gathering with end-of-candidates.
     assert!(c.end_of_candidates);

@@ -17,14 +17,6 @@ fn online(d: &Daemon, id: &str) -> Option<bool> {
     (r.status == 200).then(|| r.json()["online"].as_bool().unwrap())
 }
 
-fn call(caller: &mut Ws, to: &str) -> serde_json::Value {
-    send(
-        caller,
-        json!({"type": "call", "to": to, "sdp_offer": offer()}),
-    );
-    recv(caller)
-}
-
 #[test]
 fn bot_is_online_while_connected() {
     let d = Daemon::start(&[]);
@@ -113,7 +105,7 @@ fn full_call_with_verified_attestation_ice_and_hangup() {
     let session = cw["session"].as_str().unwrap().to_string();
     assert!(cw.get("challenge").is_none());
 
-    let ringing = call(&mut c, "hs-bot");
+    let ringing = place_call(&mut c, "hs-bot");
     assert_eq!(ringing["type"], "ringing", "{ringing}");
     let call_id = ringing["call_id"].as_str().unwrap().to_string();
     let inc = recv(&mut b);
@@ -202,7 +194,7 @@ fn full_call_with_verified_attestation_ice_and_hangup() {
         d.metric("botcall_calls_active") == 0.0
     });
     assert_eq!(
-        d.metric("botcall_calls_ended_total{reason=\"hangup\"}"),
+        d.metric("botcall_calls_ended_total{reason=\"caller_hangup\"}"),
         1.0
     );
     // The call is gone.
@@ -228,20 +220,20 @@ fn busy_offline_not_found_and_reject() {
         200
     );
     let (mut c1, _) = caller(&d);
-    let e = call(&mut c1, "hs-bot-3");
+    let e = place_call(&mut c1, "hs-bot-3");
     assert_eq!(
         (e["type"].as_str(), e["code"].as_str()),
         (Some("error"), Some("offline"))
     );
-    let e = call(&mut c1, "nobody-here");
+    let e = place_call(&mut c1, "nobody-here");
     assert_eq!(e["code"], "not_found");
 
     let (mut b, _) = bot(&d, &token(&k.hs, "hs-bot", 300)); // max_calls 1
-    let first = call(&mut c1, "hs-bot");
+    let first = place_call(&mut c1, "hs-bot");
     assert_eq!(first["type"], "ringing");
     let inc = recv(&mut b);
     let (mut c2, _) = caller(&d);
-    assert_eq!(call(&mut c2, "hs-bot")["code"], "busy");
+    assert_eq!(place_call(&mut c2, "hs-bot")["code"], "busy");
     // The bot declines the first call; the caller hears why; the bot is free again.
     send(
         &mut b,
@@ -252,7 +244,7 @@ fn busy_offline_not_found_and_reject() {
         (r["type"].as_str(), r["reason"].as_str()),
         (Some("reject"), Some("declined"))
     );
-    assert_eq!(call(&mut c2, "hs-bot")["type"], "ringing");
+    assert_eq!(place_call(&mut c2, "hs-bot")["type"], "ringing");
     assert_eq!(
         d.metric("botcall_calls_ended_total{reason=\"rejected\"}"),
         1.0
@@ -265,7 +257,7 @@ fn ring_timeout_hangs_up_both_sides() {
     let k = Keys::new();
     let (mut b, _) = bot(&d, &token(&k.hs, "hs-bot", 300));
     let (mut c, _) = caller(&d);
-    let id = call(&mut c, "hs-bot")["call_id"].clone();
+    let id = place_call(&mut c, "hs-bot")["call_id"].clone();
     assert_eq!(recv(&mut b)["type"], "incoming");
     let t0 = Instant::now();
     assert_eq!(
@@ -286,7 +278,7 @@ fn a_side_that_disconnects_hangs_up_its_calls() {
     let k = Keys::new();
     let (mut b, _) = bot(&d, &token(&k.hs, "hs-bot", 300));
     let (mut c, _) = caller(&d);
-    let id = call(&mut c, "hs-bot")["call_id"].clone();
+    let id = place_call(&mut c, "hs-bot")["call_id"].clone();
     recv(&mut b);
     drop(c); // TCP close without a close frame
     assert_eq!(
@@ -301,7 +293,7 @@ fn a_newer_socket_replaces_the_old_one_and_takes_its_calls() {
     let k = Keys::new();
     let (mut old, _) = bot(&d, &token(&k.hs, "hs-bot", 300));
     let (mut c, _) = caller(&d);
-    let id = call(&mut c, "hs-bot")["call_id"].clone();
+    let id = place_call(&mut c, "hs-bot")["call_id"].clone();
     recv(&mut old);
     let (mut new, w) = bot(&d, &token(&k.hs, "hs-bot", 300));
     assert_eq!(w["type"], "welcome");
@@ -319,7 +311,7 @@ fn a_newer_socket_replaces_the_old_one_and_takes_its_calls() {
     );
     assert_eq!(recv(&mut new)["type"], "hangup");
     // And the next call reaches the new socket.
-    assert_eq!(call(&mut c, "hs-bot")["type"], "ringing");
+    assert_eq!(place_call(&mut c, "hs-bot")["type"], "ringing");
     assert_eq!(recv(&mut new)["type"], "incoming");
 }
 
@@ -329,7 +321,7 @@ fn an_answered_call_survives_a_quick_bot_reconnect() {
     let k = Keys::new();
     let (mut b, _) = bot(&d, &token(&k.hs, "hs-bot", 300));
     let (mut c, _) = caller(&d);
-    let id = call(&mut c, "hs-bot")["call_id"].clone();
+    let id = place_call(&mut c, "hs-bot")["call_id"].clone();
     recv(&mut b);
     send(
         &mut b,
@@ -429,7 +421,7 @@ fn messages_about_other_peoples_calls_are_refused() {
     let k = Keys::new();
     let (mut b, _) = bot(&d, &token(&k.hs, "hs-bot", 300));
     let (mut c, _) = caller(&d);
-    let id = call(&mut c, "hs-bot")["call_id"].clone();
+    let id = place_call(&mut c, "hs-bot")["call_id"].clone();
     recv(&mut b);
     let (mut stranger, _) = caller(&d);
     send(
@@ -476,7 +468,7 @@ fn proof_of_work_human_check() {
     assert_eq!(ch["difficulty"], 10);
     let challenge = ch["challenge"].as_str().unwrap().to_string();
     // No proof: refused.
-    assert_eq!(call(&mut c, "hs-bot")["code"], "human_check_required");
+    assert_eq!(place_call(&mut c, "hs-bot")["code"], "human_check_required");
     // A wrong nonce: refused (nonce "!" is not even allowed).
     send(
         &mut c,
@@ -536,7 +528,7 @@ fn a_reader_too_slow_is_closed_with_1013() {
     let (mut b, _) = bot(&d, &token(&k.hs, "hs-bot", 300));
     // Shrink the bot's receive buffer so the kernel cannot hide the backlog.
     let (mut c, _) = caller(&d);
-    let id = call(&mut c, "hs-bot")["call_id"].clone();
+    let id = place_call(&mut c, "hs-bot")["call_id"].clone();
     recv(&mut b);
     // The bot stops reading; the caller floods ICE messages at it.
     let big = "x".repeat(15_000);
@@ -614,8 +606,7 @@ fn stun_answers_a_binding_request() {
 fn stun_answers_a_third_party_client() {
     let d = Daemon::start(&[]);
     let stun = d.stun.expect("stun address");
-    let python =
-        std::env::var("BOTCALL_PYTHON").unwrap_or_else(|_| "/tmp/botcall-venv/bin/python".into());
+    let python = python();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stun_third_party.py");
     let out = std::process::Command::new(&python)
         .args([script, &stun.ip().to_string(), &stun.port().to_string()])

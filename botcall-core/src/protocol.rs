@@ -26,6 +26,32 @@ pub const DEFAULT_TTL: u64 = 300;
 /// Most simultaneous calls an agent may declare.
 pub const MAX_CALLS: u64 = 64;
 
+/// The `reason`s of `hangup` that mean something (the field is free text;
+/// anything else reads as a plain hang-up by the sender).
+pub mod hangup {
+    /// The sender hung up (the SDK's `hangup()`; the PWA sends `normal`).
+    pub const HANGUP: &str = "hangup";
+    /// The sender's media stopped: ICE failed, or nothing (RTP, RTCP, ICE
+    /// consent) arrived from the other side for the liveness timeout.
+    pub const MEDIA_LOST: &str = "media_lost";
+    /// The sender's media never connected.
+    pub const MEDIA_TIMEOUT: &str = "media_timeout";
+    /// The other side closed its media (a DTLS close alert) without a
+    /// `hangup` of its own: the sender frees the call for it.
+    pub const MEDIA_CLOSED: &str = "media_closed";
+    /// Something failed on the sender's side.
+    pub const ERROR: &str = "error";
+    /// The sender (a bot) is shutting down.
+    pub const SHUTDOWN: &str = "shutdown";
+    /// From the daemon: nobody answered within the ring timeout.
+    pub const TIMEOUT: &str = "timeout";
+    /// From the daemon: the other side's socket closed (for a bot: and did
+    /// not come back within the reconnect grace).
+    pub const PEER_GONE: &str = "peer_gone";
+    /// From the daemon: the bot's socket was replaced by a newer one.
+    pub const REPLACED: &str = "replaced";
+}
+
 /// Why a message was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

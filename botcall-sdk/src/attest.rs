@@ -149,9 +149,17 @@ pub fn check_binding(att: &HumanAttestation, expect: &Expect<'_>) -> Result<(), 
     if att.call_id.as_str() != expect.call_id {
         return Err(AttestationError::WrongCall);
     }
-    let offer_fp = sdp::fingerprint(expect.sdp_offer)
+    let offer = sdp::fingerprints(expect.sdp_offer)
         .map_err(|_| AttestationError::OfferWithoutFingerprint)?;
-    if !sdp::same_fingerprint(&offer_fp, &att.fp) {
+    // `fp` is the offer's sha-256 line; `fps` all of its lines, so whichever
+    // one a DTLS stack verifies was signed. Without `fps` (an older daemon)
+    // the offer must have had that one line only.
+    let same_set = if att.fps.is_empty() {
+        offer.as_slice().len() == 1
+    } else {
+        offer.same_set(att.fps.iter().map(|f| f.as_str()))
+    };
+    if !sdp::same_fingerprint(offer.primary(), &att.fp) || !same_set {
         return Err(AttestationError::WrongFingerprint);
     }
     if !expect.policy.accepts(&att.hv) {
@@ -199,6 +207,8 @@ pub(crate) mod tests {
         pub aud: &'a str,
         pub call_id: &'a str,
         pub fp: &'a str,
+        /// The `fps` claim as raw JSON (`""`: no claim).
+        pub fps: &'a str,
         pub hv: &'a str,
         pub iat: u64,
         pub exp: u64,
@@ -210,6 +220,7 @@ pub(crate) mod tests {
                 aud: "ec-bot",
                 call_id: "c-1",
                 fp: FP,
+                fps: "",
                 hv: "pow",
                 iat: NOW - 5,
                 exp: NOW + 55,
@@ -220,11 +231,13 @@ pub(crate) mod tests {
     /// An attestation signed by `key(seed)` with kid `k<kid_seed>`.
     pub(crate) fn token(seed: u8, kid_seed: u8, c: &Claims<'_>) -> std::string::String {
         let claims = std::format!(
-            r#"{{"iss":"botcalld","aud":"{}","sub":"s-caller","call_id":"{}","hv":"{}","fp":"{}","iat":{},"exp":{}}}"#,
+            r#"{{"iss":"botcalld","aud":"{}","sub":"s-caller","call_id":"{}","hv":"{}","fp":"{}"{}{},"iat":{},"exp":{}}}"#,
             c.aud,
             c.call_id,
             c.hv,
             c.fp,
+            if c.fps.is_empty() { "" } else { ",\"fps\":" },
+            c.fps,
             c.iat,
             c.exp
         );
@@ -388,6 +401,48 @@ pub(crate) mod tests {
         assert_eq!(
             verify_incoming(&t, &j, &issuer, NOW),
             Err(AttestationError::WrongIssuer)
+        );
+    }
+
+    /// An offer with aiortc's three fingerprint lines (sha-256/384/512).
+    #[test]
+    fn several_fingerprints_bind_through_fps() {
+        const FP384: &str = "sha-384 D0:3E:19:B8:6B:70:58:68:8A:01:53:B4:D8:A4:4C:C6:C5:A0:6E:8E:2E:11:DD:6B:E1:30:5C:D5:DA:D2:B4:2C:B2:9F:19:70:83:A2:75:6E:A8:56:D8:57:BB:8C:41:8F";
+        const OTHER384: &str = "sha-384 FF:3E:19:B8:6B:70:58:68:8A:01:53:B4:D8:A4:4C:C6:C5:A0:6E:8E:2E:11:DD:6B:E1:30:5C:D5:DA:D2:B4:2C:B2:9F:19:70:83:A2:75:6E:A8:56:D8:57:BB:8C:41:8F";
+        let o = std::format!("{}a=fingerprint:{FP384}\r\n", offer(FP));
+        let j = jwks(7);
+        let fps = std::format!(r#"["{FP}","{FP384}"]"#);
+        let good = Claims {
+            fps: &fps,
+            ..Claims::default()
+        };
+        let att = verify_incoming(&token(7, 7, &good), &j, &expect(&o), NOW).unwrap();
+        assert_eq!((att.fp.as_str(), att.fps.len()), (FP, 2));
+        // An attestation from before `fps` covers single-line offers only.
+        assert_eq!(
+            verify_incoming(&token(7, 7, &Claims::default()), &j, &expect(&o), NOW),
+            Err(AttestationError::WrongFingerprint)
+        );
+        // A line swapped for another certificate's is not what was signed,
+        // even with the sha-256 line unchanged.
+        let swapped = std::format!("{}a=fingerprint:{OTHER384}\r\n", offer(FP));
+        assert_eq!(
+            verify_incoming(&token(7, 7, &good), &j, &expect(&swapped), NOW),
+            Err(AttestationError::WrongFingerprint)
+        );
+        // A line dropped from the offer, or one added to it, breaks the set.
+        let fewer = std::format!(r#"["{FP}"]"#);
+        let dropped = Claims {
+            fps: &fewer,
+            ..Claims::default()
+        };
+        assert_eq!(
+            verify_incoming(&token(7, 7, &dropped), &j, &expect(&o), NOW),
+            Err(AttestationError::WrongFingerprint)
+        );
+        assert_eq!(
+            verify_incoming(&token(7, 7, &good), &j, &expect(&offer(FP)), NOW),
+            Err(AttestationError::WrongFingerprint)
         );
     }
 

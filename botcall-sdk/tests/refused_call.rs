@@ -273,7 +273,7 @@ fn bad_attestations_are_refused_and_the_next_call_is_answered() {
         // The fake daemon hangs up: receive ends with the reason.
         assert_eq!(
             call.receive_audio_opus().await,
-            Err(BotError::Ended(EndReason::Remote("bye".into())))
+            Err(BotError::Ended(EndReason::RemoteHangup("bye".into())))
         );
         assert_eq!(bot.status().refused_calls, 5);
         bot.shutdown().await;

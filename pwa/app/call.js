@@ -4,7 +4,10 @@
  * check when the welcome carries a challenge (pow.js), RTCPeerConnection
  * with the welcome's ice_servers, call/ringing/answer, trickle ICE in both
  * directions, and end detection (hangup, reject, errors, WebSocket loss,
- * ICE failed or 'disconnected' for more than 5 s, device offline).
+ * ICE failed or 'disconnected' for more than 5 s, no audio packets for
+ * 8 s, the bot's DTLS close, device offline). A call that ends on our side
+ * tells the daemon why (`hangup` reason `normal`, `media_lost`,
+ * `media_timeout`, `media_closed` or `error`), so the bot is freed at once.
  *
  * States, reported through on.state(state, info): connecting-signaling,
  * human-check, ringing, connecting, connected, ended, error. Timings and
@@ -16,6 +19,9 @@ import { startMeter } from './meter.js';
 import { describe, micErrorCode } from './errors.js';
 
 const DISCONNECT_GRACE_MS = 5000;
+// No inbound audio packets for this long ends a connected call (the SDK's
+// default media timeout too).
+const MEDIA_TIMEOUT_MS = 8000;
 const CONNECT_TIMEOUT_MS = 30000;
 const LEVEL_THRESHOLD = 1e-4; // RMS above this counts as "remote audio heard"
 
@@ -137,6 +143,16 @@ export class Call {
     pc.oniceconnectionstatechange = () => this.checkConnection();
   }
 
+  /** Whether the bot closed its side of the media (a DTLS close alert). */
+  mediaClosed() {
+    const t = this.pc?.getSenders?.()[0]?.transport;
+    if (t && !this.watchingDtls) {
+      this.watchingDtls = true;
+      t.addEventListener?.('statechange', () => this.checkConnection());
+    }
+    return t?.state === 'closed';
+  }
+
   async makeOffer() {
     const offer = await this.pc.createOffer();
     await this.pc.setLocalDescription(offer);
@@ -243,6 +259,11 @@ export class Call {
   checkConnection() {
     const pc = this.pc;
     if (!pc || this.done) return;
+    if (this.answered && this.mediaClosed()) {
+      // The bot ended the call; its own `hangup` may still be on its way.
+      this.end('remote', 'media_closed');
+      return;
+    }
     const cs = 'connectionState' in pc ? pc.connectionState : null;
     const is = pc.iceConnectionState;
     const up = cs ? cs === 'connected' : is === 'connected' || is === 'completed';
@@ -262,18 +283,32 @@ export class Call {
     }
   }
 
-  /** Poll getStats until the first inbound audio RTP packet is seen. */
+  /**
+   * Polls getStats: every 100 ms until the first inbound audio RTP packet,
+   * then every second; a connected call that receives no packet for
+   * MEDIA_TIMEOUT_MS ends as lost.
+   */
   async pollStats() {
-    while (!this.done && !this.dbg.timings.firstInboundPacketAt) {
+    let seen = -1;
+    let since = now();
+    while (!this.done) {
+      let packets = 0;
       try {
         const stats = await this.pc.getStats();
         stats.forEach((r) => {
-          if (r.type === 'inbound-rtp' && (r.kind || r.mediaType) === 'audio' && r.packetsReceived > 0) {
-            this.firstAudio('firstInboundPacketAt');
-          }
+          if (r.type === 'inbound-rtp' && (r.kind || r.mediaType) === 'audio') packets += r.packetsReceived || 0;
         });
       } catch { return; }
-      await new Promise((r) => setTimeout(r, 100));
+      if (this.done) return;
+      if (packets > 0) this.firstAudio('firstInboundPacketAt');
+      if (packets !== seen || this.state !== 'connected') {
+        seen = packets;
+        since = now();
+      } else if (now() - since > MEDIA_TIMEOUT_MS) {
+        this.fail('network_lost', 'no audio from the bot');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, this.dbg.timings.firstInboundPacketAt ? 1000 : 100));
     }
   }
 
@@ -305,17 +340,25 @@ export class Call {
 
   end(by, reason) {
     if (this.done) return;
-    this.teardown(by === 'local' ? reason : null);
+    // The bot's media closed: free the call at the daemon even if the bot's
+    // own `hangup` never comes.
+    this.teardown(by === 'local' || reason === 'media_closed' ? reason : null);
     this.set('ended', { by, reason, duration: this.duration() });
   }
 
-  /** End with an error; `tell` sends our own hangup to the bot. */
+  /** End with an error; `tell` sends our own hangup to the bot, saying why. */
   fail(code, detail = '', tell = true) {
     if (this.done) return;
-    this.teardown(tell ? 'error' : null);
+    this.teardown(tell ? this.hangupReason(code) : null);
     const info = describe(code, { bot: this.bot, detail });
     this.dbg.error = { code: info.code, message: info.message };
     this.set('error', { ...info, duration: this.duration() });
+  }
+
+  /** The `hangup` reason for an error: was it the media, and had it ever connected? */
+  hangupReason(code) {
+    if (code !== 'network_lost' && code !== 'ice_failed') return 'error';
+    return this.dbg.timings.connectedAt ? 'media_lost' : 'media_timeout';
   }
 
   duration() {

@@ -18,8 +18,9 @@ use botcall_core::jwt::{self, Alg, HeaderOpts, Key, SigningKey, key::write_publi
 #[cfg_attr(not(feature = "redis"), allow(dead_code))] // shared on Redis only
 pub(crate) const MAX_JWKS_KEYS: usize = 8;
 
-/// What one attestation says: human `caller` (checked by `hv`, DTLS
-/// fingerprint `fp`) is calling `agent` in `call_id`.
+/// What one attestation says: human `caller` (checked by `hv`, whose offer
+/// carries the DTLS fingerprints `fps`, the sha-256 one being `fp`) is
+/// calling `agent` in `call_id`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Attestation<'a> {
     pub(crate) agent: &'a str,
@@ -27,6 +28,8 @@ pub(crate) struct Attestation<'a> {
     pub(crate) call_id: &'a str,
     pub(crate) hv: &'a str,
     pub(crate) fp: &'a str,
+    /// Every fingerprint of the offer (written as `fps` when not empty).
+    pub(crate) fps: &'a [botcall_core::sdp::Fingerprint],
 }
 
 /// Signs attestations.
@@ -191,6 +194,7 @@ impl Attestor {
             call_id,
             hv,
             fp,
+            fps,
         } = *what;
         let mut claims = Vec::with_capacity(256);
         {
@@ -203,6 +207,13 @@ impl Attestor {
                 w.field_str("call_id", call_id)?
                     .field_str("hv", hv)?
                     .field_str("fp", fp)?;
+                if !fps.is_empty() {
+                    w.key("fps")?.begin_arr()?;
+                    for f in fps {
+                        w.str(f)?;
+                    }
+                    w.end_arr()?;
+                }
                 w.field_u64("iat", now)?.field_u64("exp", now + ttl)?;
                 w.end_obj()?;
                 Ok(())
@@ -255,6 +266,7 @@ mod tests {
             call_id: "c1",
             hv: "none",
             fp: "sha-256 AB",
+            fps: &[],
         };
         let from_b = b.sign(&what, 1000, 120);
         let verify = |tok: &str| {
@@ -314,6 +326,10 @@ mod tests {
             call_id: "call1",
             hv: "pow",
             fp: "sha-256 AB:CD",
+            fps: &[
+                "sha-256 AB:CD".try_into().unwrap(),
+                "sha-1 01:02".try_into().unwrap(),
+            ],
         };
         let tok = a.sign(&what, 1000, 120);
         let jwks_doc = b.jwks();
@@ -322,6 +338,8 @@ mod tests {
         assert_eq!(att.call_id.as_str(), "call1");
         assert_eq!(att.hv.as_str(), "pow");
         assert_eq!(att.fp.as_str(), "sha-256 AB:CD");
+        assert_eq!(att.fps.len(), 2);
+        assert_eq!(att.fps[1].as_str(), "sha-1 01:02");
         assert!(verify_attestation(&tok, &jwks, "other-bot", None, 1010).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }

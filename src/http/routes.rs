@@ -304,6 +304,7 @@ async fn register(app: &App, req: &Request<'_>, peer: SocketAddr) -> Response {
             Err(OpenRefused::Store(e)) => return store_error(app, e),
         }
     }
+    let listed = reg.listed.unwrap_or(false);
     let rec = Record {
         agent_id: reg.agent_id.clone(),
         endpoint: reg.endpoint.map(|t| t.to_string().into_boxed_str()),
@@ -311,12 +312,16 @@ async fn register(app: &App, req: &Request<'_>, peer: SocketAddr) -> Response {
         audio: reg.audio.unwrap_or(Codecs::OPUS),
         ttl: u32::try_from(ttl).unwrap_or(u32::MAX),
         max_calls: reg.max_calls.unwrap_or(1) as u8,
-        listed: reg.listed.unwrap_or(false),
+        listed,
         owner: authed.proven.owner,
         open: authed.proven.open,
     };
     match app.store.register(rec, app.clock.unix()).await {
         Ok(expires_in) => {
+            crate::log_info!(
+                "registered agent {} (expires in {expires_in} s, listed {listed})",
+                reg.agent_id
+            );
             let mut body = Vec::with_capacity(96);
             let mut w = Writer::new(&mut body);
             let _ = (|| -> Result<(), botcall_core::json::write::Full> {
@@ -358,6 +363,7 @@ async fn unregister(app: &App, req: &Request<'_>, id: &str) -> Response {
         .await
     {
         Ok(true) => {
+            crate::log_info!("unregistered agent {agent}");
             let mut body = Vec::with_capacity(64);
             let mut w = Writer::new(&mut body);
             let _ = (|| -> Result<(), botcall_core::json::write::Full> {

@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use botcall_core::id::AgentId;
-use botcall_core::protocol::{Msg, Proof, RawJson, Text};
+use botcall_core::protocol::{Msg, Proof, RawJson, Text, hangup};
 use botcall_core::sdp;
 
 use super::hub::{ConnId, DaemonId, Hub, Output, encode};
@@ -48,6 +48,8 @@ pub(crate) struct Call {
     /// ICE each side has sent (caller, bot): bounded per call, so a caller
     /// cannot fill a ringing bot's queue with candidates.
     pub(crate) ice: [IceSent; 2],
+    /// When this daemon took the call on (placed, relayed or adopted).
+    pub(crate) started: Instant,
 }
 
 /// Candidates one side of a call has sent, and their bytes.
@@ -55,6 +57,42 @@ pub(crate) struct Call {
 pub(crate) struct IceSent {
     pub(crate) count: u32,
     pub(crate) bytes: u32,
+}
+
+/// One party of a call, as the sender of a `hangup` (or the one whose
+/// socket went away).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Caller,
+    Bot,
+}
+
+/// Why a call ended, as `botcall_calls_ended_total{reason}` counts it and
+/// the log says: who ended it and why, one of
+/// [`crate::metrics::CALL_END_REASONS`] — never the client's free text. `reason` is the `hangup` reason `side`
+/// sent, or the one the daemon sends for it (`timeout`, `peer_gone`).
+pub(crate) fn end_label(side: Side, reason: &Text<'_>) -> &'static str {
+    let is = |r: &str| reason.eq_str(r);
+    let by = |caller: &'static str, bot: &'static str| match side {
+        Side::Caller => caller,
+        Side::Bot => bot,
+    };
+    if is(hangup::MEDIA_LOST) {
+        "media_lost"
+    } else if is(hangup::MEDIA_TIMEOUT) {
+        "media_timeout"
+    } else if is(hangup::ERROR) {
+        "error"
+    } else if is(hangup::TIMEOUT) {
+        "ring_timeout"
+    } else if is(hangup::PEER_GONE) || is(hangup::REPLACED) {
+        by("caller_gone", "bot_gone")
+    } else if is(hangup::MEDIA_CLOSED) {
+        // The sender saw the *other* side close its media.
+        by("bot_hangup", "caller_hangup")
+    } else {
+        by("caller_hangup", "bot_hangup")
+    }
 }
 
 impl Call {
@@ -107,22 +145,40 @@ impl Hub {
         }
     }
 
-    pub(super) fn end_call(&mut self, id: &AgentId, reason: &'static str) -> Option<Call> {
+    /// Ends a call here: counted under `label` (one of
+    /// [`crate::metrics::CALL_END_REASONS`]) and logged.
+    pub(super) fn end_call(
+        &mut self,
+        id: &AgentId,
+        label: &'static str,
+        now: Instant,
+    ) -> Option<Call> {
         let call = self.calls.remove(id)?;
         self.remove_from_sessions(&call, id);
-        self.metrics.calls_ended.inc(reason);
+        self.metrics.calls_ended.inc(label);
         self.metrics.calls_active.dec();
+        let secs = now.saturating_duration_since(call.started).as_secs_f64();
+        crate::log_info!(
+            "call {id} ended: {label} after {secs:.1} s (agent {}, caller {})",
+            call.agent,
+            call.session
+        );
         Some(call)
     }
 
-    /// Ends a call and tells every party except `quiet` (`hangup` with `reason`).
+    /// Ends a call and tells every party except `quiet` (`hangup` with the
+    /// daemon's `reason`, on behalf of `side`: the side that went away or
+    /// timed out).
     pub(super) fn end_call_notify(
         &mut self,
         id: &AgentId,
         reason: &'static str,
+        side: Side,
         quiet: Option<ConnId>,
+        now: Instant,
     ) {
-        let Some(call) = self.end_call(id, reason) else {
+        let label = end_label(side, &Text::Str(reason));
+        let Some(call) = self.end_call(id, label, now) else {
             return;
         };
         let msg = Msg::Hangup {
@@ -148,6 +204,19 @@ impl Hub {
     fn new_call(&mut self, id: AgentId, call: Call, fresh: bool) {
         self.add_to_session(&call.caller, &id);
         self.add_to_session(&call.bot, &id);
+        let how = match (&call.caller, &call.bot, fresh) {
+            (Party::Local(_), Party::Local(_), _) => String::new(),
+            (Party::Local(_), Party::Remote(d), _) => format!(", bot on daemon {d}"),
+            (Party::Remote(d), _, true) => format!(", caller on daemon {d}"),
+            (Party::Remote(d), _, false) => format!(", caller on daemon {d}, handed over"),
+            _ => String::new(),
+        };
+        crate::log_info!(
+            "call {id} started: agent {}, caller {}, hv {}{how}",
+            call.agent,
+            call.session,
+            call.hv
+        );
         self.calls.insert(id, call);
         if fresh {
             self.metrics.calls_started.inc();
@@ -208,6 +277,7 @@ impl Hub {
                     hv,
                     state: CallState::Ringing { deadline },
                     ice: Default::default(),
+                    started: now,
                 },
                 true,
             );
@@ -247,6 +317,7 @@ impl Hub {
                     deadline: now + self.cfg.ring_timeout,
                 },
                 ice: Default::default(),
+                started: now,
             },
             true,
         );
@@ -282,12 +353,12 @@ impl Hub {
                 format!("this agent gets too many calls; try again in {retry} s"),
             ));
         }
-        let fp = match offer {
-            Text::Json(j) => sdp::fingerprint_json(j),
-            Text::Str(s) => sdp::fingerprint(s),
+        let fps = match offer {
+            Text::Json(j) => sdp::fingerprints_json(j),
+            Text::Str(s) => sdp::fingerprints(s),
         };
-        let fp = match fp {
-            Ok(fp) => fp,
+        let fps = match fps {
+            Ok(fps) => fps,
             Err(e) => return Err(("bad_message", format!("sdp_offer: {e}"))),
         };
         let what = Attestation {
@@ -295,7 +366,8 @@ impl Hub {
             caller: session,
             call_id,
             hv,
-            fp: &fp,
+            fp: fps.primary(),
+            fps: fps.as_slice(),
         };
         let attestation = self.attest.sign(&what, unix, self.cfg.attestation_ttl);
         // TURN credentials from `welcome` may have expired on a long-lived
@@ -342,7 +414,7 @@ impl Hub {
     }
 
     /// `answer`, `reject`, `ice` or `hangup` from a local socket.
-    pub(super) fn party_message(&mut self, conn: ConnId, msg: Msg<'_>, _now: Instant) {
+    pub(super) fn party_message(&mut self, conn: ConnId, msg: Msg<'_>, now: Instant) {
         let Some(id) = msg.call_id().cloned() else {
             return;
         };
@@ -371,7 +443,7 @@ impl Hub {
             }
             Msg::Reject { .. } => {
                 self.send_to(&other, &id, &msg);
-                self.end_call(&id, "rejected");
+                self.end_call(&id, "rejected", now);
             }
             Msg::Ice { .. } => {
                 if self.count_ice(&id, from_bot, &msg) {
@@ -385,9 +457,11 @@ impl Hub {
                     );
                 }
             }
-            Msg::Hangup { .. } => {
+            Msg::Hangup { ref reason, .. } => {
+                let side = if from_bot { Side::Bot } else { Side::Caller };
+                let label = end_label(side, reason);
                 self.send_to(&other, &id, &msg);
-                self.end_call(&id, "hangup");
+                self.end_call(&id, label, now);
             }
             _ => {}
         }
@@ -447,16 +521,16 @@ impl Hub {
                 (CallState::Ringing { deadline } | CallState::Placing { deadline }, _)
                     if deadline <= now =>
                 {
-                    Some((id.clone(), "timeout"))
+                    Some((id.clone(), hangup::TIMEOUT))
                 }
                 (_, Party::Away { since }) if now.saturating_duration_since(*since) >= grace => {
-                    Some((id.clone(), "peer_gone"))
+                    Some((id.clone(), hangup::PEER_GONE))
                 }
                 _ => None,
             })
             .collect();
         for (id, reason) in expired {
-            self.end_call_notify(&id, reason, None);
+            self.end_call_notify(&id, reason, Side::Bot, None, now);
         }
     }
 
@@ -474,7 +548,7 @@ impl Hub {
             Kind::Adopt => self.adopt(from, env, now),
             Kind::Rebind => {
                 if let (Some(id), Some(peer)) = (env.call_id, env.peer) {
-                    self.rebind_bot(&[id], Party::Remote(peer.as_str().into()));
+                    self.rebind(id, peer.as_str().into());
                 }
             }
         }
@@ -528,6 +602,7 @@ impl Hub {
                         deadline: now + self.cfg.ring_timeout,
                     },
                     ice: Default::default(),
+                    started: now,
                 },
                 false,
             );
@@ -564,7 +639,7 @@ impl Hub {
             Msg::Error { code, message, .. }
                 if from_bot && matches!(state, CallState::Placing { .. }) =>
             {
-                self.end_call(&id, "refused");
+                self.end_call(&id, "refused", now);
                 if let Party::Local(c) = local {
                     let m = Msg::Error {
                         code,
@@ -582,14 +657,16 @@ impl Hub {
             }
             Msg::Reject { .. } if from_bot => {
                 self.send_to(&local, &id, &msg);
-                self.end_call(&id, "rejected");
+                self.end_call(&id, "rejected", now);
             }
             Msg::Ice { .. } if self.count_ice(&id, from_bot, &msg) => {
                 self.send_to(&local, &id, &msg);
             }
-            Msg::Hangup { .. } => {
+            Msg::Hangup { ref reason, .. } => {
+                let side = if from_bot { Side::Bot } else { Side::Caller };
+                let label = end_label(side, reason);
                 self.send_to(&local, &id, &msg);
-                self.end_call(&id, "hangup");
+                self.end_call(&id, label, now);
             }
             _ => {}
         }
@@ -641,12 +718,17 @@ impl Hub {
             };
             let env = remote::encode(&self.me, Kind::Adopt, &out, None);
             self.out.push_back(Output::Remote(to.clone(), env));
+            crate::log_info!("call {id} handed over: bot {agent} now on daemon {to}");
             if peer == self.me {
                 // We keep the caller's half; its bot is now over there.
                 if let Some(c) = self.calls.get_mut(&id) {
                     c.bot = Party::Remote(to.clone());
                 }
-            } else {
+                continue;
+            }
+            if peer != to {
+                // The caller's daemon learns the new route. (When the bot
+                // moved to the caller's daemon, `adopt` is all it needs.)
                 let out = remote::Out {
                     call_id: Some(&id),
                     peer: Some(&to),
@@ -654,27 +736,81 @@ impl Hub {
                 };
                 let env = remote::encode(&self.me, Kind::Rebind, &out, None);
                 self.out.push_back(Output::Remote(peer, env));
-                if let Some(call) = self.calls.remove(&id) {
-                    self.remove_from_sessions(&call, &id);
-                    // Not ended: it lives on elsewhere.
-                    self.metrics.calls_active.dec();
-                }
+            }
+            if let Some(call) = self.calls.remove(&id) {
+                self.remove_from_sessions(&call, &id);
+                // Not ended: it lives on elsewhere.
+                self.metrics.calls_active.dec();
             }
         }
     }
 
+    /// `rebind` from the daemon that held a call's bot: it now lives on
+    /// `peer`. Never about ourselves (our own bots are bound by `adopt`).
+    fn rebind(&mut self, id: AgentId, peer: DaemonId) {
+        if peer == self.me {
+            return;
+        }
+        if let Some(c) = self.calls.get(&id)
+            && !matches!(c.bot, Party::Local(_))
+        {
+            self.rebind_bot(&[id], Party::Remote(peer));
+        }
+    }
+
     /// A call of our bot, handed over by the daemon that held it before.
+    /// When we hold its caller too (the bot moved to the caller's daemon),
+    /// the caller's record stays and only its bot side becomes local.
     fn adopt(&mut self, _from: DaemonId, env: remote::In<'_>, now: Instant) {
         let (Some(id), Some(agent), Some(session), Some(peer)) =
             (env.call_id, env.agent, env.session, env.peer)
         else {
             return;
         };
-        let caller = Party::Remote(peer.as_str().into());
-        let Some(bot) = self.bot_conn(&agent) else {
+        let peer: DaemonId = peer.as_str().into();
+        let bot = self.bot_conn(&agent);
+        if peer == self.me {
+            let ours = self
+                .calls
+                .get(&id)
+                .is_some_and(|c| c.agent == agent && c.session == session);
+            match (ours, bot) {
+                (true, Some(bot)) => {
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.bot = Party::Local(bot);
+                        if env.state.as_deref() == Some("answered") {
+                            c.state = CallState::Answered;
+                        }
+                    }
+                    self.add_to_session(&Party::Local(bot), &id);
+                }
+                // The bot left again before the hand-over arrived: an
+                // answered call waits for it as for any bot that went away.
+                (true, None) => {
+                    let answered = self.calls.get(&id).is_some_and(Call::is_answered);
+                    if answered {
+                        self.rebind_bot(&[id], Party::Away { since: now });
+                    } else {
+                        self.end_call_notify(&id, hangup::PEER_GONE, Side::Bot, None, now);
+                    }
+                }
+                // The caller's side is over already: tell the bot.
+                (false, Some(bot)) => {
+                    let m = Msg::Hangup {
+                        call_id: id.clone(),
+                        reason: Text::Str(hangup::PEER_GONE),
+                    };
+                    self.send(bot, &m);
+                }
+                (false, None) => {}
+            }
+            return;
+        }
+        let caller = Party::Remote(peer);
+        let Some(bot) = bot else {
             let m = Msg::Hangup {
                 call_id: id.clone(),
-                reason: Text::Str("peer_gone"),
+                reason: Text::Str(hangup::PEER_GONE),
             };
             self.send_to(&caller, &id, &m);
             return;
@@ -696,6 +832,7 @@ impl Hub {
                 hv: hv_static(env.hv.as_deref()),
                 state,
                 ice: Default::default(),
+                started: now,
             },
             false,
         );

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use botcall_core::id::AgentId;
 use botcall_core::protocol::{Msg, RawJson, Role, Text};
 
-use super::calls::{Call, Party};
+use super::calls::{Call, Party, Side};
 use super::ice::IceConfig;
 use super::remote;
 use crate::auth::attest::Attestor;
@@ -384,6 +384,7 @@ impl Hub {
         s.last_seen = t;
         self.bots_insert(&agent, conn);
         self.metrics.ws_bots.inc();
+        crate::log_info!("bot {agent} online (max_calls {})", max_calls.max(1));
         self.adopt_away_calls(&agent, conn);
         if let Some(d) = moved_from.filter(|d| *d != self.me) {
             let env = remote::encode(
@@ -526,6 +527,14 @@ impl Hub {
             (Some(Role::Caller), _) => self.metrics.ws_callers.dec(),
         }
         let is_bot = s.role == Some(Role::Bot);
+        if let (true, Some(name)) = (is_bot, &s.name) {
+            let why = match reason {
+                "replaced" => "replaced by a newer socket",
+                _ => "socket closed",
+            };
+            crate::log_info!("bot {name} offline ({why})");
+        }
+        let side = if is_bot { Side::Bot } else { Side::Caller };
         for id in &s.calls {
             if is_bot && self.calls.get(id).is_some_and(|c| c.is_answered()) {
                 if let Some(c) = self.calls.get_mut(id) {
@@ -533,7 +542,7 @@ impl Hub {
                 }
                 continue;
             }
-            self.end_call_notify(id, reason, Some(conn));
+            self.end_call_notify(id, reason, side, Some(conn), now);
         }
         Some(s)
     }

@@ -15,7 +15,7 @@ use crate::auth::attest::Attestor;
 use crate::config::HumanCheck;
 use crate::metrics::Metrics;
 
-const OFFER: &str = "v=0\r\na=fingerprint:sha-256 AB:CD:EF\r\n";
+const OFFER: &str = "v=0\r\na=fingerprint:sha-256 0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9\r\n";
 
 fn attestor() -> Rc<Attestor> {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -465,4 +465,246 @@ fn a_proof_of_work_buys_a_bounded_number_of_calls() {
     assert_eq!(types(&drain(&mut h), 2), ["verified", "ringing"]);
     handle(&mut h, 2, &call_json(), t0 + Duration::from_secs(61));
     assert_eq!(types(&drain(&mut h), 2)[0], "error:human_check_required");
+}
+
+/// A call from caller conn 1 on `a` to the bot (conn 7) on `b`; answered
+/// when `answer`. Returns the call id.
+fn remote_call(a: &mut Hub, b: &mut Hub, t0: Instant, answer: bool) -> String {
+    a.open(1, t0);
+    a.hello_caller(1, "[]", t0);
+    b.open(7, t0);
+    b.hello_bot(7, bot_hello("bot"), "[]", t0);
+    drain(a);
+    drain(b);
+    let text = format!(
+        r#"{{"type":"call","to":"bot","sdp_offer":{}}}"#,
+        serde_json::json!(OFFER)
+    );
+    a.handle(
+        1,
+        Msg::decode(&text).unwrap(),
+        Some("d-b".into()),
+        t0,
+        1_000_000,
+    );
+    let da = drain(a);
+    pass(&da, &mut [("d-b", b)], t0);
+    let db = drain(b);
+    let call_id = msg_for(&db, 7)[0]["call_id"].as_str().unwrap().to_string();
+    pass(&db, &mut [("d-a", a)], t0);
+    assert_eq!(msg_for(&drain(a), 1)[0]["type"], "ringing");
+    if answer {
+        handle(
+            b,
+            7,
+            &format!(r#"{{"type":"answer","call_id":"{call_id}","sdp_answer":"v=0"}}"#),
+            t0,
+        );
+        let db = drain(b);
+        pass(&db, &mut [("d-a", a)], t0);
+        assert_eq!(msg_for(&drain(a), 1)[0]["type"], "answer");
+    }
+    call_id
+}
+
+/// The bot says hello on `to` (conn `conn`) while `from` holds its socket:
+/// `moved`, then `adopt`/`rebind`, passed around until quiet.
+fn move_bot(
+    hubs: &mut [(&str, &mut Hub)],
+    to: &str,
+    from: &str,
+    conn: ConnId,
+    now: Instant,
+) -> Vec<(String, Drained)> {
+    let hello = BotHello {
+        moved_from: Some(from.into()),
+        ..bot_hello("bot")
+    };
+    let h = hubs.iter_mut().find(|(n, _)| *n == to).unwrap();
+    h.1.open(conn, now);
+    h.1.hello_bot(conn, hello, "[]", now);
+    pass_until_quiet(hubs, now)
+}
+
+fn sent_to(seen: &[(String, Drained)], hub: &str, conn: ConnId) -> Vec<serde_json::Value> {
+    seen.iter()
+        .filter(|(h, _)| h == hub)
+        .flat_map(|(_, d)| msg_for(d, conn))
+        .collect()
+}
+
+/// Messages in both directions still reach the right party, by value.
+fn call_flows(
+    hubs: &mut [(&str, &mut Hub)],
+    caller: (&str, ConnId),
+    bot: (&str, ConnId),
+    call_id: &str,
+    now: Instant,
+) {
+    let ice = format!(
+        r#"{{"type":"ice","call_id":"{call_id}","candidate":"candidate:9 1 udp 1 127.0.0.1 9 typ host"}}"#
+    );
+    for (from, to) in [(caller, bot), (bot, caller)] {
+        let h = hubs.iter_mut().find(|(n, _)| *n == from.0).unwrap();
+        handle(h.1, from.1, &ice, now);
+        let seen = pass_until_quiet(hubs, now);
+        let got = sent_to(&seen, to.0, to.1);
+        assert!(
+            got.iter()
+                .any(|m| m["type"] == "ice" && m["call_id"] == call_id),
+            "ice from {from:?} did not reach {to:?}: {seen:#?}"
+        );
+        let errors: Vec<_> = seen
+            .iter()
+            .flat_map(|(_, d)| d.sent.iter())
+            .filter(|(_, m)| m["type"] == "error")
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+}
+
+/// Drains every hub and passes envelopes around until none is left.
+fn pass_until_quiet(hubs: &mut [(&str, &mut Hub)], now: Instant) -> Vec<(String, Drained)> {
+    let mut seen = Vec::new();
+    loop {
+        let mut quiet = true;
+        for i in 0..hubs.len() {
+            let d = drain(hubs[i].1);
+            if !d.remote.is_empty() {
+                quiet = false;
+            }
+            for (dest, env) in &d.remote {
+                let h = hubs.iter_mut().find(|(n, _)| *n == &**dest).unwrap();
+                h.1.handle_remote(remote::decode(env).unwrap(), now, 1_000_000);
+            }
+            seen.push((hubs[i].0.to_string(), d));
+        }
+        if quiet {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn a_bot_moving_to_the_callers_daemon_keeps_the_call_and_its_timeouts() {
+    for answered in [true, false] {
+        let t0 = Instant::now();
+        let (mut a, mut b) = (hub("d-a", t0), hub("d-b", t0));
+        let call_id = remote_call(&mut a, &mut b, t0, answered);
+        let seen = move_bot(&mut [("d-a", &mut a), ("d-b", &mut b)], "d-a", "d-b", 8, t0);
+        assert!(
+            seen.iter()
+                .any(|(h, d)| h == "d-b" && d.closes == vec![(7, 4000)]),
+            "B closes the old socket"
+        );
+        // A keeps its caller; the bot's side is local now. Nobody is told
+        // `not_your_call`.
+        call_flows(
+            &mut [("d-a", &mut a), ("d-b", &mut b)],
+            ("d-a", 1),
+            ("d-a", 8),
+            &call_id,
+            t0,
+        );
+        assert_eq!(b.metrics.calls_active.get(), 0, "B let go of it");
+        assert_eq!(a.metrics.calls_active.get(), 1);
+        if answered {
+            // The bot's socket drops: the call waits the grace, then ends.
+            a.close(8, t0 + Duration::from_secs(1));
+            assert!(msg_for(&drain(&mut a), 1).is_empty());
+            a.tick(t0 + Duration::from_secs(12));
+            let m = msg_for(&drain(&mut a), 1);
+            assert_eq!(
+                (m[0]["type"].as_str(), m[0]["reason"].as_str()),
+                (Some("hangup"), Some("peer_gone"))
+            );
+            assert_eq!(a.metrics.calls_ended.snapshot(), vec![("bot_gone", 1)]);
+        } else {
+            // Still ringing: the ring timeout ends it for both.
+            a.tick(t0 + Duration::from_secs(31));
+            let d = drain(&mut a);
+            for conn in [1, 8] {
+                assert!(
+                    msg_for(&d, conn).iter().any(|m| m["reason"] == "timeout"),
+                    "{d:?}"
+                );
+            }
+            assert_eq!(a.metrics.calls_ended.snapshot(), vec![("ring_timeout", 1)]);
+        }
+        assert_eq!(a.metrics.calls_active.get(), 0);
+    }
+}
+
+#[test]
+fn a_bot_moving_to_a_third_daemon_and_back_keeps_the_call() {
+    let t0 = Instant::now();
+    let (mut a, mut b, mut c) = (hub("d-a", t0), hub("d-b", t0), hub("d-c", t0));
+    let call_id = remote_call(&mut a, &mut b, t0, true);
+    {
+        let hubs = &mut [("d-a", &mut a), ("d-b", &mut b), ("d-c", &mut c)];
+        move_bot(hubs, "d-c", "d-b", 8, t0);
+        call_flows(hubs, ("d-a", 1), ("d-c", 8), &call_id, t0);
+        // ... and back to B.
+        move_bot(hubs, "d-b", "d-c", 9, t0);
+        call_flows(hubs, ("d-a", 1), ("d-b", 9), &call_id, t0);
+        // ... and to the caller's daemon, and away from it again.
+        move_bot(hubs, "d-a", "d-b", 10, t0);
+        call_flows(hubs, ("d-a", 1), ("d-a", 10), &call_id, t0);
+        move_bot(hubs, "d-c", "d-a", 11, t0);
+        call_flows(hubs, ("d-a", 1), ("d-c", 11), &call_id, t0);
+    }
+    assert_eq!(
+        (
+            a.metrics.calls_active.get(),
+            b.metrics.calls_active.get(),
+            c.metrics.calls_active.get()
+        ),
+        (1, 0, 1)
+    );
+    // The bot hangs up: the caller hears it, both halves end.
+    handle(
+        &mut c,
+        11,
+        &format!(r#"{{"type":"hangup","call_id":"{call_id}","reason":"bye"}}"#),
+        t0,
+    );
+    let seen = pass_until_quiet(&mut [("d-a", &mut a), ("d-b", &mut b), ("d-c", &mut c)], t0);
+    assert_eq!(sent_to(&seen, "d-a", 1)[0]["reason"], "bye");
+    assert_eq!(
+        a.metrics.calls_active.get() + c.metrics.calls_active.get(),
+        0
+    );
+    assert_eq!(a.metrics.calls_ended.snapshot(), vec![("bot_hangup", 1)]);
+}
+
+#[test]
+fn end_labels_say_who_and_why_from_a_bounded_set() {
+    use super::calls::{Side, end_label};
+    let cases = [
+        (Side::Caller, "normal", "caller_hangup"),
+        (Side::Caller, "hangup", "caller_hangup"),
+        (Side::Bot, "hangup", "bot_hangup"),
+        (Side::Bot, "shutdown", "bot_hangup"),
+        (Side::Caller, "media_lost", "media_lost"),
+        (Side::Bot, "media_lost", "media_lost"),
+        (Side::Bot, "media_timeout", "media_timeout"),
+        (Side::Bot, "media_closed", "caller_hangup"),
+        (Side::Caller, "media_closed", "bot_hangup"),
+        (Side::Caller, "error", "error"),
+        (Side::Bot, "timeout", "ring_timeout"),
+        (Side::Caller, "peer_gone", "caller_gone"),
+        (Side::Bot, "peer_gone", "bot_gone"),
+        (Side::Caller, "\u{1F600} anything at all", "caller_hangup"),
+    ];
+    for (side, reason, want) in cases {
+        let got = end_label(side, &Text::Str(reason));
+        assert_eq!(got, want, "{side:?} {reason}");
+        assert!(crate::metrics::CALL_END_REASONS.contains(&got));
+    }
+    // Escaped JSON reasons read the same.
+    let m = Msg::decode(r#"{"type":"hangup","call_id":"c","reason":"media\u005flost"}"#).unwrap();
+    let Msg::Hangup { reason, .. } = m else {
+        panic!()
+    };
+    assert_eq!(end_label(Side::Caller, &reason), "media_lost");
 }

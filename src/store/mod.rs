@@ -49,7 +49,9 @@ pub(crate) struct AgentView {
 pub(crate) struct Attached {
     /// The registration's `max_calls`.
     pub(crate) max_calls: u8,
-    /// Another daemon that held the agent's socket until now (shared stores).
+    /// Another daemon that held the agent's socket until now, or held it
+    /// last (it may keep answered calls waiting for the bot to come back):
+    /// it is told to hand them over (shared stores).
     pub(crate) moved_from: Option<DaemonId>,
 }
 

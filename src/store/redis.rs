@@ -61,7 +61,9 @@ if not cur then
     'max_calls', ARGV[2], 'listed', '0', 'exp', '0')
 end
 local prev = redis.call('HGET', KEYS[1], 'daemon') or ''
+if prev == '' then prev = redis.call('HGET', KEYS[1], 'last') or '' end
 redis.call('HSET', KEYS[1], 'daemon', ARGV[4])
+redis.call('HDEL', KEYS[1], 'last')
 redis.call('EXPIRE', KEYS[1], math.max(tonumber(redis.call('HGET', KEYS[1], 'ttl')), tonumber(ARGV[5])))
 local alive = 0
 if prev ~= '' and prev ~= ARGV[4] then alive = redis.call('EXISTS', 'bc:d:' .. prev) end
@@ -71,7 +73,7 @@ return {'OK', redis.call('HGET', KEYS[1], 'max_calls'), prev, alive}
 const DETACH: &str = r#"
 if redis.call('HGET', KEYS[1], 'daemon') ~= ARGV[1] then return 0 end
 local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl'))
-redis.call('HSET', KEYS[1], 'daemon', '', 'exp', tonumber(ARGV[2]) + ttl)
+redis.call('HSET', KEYS[1], 'daemon', '', 'exp', tonumber(ARGV[2]) + ttl, 'last', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ttl)
 return 1
 "#;

@@ -13,6 +13,20 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use botcall_core::json::Writer;
 use botcall_core::jwt::{self, HeaderOpts, SigningKey};
 
+mod echo;
+#[allow(unused_imports)] // each test crate uses some of it
+pub use echo::{EchoBot, KillOnDrop, example, write_tone_wav};
+
+/// The test venv's Python (`tests/setup` makes it): `BOTCALL_PYTHON`, else
+/// `$BOTCALL_VENV/bin/python`, else `/tmp/botcall-venv/bin/python`.
+pub fn python() -> String {
+    if let Ok(p) = std::env::var("BOTCALL_PYTHON") {
+        return p;
+    }
+    let venv = std::env::var("BOTCALL_VENV").unwrap_or_else(|_| "/tmp/botcall-venv".into());
+    format!("{venv}/bin/python")
+}
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_botcalld");
 
 /// The shortest wait for an event before a test gives up (see [`Daemon::eventually`]).
@@ -613,6 +627,16 @@ pub fn caller(d: &Daemon) -> (Ws, serde_json::Value) {
     );
     let w = recv(&mut ws);
     (ws, w)
+}
+
+/// Places a call to `to` with [`offer`]; returns the daemon's first answer
+/// (`ringing`, or an `error`).
+pub fn place_call(caller: &mut Ws, to: &str) -> serde_json::Value {
+    send(
+        caller,
+        serde_json::json!({"type": "call", "to": to, "sdp_offer": offer()}),
+    );
+    recv(caller)
 }
 
 /// Verifies an `incoming` message's attestation for `agent` the way a bot

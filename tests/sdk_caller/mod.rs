@@ -242,6 +242,34 @@ impl Caller {
         }
     }
 
+    /// Closes the peer connection as a browser's `pc.close()` does (RTCP
+    /// BYE, DTLS close_notify) without a `hangup` over signaling.
+    pub fn close_media(&mut self) {
+        self.rtc.close().unwrap();
+        for _ in 0..64 {
+            match self.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => {
+                    self.sock.send_to(&t.contents, t.destination).unwrap();
+                }
+                Ok(Output::Event(_)) => {}
+                Ok(Output::Timeout(_)) | Err(_) => break,
+            }
+        }
+    }
+
+    /// The next signaling message of `type`, skipping others (`ice`, …).
+    pub fn wait_for(&mut self, kind: &str, within: Duration) -> serde_json::Value {
+        let t0 = Instant::now();
+        loop {
+            let left = within.saturating_sub(t0.elapsed());
+            assert!(!left.is_zero(), "no {kind} within {within:?}");
+            let m = self.recv_msg(left);
+            if m["type"] == kind {
+                return m;
+            }
+        }
+    }
+
     /// Runs the media loop until the caller and the bot (its count in
     /// `bot_heard`, shared with [`bot_talk`]) have each received `frames`
     /// frames. Counting what arrived, not a wall-clock window, keeps the

@@ -201,6 +201,11 @@ impl Iterator for Chars<'_> {
     type Item = char;
     fn next(&mut self) -> Option<char> {
         let b = *self.s.get(self.pos)?;
+        if b.is_ascii() && b != b'\\' {
+            // Most JSON text (and all of an SDP) is ASCII.
+            self.pos += 1;
+            return Some(char::from(b));
+        }
         if b != b'\\' {
             // Plain UTF-8: decode only the char starting here. (Re-validating
             // the whole remainder per char made long strings quadratic.)

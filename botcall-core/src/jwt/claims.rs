@@ -201,6 +201,24 @@ fn text_claim<const N: usize>(
     v.to_heapless().map_err(|_| JwtError::BadClaim(name))
 }
 
+/// The optional `fps` claim: an array of at most [`MAX_FPS`] fingerprint strings.
+fn fps_claim(
+    obj: &Object<'_>,
+) -> Result<heapless::Vec<heapless::String<MAX_FP_LEN>, MAX_FPS>, JwtError> {
+    let mut out = heapless::Vec::new();
+    let Some(arr) = obj.opt_arr("fps")? else {
+        return Ok(out);
+    };
+    for v in arr.iter() {
+        let Value::Str(s) = v else {
+            return Err(JwtError::BadClaim("fps"));
+        };
+        let s = s.to_heapless().map_err(|_| JwtError::BadClaim("fps"))?;
+        out.push(s).map_err(|_| JwtError::BadClaim("fps"))?;
+    }
+    Ok(out)
+}
+
 /// A bot's registration token: `sub` is the agent id, lifetime ≤ 10 minutes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BotAuth {
@@ -240,8 +258,10 @@ impl BotAuth {
     }
 }
 
-/// Longest DTLS fingerprint text kept (`sha-512` is 191 characters).
-pub const MAX_FP_LEN: usize = 200;
+/// Longest DTLS fingerprint text kept ([`crate::sdp::MAX_FP_LEN`]).
+pub const MAX_FP_LEN: usize = crate::sdp::MAX_FP_LEN;
+/// Most fingerprints in `fps` ([`crate::sdp::MAX_FPS`]).
+pub const MAX_FPS: usize = crate::sdp::MAX_FPS;
 
 /// The daemon's statement that a verified human placed this call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,8 +276,12 @@ pub struct HumanAttestation {
     pub call_id: AgentId,
     /// How the human was checked (`none`, `pow`, later `webauthn`).
     pub hv: heapless::String<16>,
-    /// The caller's DTLS fingerprint, as in the offer's `a=fingerprint` (`sha-256 AB:CD:...`).
+    /// The caller's sha-256 DTLS fingerprint, as in the offer's
+    /// `a=fingerprint` line (`sha-256 AB:CD:...`).
     pub fp: heapless::String<MAX_FP_LEN>,
+    /// Every fingerprint of the offer, one per hash function (`fps`); empty
+    /// when the daemon predates `fps` (then the offer had exactly `fp`).
+    pub fps: heapless::Vec<heapless::String<MAX_FP_LEN>, MAX_FPS>,
     /// `iat`
     pub iat: i64,
     /// `exp`
@@ -294,6 +318,7 @@ impl HumanAttestation {
             call_id: id_claim(c.obj.opt_str("call_id")?, "call_id")?,
             hv: text_claim(&c.obj, "hv")?,
             fp: text_claim(&c.obj, "fp")?,
+            fps: fps_claim(&c.obj)?,
             iat: c.iat.ok_or(JwtError::MissingClaim("iat"))?,
             exp: c.exp.ok_or(JwtError::MissingClaim("exp"))?,
         })

@@ -36,8 +36,9 @@ const AUDIO_QUEUE: usize = 8;
 const RECEIVE_QUEUE: usize = 50;
 /// How long ICE + DTLS may take after the answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long ICE may stay disconnected before the call ends.
-const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most outputs drained from str0m after a call ends (RTCP BYE, DTLS
+/// close_notify), so the caller learns at once.
+const CLOSE_DRAIN: usize = 32;
 /// STUN binding retransmits for the srflx candidate.
 const STUN_TRIES: u32 = 3;
 /// TURN servers (distinct addresses) a call allocates on at most.
@@ -276,6 +277,8 @@ pub(crate) struct MediaSetup {
     pub(crate) ice_servers: Vec<IceServerConfig>,
     /// Which local candidates to offer.
     pub(crate) ice_policy: IcePolicy,
+    /// How long connected media may stop before the call ends.
+    pub(crate) media_timeout: Duration,
     pub(crate) sig: Sender<Cmd>,
     pub(crate) rng: Rng,
 }
@@ -292,6 +295,9 @@ pub(crate) struct Media {
     queue: VecDeque<Vec<u8>>,
     jitter: Box<JitterBuffer>,
     last_rx: Instant,
+    /// The last datagram from the caller that str0m took (RTP, RTCP, STUN).
+    last_heard: Instant,
+    media_timeout: Duration,
     base: Instant,
     started: Instant,
     disconnected_since: Option<Instant>,
@@ -464,6 +470,7 @@ pub(crate) fn start(setup: MediaSetup) -> Result<Started, BotError> {
         local_ip,
         ice_servers,
         ice_policy,
+        media_timeout,
         sig,
         mut rng,
     } = setup;
@@ -560,6 +567,8 @@ pub(crate) fn start(setup: MediaSetup) -> Result<Started, BotError> {
         queue: VecDeque::with_capacity(3),
         jitter: Box::new(JitterBuffer::new(3)),
         last_rx: now,
+        last_heard: now,
+        media_timeout,
         base: now,
         started: now,
         disconnected_since: None,
@@ -597,23 +606,56 @@ impl Media {
         crate::Instant(t.saturating_duration_since(self.base).as_millis() as u64)
     }
 
-    fn end(&mut self, r: EndReason) {
-        let tell_daemon = matches!(
-            r,
-            EndReason::Local | EndReason::MediaTimeout | EndReason::Error(_)
-        );
-        if tell_daemon {
-            let reason = match &r {
-                EndReason::Local => "hangup",
-                EndReason::MediaTimeout => "media_timeout",
-                _ => "error",
-            };
+    /// When connected media counts as lost: `media_timeout` after ICE went
+    /// disconnected or after the last datagram from the caller, whichever
+    /// is earlier. `None` before media connected.
+    fn media_lost_at(&self) -> Option<Instant> {
+        if !self.shared.connected.load(Ordering::Relaxed) {
+            return None;
+        }
+        let silent = self.last_heard + self.media_timeout;
+        Some(match self.disconnected_since {
+            Some(d) => silent.min(d + self.media_timeout),
+            None => silent,
+        })
+    }
+
+    /// Ends the call with `r` (the first reason wins); tells the daemon
+    /// unless it ended there (`tell: None`). `Some(true)`: the caller's DTLS
+    /// close ended it.
+    fn end_with(&mut self, r: EndReason, tell: Option<bool>) {
+        if self.shared.end_reason().is_some() {
+            return;
+        }
+        if let Some(reason) = tell.and_then(|media_closed| r.hangup_reason(media_closed)) {
             let _ = self.sig.try_send(Cmd::Hangup {
                 call_id: self.call_id.clone(),
                 reason,
             });
         }
+        tracing::debug!(call = %self.call_id, "call ended: {r}");
         self.shared.set_end(r);
+    }
+
+    fn end(&mut self, r: EndReason) {
+        self.end_with(r, Some(false));
+    }
+
+    /// After the end: sends what str0m has for the caller (RTCP BYE, DTLS
+    /// close_notify), bounded.
+    async fn close_media(&mut self) {
+        if self.rtc.is_alive() {
+            let _ = self.rtc.close();
+        }
+        for _ in 0..CLOSE_DRAIN {
+            match self.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => {
+                    self.transmit(&t.contents, t.source, t.destination).await;
+                }
+                Ok(Output::Event(_)) => {}
+                Ok(Output::Timeout(_)) | Err(_) => break,
+            }
+        }
         self.rtc.disconnect();
     }
 
@@ -621,6 +663,7 @@ impl Media {
         match e {
             Event::Connected => {
                 self.shared.connected.store(true, Ordering::Relaxed);
+                self.last_heard = now;
                 let base = self.rng.next_u64() as u32;
                 self.pacer = Some(FramePacer::new(self.ms(now), base));
             }
@@ -648,6 +691,10 @@ impl Media {
                 }
                 _ => {}
             },
+            // The caller closed its peer connection (DTLS close_notify).
+            Event::Closed => {
+                self.end_with(EndReason::RemoteHangup("dtls_close".into()), Some(true))
+            }
             _ => {}
         }
     }
@@ -865,7 +912,9 @@ impl Media {
                     && let Ok(r) = Receive::new(Protocol::Udp, peer, relayed, data)
                 {
                     self.shared.relay_rx.fetch_add(1, Ordering::Relaxed);
-                    let _ = self.rtc.handle_input(Input::Receive(now, r));
+                    if self.rtc.handle_input(Input::Receive(now, r)).is_ok() {
+                        self.last_heard = now;
+                    }
                 }
                 true
             }
@@ -968,10 +1017,10 @@ impl Media {
                 self.end(EndReason::MediaTimeout);
                 continue;
             }
-            if let Some(since) = self.disconnected_since
-                && now.duration_since(since) > DISCONNECT_TIMEOUT
+            if let Some(t) = self.media_lost_at()
+                && now >= t
             {
-                self.end(EndReason::MediaTimeout);
+                self.end(EndReason::MediaLost);
                 continue;
             }
             // A gap that no newer packet resolves: give up on it after 60 ms.
@@ -995,6 +1044,8 @@ impl Media {
             }
             if !connected {
                 deadline = deadline.min(self.started + CONNECT_TIMEOUT + Duration::from_millis(10));
+            } else if let Some(t) = self.media_lost_at() {
+                deadline = deadline.min(t + Duration::from_millis(10));
             }
             let wake = {
                 let sock = &self.sock;
@@ -1036,7 +1087,10 @@ impl Media {
                     }
                     if let Ok(r) = Receive::new(Protocol::Udp, from, self.local, data) {
                         self.shared.direct_rx.fetch_add(1, Ordering::Relaxed);
-                        let _ = self.rtc.handle_input(Input::Receive(Instant::now(), r));
+                        let now = Instant::now();
+                        if self.rtc.handle_input(Input::Receive(now, r)).is_ok() {
+                            self.last_heard = now;
+                        }
                     }
                 }
                 Wake::UdpError => {
@@ -1053,7 +1107,8 @@ impl Media {
                         self.rtc.add_remote_candidate(c);
                     }
                 }
-                Wake::Ctl(MediaCmd::Ended(r)) => self.end(r),
+                // The daemon (or the SDK's signaling side) knows already.
+                Wake::Ctl(MediaCmd::Ended(r)) => self.end_with(r, None),
                 Wake::Ctl(MediaCmd::Hangup) => self.end(EndReason::Local),
                 Wake::Audio(f) => {
                     if f.len() <= MAX_FRAME_LEN {
@@ -1063,6 +1118,11 @@ impl Media {
                 Wake::Tick => {}
             }
         }
+        if self.shared.end_reason().is_none() {
+            // str0m stopped by itself: say so rather than leave no reason.
+            self.end(EndReason::Error("the media stack stopped".into()));
+        }
+        self.close_media().await;
         self.close_relays().await;
         self.shared.connected.store(false, Ordering::Relaxed);
         // Frames already received stay readable; the channels close as

@@ -7,35 +7,115 @@ use botcall_core::jwt::JwtError;
 use crate::error::{AttestationError, Error, RefuseReason};
 use crate::ws::WsError;
 
-/// Why a call ended.
+/// Why a call ended: who ended it, and why. [`EndReason::code`] is a stable
+/// string for each (for bindings, logs and metrics); docs/sdk.md lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EndReason {
-    /// The caller hung up, or the daemon ended the call (`timeout`,
-    /// `peer_gone`, `replaced`, …): the reason text as received.
-    Remote(String),
-    /// The application hung up ([`crate::Call::hangup`] or dropping the call).
+    /// The caller hung up: its `hangup` message, with the reason it gave
+    /// (the PWA sends `normal`), or, when that had not arrived yet, the DTLS
+    /// close alert of its peer connection (reason `dtls_close`). Code
+    /// `remote_hangup` either way.
+    RemoteHangup(String),
+    /// The caller went away without hanging up: the daemon says its socket
+    /// closed (`peer_gone`: a closed tab, a crash).
+    RemoteGone,
+    /// The daemon ended the call for another reason (`timeout`: answered too
+    /// late; `replaced`; a reason this SDK does not know yet), as received.
+    Daemon(String),
+    /// Media was connected and stopped: ICE disconnected, or nothing (RTP,
+    /// RTCP, ICE consent) arrived from the caller for
+    /// [`BotConfig::media_timeout`](crate::BotConfig::media_timeout); or
+    /// the caller said its media was lost. The daemon is told `media_lost`.
+    MediaLost,
+    /// Media never connected (ICE + DTLS within 20 s), or the caller said so.
+    /// The daemon is told `media_timeout`.
+    MediaTimeout,
+    /// The application hung up ([`crate::Call::hangup`] or dropping the
+    /// call): the caller gets `hangup` with reason `hangup`.
     Local,
     /// The bot's signaling connection to the daemon was lost (the daemon
     /// ends calls whose bot socket closes).
     SignalingLost,
-    /// Media never connected, or stopped flowing (ICE disconnected too long).
-    MediaTimeout,
-    /// The bot was shut down.
+    /// The bot was shut down ([`crate::Bot::shutdown`] or dropping it): the
+    /// caller gets `hangup` with reason `shutdown`.
     Shutdown,
-    /// Something failed in the media stack.
+    /// Something failed in the media stack, or the daemon no longer knows
+    /// the call.
     Error(String),
+}
+
+impl EndReason {
+    /// A stable snake_case code: `remote_hangup`, `remote_gone`, `daemon`,
+    /// `media_lost`, `media_timeout`, `local`, `signaling_lost`, `shutdown`,
+    /// `error`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EndReason::RemoteHangup(_) => "remote_hangup",
+            EndReason::RemoteGone => "remote_gone",
+            EndReason::Daemon(_) => "daemon",
+            EndReason::MediaLost => "media_lost",
+            EndReason::MediaTimeout => "media_timeout",
+            EndReason::Local => "local",
+            EndReason::SignalingLost => "signaling_lost",
+            EndReason::Shutdown => "shutdown",
+            EndReason::Error(_) => "error",
+        }
+    }
+
+    /// The reason text that came with it (the caller's or the daemon's
+    /// `hangup` reason, an error message), if any.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            EndReason::RemoteHangup(r) | EndReason::Daemon(r) | EndReason::Error(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// How a `hangup` that arrived over signaling ends the call
+    /// (`disconnected` is the SDK core's own word for a lost socket).
+    pub(crate) fn from_hangup(reason: &str) -> Self {
+        use botcall_core::protocol::hangup;
+        match reason {
+            "disconnected" => EndReason::SignalingLost,
+            hangup::PEER_GONE => EndReason::RemoteGone,
+            hangup::TIMEOUT | hangup::REPLACED => EndReason::Daemon(reason.to_string()),
+            hangup::MEDIA_LOST => EndReason::MediaLost,
+            hangup::MEDIA_TIMEOUT => EndReason::MediaTimeout,
+            other => EndReason::RemoteHangup(other.to_string()),
+        }
+    }
+
+    /// The `hangup` reason the bot sends when the call ends on its side,
+    /// or `None` when the daemon already knows (it told us, or the socket
+    /// is gone, or the core says `shutdown` itself).
+    pub(crate) fn hangup_reason(&self, media_closed: bool) -> Option<&'static str> {
+        use botcall_core::protocol::hangup;
+        match self {
+            EndReason::Local => Some(hangup::HANGUP),
+            EndReason::MediaLost => Some(hangup::MEDIA_LOST),
+            EndReason::MediaTimeout => Some(hangup::MEDIA_TIMEOUT),
+            EndReason::Error(_) => Some(hangup::ERROR),
+            // The caller's DTLS close came before its `hangup`: free the
+            // call now (it may never send one).
+            EndReason::RemoteHangup(_) if media_closed => Some(hangup::MEDIA_CLOSED),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for EndReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EndReason::Remote(r) => write!(f, "hung up by the other side ({r})"),
+            EndReason::RemoteHangup(r) => write!(f, "hung up by the caller ({r})"),
+            EndReason::RemoteGone => f.write_str("the caller went away"),
+            EndReason::Daemon(r) => write!(f, "ended by the daemon ({r})"),
+            EndReason::MediaLost => f.write_str("media stopped flowing"),
+            EndReason::MediaTimeout => f.write_str("media did not connect"),
             EndReason::Local => f.write_str("hung up by the bot"),
             EndReason::SignalingLost => f.write_str("the connection to the daemon was lost"),
-            EndReason::MediaTimeout => f.write_str("media did not connect or stopped flowing"),
             EndReason::Shutdown => f.write_str("the bot shut down"),
-            EndReason::Error(e) => write!(f, "media error: {e}"),
+            EndReason::Error(e) => write!(f, "error: {e}"),
         }
     }
 }
@@ -170,3 +250,59 @@ impl fmt::Display for BotError {
 }
 
 impl std::error::Error for BotError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hangup_reasons_map_to_end_reasons_and_back() {
+        assert_eq!(
+            EndReason::from_hangup("bye"),
+            EndReason::RemoteHangup("bye".into())
+        );
+        assert_eq!(EndReason::from_hangup("peer_gone"), EndReason::RemoteGone);
+        assert_eq!(
+            EndReason::from_hangup("timeout"),
+            EndReason::Daemon("timeout".into())
+        );
+        assert_eq!(EndReason::from_hangup("media_lost"), EndReason::MediaLost);
+        assert_eq!(
+            EndReason::from_hangup("media_timeout"),
+            EndReason::MediaTimeout
+        );
+        assert_eq!(
+            EndReason::from_hangup("disconnected"),
+            EndReason::SignalingLost
+        );
+        assert_eq!(EndReason::Local.hangup_reason(false), Some("hangup"));
+        assert_eq!(
+            EndReason::MediaLost.hangup_reason(false),
+            Some("media_lost")
+        );
+        assert_eq!(
+            EndReason::RemoteHangup("dtls_close".into()).hangup_reason(true),
+            Some("media_closed")
+        );
+        assert_eq!(
+            EndReason::RemoteHangup("bye".into()).hangup_reason(false),
+            None
+        );
+        assert_eq!(EndReason::Shutdown.hangup_reason(false), None);
+        let all = [
+            EndReason::RemoteHangup(String::new()),
+            EndReason::RemoteGone,
+            EndReason::Daemon(String::new()),
+            EndReason::MediaLost,
+            EndReason::MediaTimeout,
+            EndReason::Local,
+            EndReason::SignalingLost,
+            EndReason::Shutdown,
+            EndReason::Error(String::new()),
+        ];
+        let mut codes: Vec<&str> = all.iter().map(EndReason::code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len(), "codes are distinct");
+    }
+}

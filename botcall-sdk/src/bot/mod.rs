@@ -111,6 +111,12 @@ pub struct BotConfig {
     pub seed: Option<u64>,
     /// Limit for one connection attempt (JWKS + register + upgrade).
     pub connect_timeout: Duration,
+    /// A connected call whose media stopped (ICE disconnected, or nothing
+    /// from the caller: no RTP, RTCP or ICE consent) this long ends with
+    /// [`EndReason::MediaLost`] and frees its slot at the daemon. 1–120 s,
+    /// default [`DEFAULT_MEDIA_TIMEOUT`] (8 s: more than one ICE consent
+    /// interval, RFC 7675, for a caller that sends no audio).
+    pub media_timeout: Duration,
     /// A PEM file of CA certificates trusted for an `https://` daemon besides
     /// the webpki roots: the private CA that issued the daemon's certificate
     /// (feature `tls`; a plain self-signed `openssl req -x509` certificate is
@@ -139,6 +145,7 @@ impl BotConfig {
             ice_policy: IcePolicy::All,
             seed: None,
             connect_timeout: Duration::from_secs(10),
+            media_timeout: DEFAULT_MEDIA_TIMEOUT,
             tls_ca_file: None,
         }
     }
@@ -203,6 +210,13 @@ impl BotConfig {
         self.ice_policy = p;
         self
     }
+    /// How long a connected call's media may stop before the call ends
+    /// ([`EndReason::MediaLost`]; 1–120 s).
+    #[must_use]
+    pub fn media_timeout(mut self, d: Duration) -> Self {
+        self.media_timeout = d;
+        self
+    }
     /// Also trusts the CA certificates in this PEM file (feature `tls`).
     #[must_use]
     pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
@@ -256,6 +270,9 @@ pub struct Bot {
     done: Receiver<()>,
 }
 
+/// [`BotConfig::media_timeout`] by default.
+pub const DEFAULT_MEDIA_TIMEOUT: Duration = Duration::from_secs(8);
+
 /// Calls and refusals queued for `accept_call`.
 const INCOMING_QUEUE: usize = 8;
 
@@ -300,6 +317,12 @@ pub async fn register_with_discovery(cfg: BotConfig) -> Result<Bot, BotError> {
     };
     botcall_core::id::validate(&agent_id)
         .map_err(|e| BotError::Config(format!("agent id {agent_id:?}: {e}")))?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(120)).contains(&cfg.media_timeout) {
+        return Err(BotError::Config(format!(
+            "media_timeout must be 1..=120 s, not {:?}",
+            cfg.media_timeout
+        )));
+    }
     if !(1..=MAX_CALLS as u8).contains(&cfg.max_calls) {
         return Err(BotError::Config(format!(
             "max_calls must be 1..={MAX_CALLS}"

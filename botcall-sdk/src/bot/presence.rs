@@ -319,10 +319,9 @@ impl Presence {
                     self.client.shutdown(self.now());
                 }
             }
-            Event::Incoming { call_id, caller } => {
+            Event::Incoming { call_id } => {
                 let id = call_id.to_string();
                 self.calls.insert(id.clone(), CallEntry::default());
-                let _ = caller;
                 if let Err(TrySendError::Full(_) | TrySendError::Closed(_)) =
                     self.incoming.try_send(Ok(Pending {
                         call_id: id.clone(),
@@ -359,11 +358,7 @@ impl Presence {
                 if let Some(entry) = self.calls.remove(call_id.as_str())
                     && let Some(m) = entry.media
                 {
-                    let r = match reason.as_str() {
-                        "disconnected" => EndReason::SignalingLost,
-                        other => EndReason::Remote(other.to_string()),
-                    };
-                    let _ = m.try_send(MediaCmd::Ended(r));
+                    let _ = m.try_send(MediaCmd::Ended(EndReason::from_hangup(&reason)));
                 }
             }
             Event::ServerError {
@@ -371,8 +366,15 @@ impl Presence {
                 message,
                 call_id,
             } => {
-                let text = format!("{code}: {message}");
-                self.set_status(|s| s.last_error = Some(text));
+                // An error about a call that already ended here (both sides
+                // hung up at once) is no news.
+                let stale = call_id
+                    .as_ref()
+                    .is_some_and(|id| !self.calls.contains_key(id.as_str()));
+                if !stale {
+                    let text = format!("{code}: {message}");
+                    self.set_status(|s| s.last_error = Some(text));
+                }
                 if !self.client.is_online() {
                     self.last_error = Some(BotError::Refused {
                         code: code.to_string(),
@@ -437,6 +439,7 @@ impl Presence {
                 .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
             ice_servers: self.ice_servers(),
             ice_policy: self.cfg.ice_policy,
+            media_timeout: self.cfg.media_timeout,
             sig: self.cmd_tx.clone(),
             rng: Rng::new(self.rng.next_u64()),
         };

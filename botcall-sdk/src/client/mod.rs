@@ -36,7 +36,7 @@
 //! [`BACKOFF_MAX_MS`]) that resets after each successful `welcome`.
 //!
 //! Memory: everything is inline, no allocator; `size_of::<Client>()` is about
-//! 116 KiB with the default constants (the call slots' offer buffers are most
+//! 122 KiB with the default constants (the call slots' offer buffers are most
 //! of it). Put it in a `static` or a `Box`, not on a small stack.
 
 mod backoff;
@@ -717,11 +717,8 @@ impl Client {
                 // Ids are at most MAX_ID_LEN characters by construction.
                 let _ = slot.id.push_str(&call_id);
                 slot.state = SlotState::Ringing;
-                slot.caller = Some(att.clone());
-                self.event(Event::Incoming {
-                    call_id,
-                    caller: att,
-                });
+                slot.caller = Some(att);
+                self.event(Event::Incoming { call_id });
             }
             Err(e) => {
                 self.slots[i].offer.clear();

@@ -4,7 +4,6 @@
 
 use botcall_core::id::AgentId;
 use botcall_core::json::{self, Value};
-use botcall_core::jwt::HumanAttestation;
 use botcall_core::protocol::Text;
 
 use super::{MAX_CANDIDATE_LEN, MAX_ICE_URLS, fill};
@@ -97,6 +96,9 @@ pub enum OfflineReason {
 /// An event for the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+// No allocator to box into: a trickled candidate (≤ 512 bytes) is the
+// largest event, and the fixed queue holds 16 of them.
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     /// `welcome`: the bot is online.
     Online {
@@ -117,11 +119,12 @@ pub enum Event {
     },
     /// A call whose attestation verified and whose policy passed. Answer with
     /// [`Client::answer`](super::Client::answer) (the offer is [`Client::offer`](super::Client::offer)) or [`Client::reject`](super::Client::reject).
+    /// The verified attestation (who calls, how they were checked, their
+    /// fingerprints) is [`Client::caller`](super::Client::caller): kept once
+    /// in the call's slot, not copied into every queued event.
     Incoming {
         /// The call.
         call_id: AgentId,
-        /// The verified attestation: who calls, how they were checked, their fingerprint.
-        caller: HumanAttestation,
     },
     /// A call that was refused before the application saw it; a `reject` was sent.
     Refused {
