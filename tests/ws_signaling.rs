@@ -523,10 +523,14 @@ fn a_reader_too_slow_is_closed_with_1013() {
         "0",
         "--max-message-bytes",
         "16384",
+        // The per-call ICE caps would refuse the flood before the queue fills.
+        "--max-ice-per-call",
+        "10000",
+        "--max-ice-bytes-per-call",
+        "16777216",
     ]);
     let k = Keys::new();
     let (mut b, _) = bot(&d, &token(&k.hs, "hs-bot", 300));
-    // Shrink the bot's receive buffer so the kernel cannot hide the backlog.
     let (mut c, _) = caller(&d);
     let id = place_call(&mut c, "hs-bot")["call_id"].clone();
     recv(&mut b);
