@@ -213,15 +213,16 @@ impl Caller {
             if let (Some(_), Some(pt)) = (self.connected_at, self.pt)
                 && now >= self.next_send
             {
+                self.next_send += Duration::from_millis(20);
+                // The bot's DTLS close may arrive before its relayed hangup:
+                // then there is no writer any more, and nothing to send.
+                let Some(writer) = self.rtc.writer(self.mid) else {
+                    continue;
+                };
                 let pkt = self.enc.encode(&self.tone.next_frame()).unwrap();
                 let t = MediaTime::new(self.sent * 960, Frequency::FORTY_EIGHT_KHZ);
-                self.rtc
-                    .writer(self.mid)
-                    .unwrap()
-                    .write(pt, now, t, pkt)
-                    .unwrap();
+                writer.write(pt, now, t, pkt).unwrap();
                 self.sent += 1;
-                self.next_send += Duration::from_millis(20);
                 continue;
             }
             let mut wait = deadline.min(now + Duration::from_millis(3));
