@@ -112,7 +112,11 @@ pub(crate) fn healthcheck(args: &[OsString]) -> ExitCode {
             "healthcheck speaks plain HTTP; this daemon serves TLS (tls_cert)",
         )));
     }
-    exit(probe(cfg.listen, HEALTHCHECK_TIMEOUT).map(|body| println!("{body}")))
+    let r = probe(cfg.listen, HEALTHCHECK_TIMEOUT);
+    if let Ok(body) = &r {
+        println!("{body}");
+    }
+    exit(r.map(drop))
 }
 
 /// How long `healthcheck` waits for the connection, and then for the answer.

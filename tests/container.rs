@@ -13,10 +13,9 @@ mod sdk_caller;
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use botcall_sdk::codec::rms;
-use common::echo::EchoBot;
+
 use common::*;
 use sdk_caller::Caller;
 
