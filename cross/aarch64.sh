@@ -39,44 +39,15 @@ for a in "$@"; do
   esac
 done
 
-T=aarch64-unknown-linux-gnu
-CARGO=/usr/bin/cargo
-# Debian's compiler, not rustup's (which has no arm64 std), in its own target
-# folder so the two compilers never invalidate each other's builds.
-export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
+# T, CARGO, RUSTC and the target's toolchain variables; tool checks; binfmt_misc.
+who=aarch64.sh
+source cross/aarch64-env.sh
+# Debian's compiler in its own target folder, so the two compilers never
+# invalidate each other's builds.
 export CARGO_TARGET_DIR=${CROSS_TARGET_DIR:-target/debian-cross}
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-# -L /: Debian's own arm64 libc (from libstd-rust-web-dev:arm64's deps); the
-# cross libc under /usr/aarch64-linux-gnu mixed with it hangs thread start.
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /"
-# C code built from source: libopus (opusic-sys, via cmake) and aws-lc
-# (aws-lc-sys, for str0m's DTLS/SRTP). The cc and cmake crates read these;
-# cmake-rs sets CMAKE_SYSTEM_NAME/PROCESSOR itself when target != host.
-export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
-export CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++
-export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
-export CMAKE_TOOLCHAIN_FILE_aarch64_unknown_linux_gnu="$PWD/cross/aarch64-linux-gnu.cmake"
-# -sys crates that link a system library find its libfoo-dev:arm64.
-export PKG_CONFIG_ALLOW_CROSS=1
-export PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig
 
 t0=$(date +%s)
 say() { printf '  [aarch64 %4ss] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
-
-for tool in "$RUSTC" "$CARGO" aarch64-linux-gnu-gcc aarch64-linux-gnu-g++ qemu-aarch64 cmake; do
-  command -v "$tool" >/dev/null || { echo "aarch64.sh: $tool missing (run tests/setup)" >&2; exit 1; }
-done
-[ -d "$("$RUSTC" --print sysroot)/lib/rustlib/$T/lib" ] \
-  || { echo "aarch64.sh: no $T std for $RUSTC (apt-get install libstd-rust-web-dev:arm64)" >&2; exit 1; }
-
-# binfmt_misc: lets the kernel exec aarch64 binaries (through qemu-aarch64-static).
-binfmt=/proc/sys/fs/binfmt_misc
-if [ "$(id -u)" -eq 0 ]; then
-  [ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt" 2>/dev/null || true
-  if [ -e "$binfmt/register" ] && ! grep -qx enabled "$binfmt/qemu-aarch64" 2>/dev/null; then
-    update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
-  fi
-fi
 
 say "release build: botcalld"
 "$CARGO" build --release --locked --target "$T" -p botcalld --bins

@@ -1,5 +1,5 @@
-//! The command line: daemon flags, and the operator tools `keygen`,
-//! `token` and `verify-token` for provisioning bots.
+//! The command line: daemon flags, the operator tools `keygen`, `token` and
+//! `verify-token` for provisioning bots, and `healthcheck` for containers.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -17,11 +17,12 @@ const USAGE: &str = "usage: botcalld [--config FILE] [--OPTION VALUE ...]
        botcalld token --key FILE --sub ID [--ttl SECONDS] [--aud AUD] [--embed-jwk]
        botcalld verify-token --jwk FILE [--aud AUD] [--iss ISS] [--leeway SECONDS] TOKEN
        botcalld sample-config
+       botcalld healthcheck [--config FILE] [--OPTION VALUE ...]
 ";
 
 fn help() -> String {
     format!(
-        "botcalld {} — BotCall discovery daemon\n\n{USAGE}\nDaemon options (flag > BOTCALL_* environment > --config TOML file > default).\nOn/off options are flags: --NAME turns one on, --NAME=false or --NAME false off.\n  --config FILE              TOML file with any of the options below (env BOTCALL_CONFIG)\n{}\nSubcommands:\n  keygen        make an ES256 key pair (or an HS256 secret) as JWK files; the private file is mode 0600\n  token         mint a BotAuth token (JWT) for agent --sub, signed with --key (lifetime ≤ 600 s)\n  verify-token  check a token against a JWK (oct or EC P-256); prints header and claims, or why not (exit 1)\n  sample-config print a TOML file with every option at its default\n",
+        "botcalld {} — BotCall discovery daemon\n\n{USAGE}\nDaemon options (flag > BOTCALL_* environment > --config TOML file > default).\nOn/off options are flags: --NAME turns one on, --NAME=false or --NAME false off.\n  --config FILE              TOML file with any of the options below (env BOTCALL_CONFIG)\n{}\nSubcommands:\n  keygen        make an ES256 key pair (or an HS256 secret) as JWK files; the private file is mode 0600\n  token         mint a BotAuth token (JWT) for agent --sub, signed with --key (lifetime ≤ 600 s)\n  verify-token  check a token against a JWK (oct or EC P-256); prints header and claims, or why not (exit 1)\n  sample-config print a TOML file with every option at its default\n  healthcheck   GET /healthz from the daemon these options configure (its listen address); exit 0 on 200, else 1\n",
         env!("CARGO_PKG_VERSION"),
         Config::help()
     )
@@ -93,6 +94,76 @@ pub(crate) fn daemon_config(args: &[OsString]) -> Result<Option<Config>, String>
     }
     cfg.validate().map_err(|e| e.to_string())?;
     Ok(Some(cfg))
+}
+
+/// `botcalld healthcheck`: the container image's `HEALTHCHECK`. Takes the
+/// daemon's own options (flags, `BOTCALL_*`, `--config`), so it finds the
+/// listen address the daemon was given; connects to it (a wildcard address
+/// becomes loopback) and asks `GET /healthz`. Numeric addresses only: no
+/// name lookup, which a static binary in an empty image could not do.
+pub(crate) fn healthcheck(args: &[OsString]) -> ExitCode {
+    let cfg = match daemon_config(args) {
+        Ok(Some(cfg)) => cfg,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => return exit(Err(usage(e))),
+    };
+    if cfg.tls_cert.is_some() {
+        return exit(Err(fail(
+            "healthcheck speaks plain HTTP; this daemon serves TLS (tls_cert)",
+        )));
+    }
+    let r = probe(cfg.listen, HEALTHCHECK_TIMEOUT);
+    if let Ok(body) = &r {
+        println!("{body}");
+    }
+    exit(r.map(drop))
+}
+
+/// How long `healthcheck` waits for the connection, and then for the answer.
+const HEALTHCHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The address a client reaches a daemon listening on `listen` at.
+fn local_addr(listen: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let ip = match listen.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}
+
+/// `GET /healthz` on the daemon at `listen`; the body of a 200 answer.
+fn probe(listen: std::net::SocketAddr, timeout: std::time::Duration) -> Result<String, CliError> {
+    use std::io::{Read, Write};
+    let addr = local_addr(listen);
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| fail(format!("{addr}: {e}")))?;
+    s.set_read_timeout(Some(timeout))
+        .and_then(|()| s.set_write_timeout(Some(timeout)))
+        .map_err(|e| fail(format!("{addr}: {e}")))?;
+    let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes())
+        .map_err(|e| fail(format!("{addr}: {e}")))?;
+    // The answer is small; read it whole (the daemon closes after it).
+    let mut buf = Vec::with_capacity(1024);
+    s.take(64 * 1024)
+        .read_to_end(&mut buf)
+        .map_err(|e| fail(format!("{addr}: {e}")))?;
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    let head = match resp.parse(&buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        _ => return Err(fail(format!("{addr}: not an HTTP answer"))),
+    };
+    let body = String::from_utf8_lossy(&buf[head..]).trim().to_string();
+    match resp.code {
+        Some(200) => Ok(body),
+        code => Err(fail(format!(
+            "{addr}: /healthz answered {} {body}",
+            code.unwrap_or(0)
+        ))),
+    }
 }
 
 /// Why a subcommand stopped: bad usage (exit 2) or failure (exit 1).
@@ -389,6 +460,19 @@ mod tests {
         assert!(e.contains("yes"), "{e}");
         let e = cfg(&["--open-registration=maybe"]).unwrap_err();
         assert!(e.contains("maybe"), "{e}");
+    }
+
+    #[test]
+    fn healthcheck_turns_wildcards_into_loopback() {
+        for (listen, want) in [
+            ("0.0.0.0:8080", "127.0.0.1:8080"),
+            ("[::]:9000", "[::1]:9000"),
+            ("10.0.0.5:80", "10.0.0.5:80"),
+            ("[fd00::1]:80", "[fd00::1]:80"),
+        ] {
+            let got = local_addr(listen.parse().unwrap());
+            assert_eq!(got.to_string(), want, "{listen}");
+        }
     }
 
     #[test]

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Some("keygen") => return cli::keygen(&args[1..]),
         Some("token") => return cli::token(&args[1..]),
         Some("verify-token") => return cli::verify_token(&args[1..]),
+        Some("healthcheck") => return cli::healthcheck(&args[1..]),
         Some("sample-config") => {
             print!("{}", config::Config::sample_toml());
             return ExitCode::SUCCESS;

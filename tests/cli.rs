@@ -542,3 +542,24 @@ fn verify_token_says_why_not() {
     // And the good one, to be sure the cases above failed for their reason.
     ok(verify(d.path(), "bot.pub.jwk", &good, &[]));
 }
+
+/// `botcalld healthcheck` (the container image's HEALTHCHECK): exit 0 with
+/// the `/healthz` body from a running daemon, 1 when nothing answers; it
+/// takes the daemon's own options and environment to find the address.
+#[test]
+fn healthcheck_asks_the_daemon_it_is_configured_for() {
+    let d = Daemon::start(&[]);
+    let dir = TempDir::new("healthcheck");
+    let listen = d.addr.to_string();
+    let o = ok(run_in(dir.path(), &["healthcheck", "--listen", &listen]));
+    assert_eq!(json(&o.stdout)["status"], "ok", "{}", o.stdout);
+    // A wildcard listen address is asked on loopback.
+    let wildcard = format!("0.0.0.0:{}", d.addr.port());
+    ok(run_in(dir.path(), &["healthcheck", "--listen", &wildcard]));
+    let port = d.addr.port();
+    drop(d);
+    let o = run_in(dir.path(), &["healthcheck", "--listen", &listen]);
+    refused(&o, 1, &format!(":{port}"));
+    let o = run_in(dir.path(), &["healthcheck", "--no-such-option"]);
+    refused(&o, 2, "unknown option");
+}
