@@ -1116,7 +1116,7 @@ fn open_key(a: u8, n: u8) -> SigningKey {
     d[0] = 1;
     d[1] = a;
     d[2] = n;
-    SigningKey::Es256(p256::ecdsa::SigningKey::from_slice(&d).unwrap())
+    SigningKey::Es256(botcall_core::jwt::EcSigningKey::from_slice(&d).unwrap())
 }
 
 /// Registers a self-certifying id (`POST /register`, token carrying its key).

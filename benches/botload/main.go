@@ -351,6 +351,7 @@ func wsMode(args []string) {
 	idPrefix := fs.String("id-prefix", "bench-ws-", "agent id prefix")
 	idOffset := fs.Int("id-offset", 0, "first agent id number")
 	dir := fs.String("dir", "", "key directory: mint a per-connection HS256 BotAuth token (sub = id), sent as Authorization: Bearer")
+	alg := fs.String("alg", "hs", "hs | es: the key of the per-connection tokens (-dir); es ids need the ES256 fleet's prefix (bench-es-)")
 	token := fs.String("token", "", "one JWT for every connection (Authorization: Bearer)")
 	hello := fs.String("hello", "", `first message after the upgrade, e.g. {"type":"hello","role":"bot"}`)
 	expectFirst := fs.String("expect-first", "", "the first server message must contain this")
@@ -411,7 +412,7 @@ func wsMode(args []string) {
 		hdr := http.Header{}
 		tok := *token
 		if k != nil {
-			tok = k.token("hs", id, 600, i)
+			tok = k.token(*alg, id, 600, i)
 		}
 		if tok != "" {
 			hdr.Set("Authorization", "Bearer "+tok)

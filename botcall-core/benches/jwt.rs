@@ -65,6 +65,28 @@ fn benches(c: &mut Criterion) {
                 .len()
         })
     });
+    // The two ES256 backends side by side (`--features ring`: es256_* above
+    // run ring; these always run RustCrypto's p256, what no_std runs).
+    let Some(jwt::Key::Es256(vk)) = Some(es_key.clone()) else {
+        unreachable!()
+    };
+    let SigningKey::Es256(esk) = &es else {
+        unreachable!()
+    };
+    let msg = es_token.rsplit_once('.').unwrap().0.as_bytes();
+    let sig = esk.sign(msg);
+    g.bench_function("es256_raw_sign_backend", |b| {
+        b.iter(|| esk.sign(black_box(msg)))
+    });
+    g.bench_function("es256_raw_sign_p256", |b| {
+        b.iter(|| esk.sign_rfc6979(black_box(msg)))
+    });
+    g.bench_function("es256_raw_verify_backend", |b| {
+        b.iter(|| jwt::es256::verify(&vk, black_box(msg), &sig).unwrap())
+    });
+    g.bench_function("es256_raw_verify_p256", |b| {
+        b.iter(|| jwt::es256::verify_p256(&vk, black_box(msg), &sig).unwrap())
+    });
     g.bench_function("verify_bot_auth_hs256", |b| {
         b.iter(|| {
             jwt::verify_bot_auth(black_box(&hs_token), &hs_key, 60, Some("botcalld"), NOW).unwrap()

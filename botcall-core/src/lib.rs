@@ -9,6 +9,8 @@
 //! - `alloc`: owned conveniences (`Vec` sinks, `String` outputs).
 //! - `std` (default): `alloc`, `std::error::Error` impls, P-256 precomputed tables.
 //! - `sign` (default): HS256 and ES256 signing (RFC 6979 nonces, no RNG needed).
+//! - `ring`: implies `std`; ES256 signs and verifies through `ring` (several
+//!   times faster; random nonces from the OS). `p256` still handles keys.
 //!
 //! # Panic policy
 //! Errors are bad input; panics are broken internal invariants. Nothing in

@@ -181,7 +181,7 @@ pub(crate) mod tests {
     pub(crate) fn key(seed: u8) -> SigningKey {
         let mut d = [seed; 32];
         d[0] = 1;
-        SigningKey::Es256(p256::ecdsa::SigningKey::from_slice(&d).unwrap())
+        SigningKey::Es256(botcall_core::jwt::EcSigningKey::from_slice(&d).unwrap())
     }
 
     /// The JWKS of `key(seed)` with kid `k<seed>`.

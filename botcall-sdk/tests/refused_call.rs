@@ -21,7 +21,7 @@ use futures_lite::future;
 fn key(seed: u8) -> SigningKey {
     let mut d = [seed; 32];
     d[0] = 1;
-    SigningKey::Es256(p256::ecdsa::SigningKey::from_slice(&d).unwrap())
+    SigningKey::Es256(botcall_core::jwt::EcSigningKey::from_slice(&d).unwrap())
 }
 
 fn jwks() -> String {

@@ -12,7 +12,9 @@ use std::path::Path;
 
 use botcall_core::json;
 use botcall_core::json::Writer;
-use botcall_core::jwt::{self, Alg, HeaderOpts, Key, SigningKey, key::write_public_jwk};
+use botcall_core::jwt::{
+    self, Alg, EcSigningKey, HeaderOpts, Key, SigningKey, key::write_public_jwk,
+};
 
 /// Most keys in the JWKS (ours and other daemons'): bots read at most 4 KiB.
 #[cfg_attr(not(feature = "redis"), allow(dead_code))] // shared on Redis only
@@ -55,12 +57,12 @@ impl std::fmt::Debug for Attestor {
 }
 
 /// A fresh random P-256 signing key.
-pub(crate) fn generate_key() -> Result<p256::ecdsa::SigningKey, String> {
+pub(crate) fn generate_key() -> Result<EcSigningKey, String> {
     loop {
         let mut d = [0u8; 32];
         getrandom::fill(&mut d).map_err(|e| format!("no OS randomness: {e}"))?;
         // Out-of-range scalars (probability ~2^-32) are simply drawn again.
-        if let Ok(k) = p256::ecdsa::SigningKey::from_slice(&d) {
+        if let Ok(k) = EcSigningKey::from_slice(&d) {
             return Ok(k);
         }
     }
@@ -130,7 +132,7 @@ impl Attestor {
         Ok((Self::new(key, issuer), created))
     }
 
-    fn new(sk: p256::ecdsa::SigningKey, issuer: &str) -> Self {
+    fn new(sk: EcSigningKey, issuer: &str) -> Self {
         let vk = *sk.verifying_key();
         let kid = jwt::thumbprint(&vk).to_string();
         let mut jwk = Vec::new();

@@ -78,7 +78,7 @@ pub struct Keys {
 fn ec_key(seed: u8) -> SigningKey {
     let mut d = [seed; 32];
     d[0] = 1;
-    SigningKey::Es256(p256::ecdsa::SigningKey::from_slice(&d).unwrap())
+    SigningKey::Es256(botcall_core::jwt::EcSigningKey::from_slice(&d).unwrap())
 }
 
 impl Keys {

@@ -4,10 +4,12 @@
 //! the caller chose; [`claims::validate`] checks the claims against a
 //! [`Policy`]. [`verify_bot_auth`] and [`verify_attestation`] combine both for
 //! BotCall's two token kinds. Primitives come from RustCrypto (`hmac`, `sha2`,
-//! `p256`); no curve arithmetic lives here.
+//! `p256`), and with feature `ring` ES256 signs and verifies through `ring`
+//! ([`es256`]); no curve arithmetic lives here.
 
 pub mod claims;
 mod error;
+pub mod es256;
 pub mod key;
 #[cfg(feature = "sign")]
 pub mod sign;
@@ -15,6 +17,7 @@ pub mod verify;
 
 pub use claims::{BotAuth, Claims, HumanAttestation, Policy};
 pub use error::JwtError;
+pub use es256::EcSigningKey;
 pub use key::{Alg, Jwks, Key, Secret, thumbprint};
 #[cfg(feature = "sign")]
 pub use sign::{HeaderOpts, SigningKey, sign_claims};

@@ -1,10 +1,11 @@
-//! Token signing (feature `sign`): HS256, and ES256 with RFC 6979
-//! deterministic nonces, so no random number generator is needed.
+//! Token signing (feature `sign`): HS256, and ES256 ([`EcSigningKey`]: RFC
+//! 6979 deterministic nonces with `p256`, so no random number generator is
+//! needed; ring's random nonces with feature `ring`).
 
 use hmac::{Hmac, KeyInit, Mac};
-use p256::ecdsa::{Signature, signature::Signer};
 use sha2::Sha256;
 
+use super::es256::EcSigningKey;
 use super::key::{self, KeyOp};
 use super::{Alg, JwtError, Key, Secret};
 use crate::b64;
@@ -16,7 +17,7 @@ pub enum SigningKey {
     /// HS256 with this secret.
     Hs256(Secret),
     /// ES256 with this P-256 private key.
-    Es256(p256::ecdsa::SigningKey),
+    Es256(EcSigningKey),
 }
 
 impl core::fmt::Debug for SigningKey {
@@ -55,7 +56,7 @@ impl SigningKey {
         if d.len() != 32 {
             return Err(JwtError::BadKey);
         }
-        let sk = p256::ecdsa::SigningKey::from_slice(d).map_err(|_| JwtError::BadKey)?;
+        let sk = EcSigningKey::from_slice(d)?;
         if *sk.verifying_key() != public {
             return Err(JwtError::BadKey);
         }
@@ -106,7 +107,8 @@ impl SigningKey {
                         w.key(k)?.value(v)?;
                     }
                 }
-                let d = b64::encode(&sk.to_bytes(), &mut tmp).map_err(|_| json::write::Full)?;
+                let d = b64::encode(&sk.as_p256().to_bytes(), &mut tmp)
+                    .map_err(|_| json::write::Full)?;
                 w.field_str("d", d)?;
             }
         }
@@ -187,8 +189,7 @@ pub fn sign<'o>(
                     .map_err(|_| JwtError::BadKey)?
             }
             SigningKey::Es256(sk) => {
-                let sig: Signature = sk.sign(input);
-                heapless::Vec::from_slice(&sig.to_bytes()).map_err(|_| JwtError::BadKey)?
+                heapless::Vec::from_slice(&sk.sign(input)).map_err(|_| JwtError::BadKey)?
             }
         }
     };

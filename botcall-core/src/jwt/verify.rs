@@ -7,7 +7,7 @@
 //! signature verified.
 
 use hmac::{Hmac, KeyInit, Mac};
-use p256::ecdsa::{Signature, VerifyingKey, signature::Verifier};
+use p256::ecdsa::VerifyingKey;
 use sha2::Sha256;
 
 use super::{Alg, JwtError, Key, MAX_TOKEN_LEN};
@@ -167,16 +167,13 @@ pub fn hs256_verify(secret: &[u8], msg: &[u8], tag: &[u8]) -> Result<(), JwtErro
     mac.verify_slice(tag).map_err(|_| JwtError::BadSignature)
 }
 
-/// Verifies an ES256 signature (exactly 64 bytes, r||s) over `msg`.
+/// Verifies an ES256 signature (exactly 64 bytes, r||s) over `msg`, with
+/// the compiled-in backend ([`super::es256`]: `p256`, or `ring` with feature `ring`).
 ///
 /// # Errors
 /// [`JwtError::SignatureLength`] (e.g. DER) or [`JwtError::BadSignature`].
 pub fn es256_verify(vk: &VerifyingKey, msg: &[u8], sig: &[u8]) -> Result<(), JwtError> {
-    if sig.len() != 64 {
-        return Err(JwtError::SignatureLength);
-    }
-    let sig = Signature::from_slice(sig).map_err(|_| JwtError::BadSignature)?;
-    vk.verify(msg, &sig).map_err(|_| JwtError::BadSignature)
+    super::es256::verify(vk, msg, sig)
 }
 
 /// Verifies `token` with `key` and returns its header and decoded payload.
