@@ -54,15 +54,26 @@ fn to_py(py: Python<'_>, e: &BotError) -> PyErr {
     match e {
         BotError::Config(_) => raise(py, "ConfigError", text),
         BotError::Key(_) => raise(py, "AuthError", format!("the bot key is unusable: {text}")),
-        BotError::Http { status, .. } if matches!(status, 401 | 403) => {
-            raise(py, "AuthError", format!("the daemon refused the bot: {text}"))
-        }
-        BotError::Refused { code, .. } if code == "unauthorized" => {
-            raise(py, "AuthError", format!("the daemon refused the bot: {text}"))
-        }
-        BotError::Io { .. } | BotError::Http { .. } | BotError::Timeout(_) | BotError::WebSocket(_) => {
-            raise(py, "DaemonUnavailable", format!("cannot reach the daemon: {text}"))
-        }
+        BotError::Http {
+            status: 401 | 403, ..
+        } => raise(
+            py,
+            "AuthError",
+            format!("the daemon refused the bot: {text}"),
+        ),
+        BotError::Refused { code, .. } if code == "unauthorized" => raise(
+            py,
+            "AuthError",
+            format!("the daemon refused the bot: {text}"),
+        ),
+        BotError::Io { .. }
+        | BotError::Http { .. }
+        | BotError::Timeout(_)
+        | BotError::WebSocket(_) => raise(
+            py,
+            "DaemonUnavailable",
+            format!("cannot reach the daemon: {text}"),
+        ),
         BotError::Ended(r) => ended(py, r),
         BotError::Closed => raise(py, "BotClosed", "the bot was shut down"),
         BotError::CallRefused { .. } => raise(py, "CallRefused", text),
@@ -157,7 +168,11 @@ fn connect(
     }
     if let Some(t) = media_timeout {
         if !(t.is_finite() && t > 0.0) {
-            return Err(raise(py, "ConfigError", "media_timeout must be > 0 seconds"));
+            return Err(raise(
+                py,
+                "ConfigError",
+                "media_timeout must be > 0 seconds",
+            ));
         }
         cfg = cfg.media_timeout(Duration::from_secs_f64(t));
     }
@@ -201,7 +216,13 @@ impl NativeBot {
                 match bot.accept_call().await {
                     Ok(call) => {
                         return Box::new(move |py: Python<'_>| {
-                            Ok(Py::new(py, NativeCall { call: Arc::new(call) })?.into_any())
+                            Ok(Py::new(
+                                py,
+                                NativeCall {
+                                    call: Arc::new(call),
+                                },
+                            )?
+                            .into_any())
                         }) as Produce;
                     }
                     Err(e) if e.is_refused_call() => continue,
@@ -310,9 +331,8 @@ impl NativeCall {
         let call = self.call.clone();
         spawn(py, async move {
             let r = call.ended().await;
-            Box::new(move |py: Python<'_>| {
-                Ok(r.code().into_pyobject(py)?.into_any().unbind())
-            }) as Produce
+            Box::new(move |py: Python<'_>| Ok(r.code().into_pyobject(py)?.into_any().unbind()))
+                as Produce
         })
     }
 
@@ -349,7 +369,9 @@ impl NativeInput {
         spawn(py, async move {
             let frame = match call.receive_audio_opus().await {
                 Ok(f) => f,
-                Err(BotError::Ended(_)) => return Box::new(|py: Python<'_>| Ok(py.None())) as Produce,
+                Err(BotError::Ended(_)) => {
+                    return Box::new(|py: Python<'_>| Ok(py.None())) as Produce;
+                }
                 Err(e) => return err_produce(e),
             };
             let mut pcm = Vec::with_capacity(960);
@@ -383,7 +405,7 @@ impl NativeOutput {
     /// Encodes and queues `pcm` (PCM16 little-endian mono); the future
     /// completes once all of it is queued (the SDK holds ~160 ms).
     fn write(&self, py: Python<'_>, pcm: &[u8]) -> PyResult<Py<PyAny>> {
-        if pcm.len() % 2 != 0 {
+        if !pcm.len().is_multiple_of(2) {
             return Err(raise(
                 py,
                 "ConfigError",
