@@ -49,7 +49,8 @@
 //!   `async-io`, with str0m for WebRTC. Without it the crate is
 //!   `#![no_std]` and needs no allocator.
 //! - `codec`: `codec` — PCM ↔ Opus helpers over libopus (built from source;
-//!   needs `cmake`), a tone generator and an RMS meter.
+//!   needs `cmake`), a tone generator and an RMS meter; `audio` — PCM16 at
+//!   any sample rate (resampling, Opus in 20 ms frames) for bindings.
 //!
 //! # Panic policy
 //! Errors are bad input, panics are broken internal invariants. Nothing
@@ -75,6 +76,9 @@ pub mod turn;
 pub mod ws;
 
 // The std layers use std freely; the lint guards the no_std core.
+#[cfg(feature = "codec")]
+#[allow(clippy::std_instead_of_core)]
+pub mod audio;
 #[cfg(feature = "std")]
 #[allow(clippy::std_instead_of_core)]
 mod bot;

@@ -128,6 +128,8 @@ pub(crate) enum MediaCmd {
     Ended(EndReason),
     /// The application hangs up.
     Hangup,
+    /// Drop the audio queued for sending (barge-in).
+    ClearAudio,
 }
 
 /// A verified, answered call. Cheap to share by reference between a
@@ -204,6 +206,14 @@ impl Call {
             },
         )
         .await;
+    }
+
+    /// Drops the audio queued for sending and not yet sent (up to the
+    /// ~160 ms [`Call::send_audio_opus`] buffers): for barge-in, when the
+    /// caller starts talking over the bot. Frames queued after this call are
+    /// sent as usual.
+    pub fn clear_audio(&self) {
+        let _ = self.ctl.try_send(MediaCmd::ClearAudio);
     }
 
     /// Waits until the call is over, and says why.
@@ -1110,6 +1120,10 @@ impl Media {
                 // The daemon (or the SDK's signaling side) knows already.
                 Wake::Ctl(MediaCmd::Ended(r)) => self.end_with(r, None),
                 Wake::Ctl(MediaCmd::Hangup) => self.end(EndReason::Local),
+                Wake::Ctl(MediaCmd::ClearAudio) => {
+                    self.queue.clear();
+                    while self.audio_rx.try_recv().is_ok() {}
+                }
                 Wake::Audio(f) => {
                     if f.len() <= MAX_FRAME_LEN {
                         self.queue.push_back(f);
