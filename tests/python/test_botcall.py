@@ -105,8 +105,7 @@ async def caller(daemon: Daemon, agent: str, wav: str, *extra: str):
         "caller",
         "--ws",
         daemon.ws,
-        "--to",
-        agent,
+        f"--to={agent}",  # a thumbprint may start with "-"
         "--wav",
         wav,
         *extra,

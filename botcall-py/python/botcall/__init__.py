@@ -7,7 +7,6 @@ without the GIL). See docs/python.md.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, AsyncIterator, Optional
 
 from . import _native
@@ -243,10 +242,12 @@ class Bot:
                 return
 
     async def close(self) -> None:
-        """Hangs up every call and goes offline."""
+        """Hangs up every call and goes offline. A task waiting in `calls()`
+        ends its loop; one waiting in `next_call()` gets `BotClosed`."""
+        if self._closed:
+            return
         self._closed = True
-        self._native.shutdown()
-        await asyncio.sleep(0)
+        await self._native.shutdown()
 
     async def __aenter__(self) -> Bot:
         return self
