@@ -71,6 +71,8 @@ class AudioInput:
         return self
 
     async def __anext__(self) -> AudioFrame:
+        # Cancelling this await stops the read in Rust (the frame being
+        # handed over at that instant, if any, is dropped).
         data = await self._native.next()
         if data is None:
             raise StopAsyncIteration
@@ -228,7 +230,12 @@ class Bot:
         return self._native.status()
 
     async def next_call(self) -> Call:
-        """The next call whose attestation verified, answered."""
+        """The next call whose attestation verified, answered.
+
+        Cancelling the waiting task (or an `asyncio.wait_for` timeout) stops
+        the wait in Rust too: no call is taken for it. Raises `BotClosed`
+        once `close()` was called, also in a task already waiting.
+        """
         if self._closed:
             raise BotClosed("the bot was shut down")
         return Call(await self._native.next_call())
