@@ -266,9 +266,10 @@ fn connect(
     }
     spawn(py, async move {
         match register_with_discovery(cfg).await {
-            Ok(bot) => Box::new(move |py: Python<'_>| {
-                Ok(Py::new(py, NativeBot::new(bot))?.into_any())
-            }) as Produce,
+            Ok(bot) => {
+                Box::new(move |py: Python<'_>| Ok(Py::new(py, NativeBot::new(bot))?.into_any()))
+                    as Produce
+            }
             Err(e) => err_produce(e),
         }
     })
