@@ -11,10 +11,11 @@
 use std::time::Instant;
 
 use botcall_core::id::AgentId;
-use botcall_core::protocol::{Msg, Proof, RawJson, Text, hangup};
+use botcall_core::protocol::{Msg, Proof, RawJson, Text, close, hangup};
 use botcall_core::sdp;
 
-use super::hub::{ConnId, DaemonId, Hub, Output, encode};
+use super::hub::{Hub, Output, encode};
+use crate::ids::{ConnId, DaemonId, SessionId};
 use super::remote::{self, Kind};
 use crate::auth::attest::Attestation;
 
@@ -42,7 +43,7 @@ pub(crate) struct Call {
     pub(crate) caller: Party,
     pub(crate) bot: Party,
     pub(crate) agent: AgentId,
-    pub(crate) session: AgentId,
+    pub(crate) session: SessionId,
     pub(crate) hv: &'static str,
     pub(crate) state: CallState,
     /// ICE each side has sent (caller, bot): bounded per call, so a caller
@@ -688,7 +689,7 @@ impl Hub {
             self.end_session(conn, "replaced", now);
             self.out.push_back(Output::Close(
                 conn,
-                crate::ws::frame::close::REPLACED,
+                close::REPLACED,
                 "replaced by a connection on another daemon",
             ));
         }
