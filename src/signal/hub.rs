@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use botcall_core::id::AgentId;
 use botcall_core::protocol::{Msg, RawJson, Role, Text, close};
 
-use super::calls::{Call, Party, Side};
+use super::call::{Call, Party, Side};
 use super::ice::IceConfig;
 use super::remote;
 use crate::auth::attest::Attestor;
