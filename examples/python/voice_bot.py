@@ -172,6 +172,7 @@ async def talk(call: botcall.Call, llm: Optional[Llm], voice: str = VOICE) -> No
                         speaking.cancel()
                         if speaker:
                             speaker.clear()
+                        print("barge-in: stopped answering", flush=True)
                 if not in_speech:
                     preroll.append(frame.data)
                     continue

@@ -25,7 +25,7 @@ from typing import Callable, Optional
 
 import pytest
 from pocketsphinx import Decoder
-from test_botcall import ROOT, daemon, key  # noqa: F401 (fixtures)
+from test_botcall import ROOT, caller, daemon, key  # noqa: F401 (fixtures)
 
 E2E = ROOT / "tests" / "e2e"
 VOICE_BOT = ROOT / "examples" / "python" / "voice_bot.py"
@@ -79,20 +79,23 @@ class Proc:
         self.p.wait()
 
 
-def question_wav(path: Path, text: str) -> str:
-    """`text` spoken by espeak-ng, then 5 s of quiet (the bot answers in it)."""
+def question_wav(path: Path, *parts: tuple[str, float]) -> str:
+    """Each (text, quiet seconds after it) spoken by espeak-ng, in a row."""
     raw = path.with_suffix(".raw.wav")
-    subprocess.run(
-        ["espeak-ng", "-v", voice_bot.VOICE, "-s", str(voice_bot.SPEED), "-w", str(raw), text],
-        check=True,
-    )
-    with wave.open(str(raw)) as w:
-        rate, pcm = w.getframerate(), w.readframes(w.getnframes())
+    rate, out = 22050, [bytes(22050 // 2 * 2)]
+    for text, quiet in parts:
+        subprocess.run(
+            ["espeak-ng", "-v", voice_bot.VOICE, "-s", str(voice_bot.SPEED), "-w", str(raw), text],
+            check=True,
+        )
+        with wave.open(str(raw)) as w:
+            rate = w.getframerate()
+            out.append(w.readframes(w.getnframes()) + bytes(int(rate * quiet) * 2))
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(bytes(rate // 2 * 2) + pcm + bytes(rate * 5 * 2))
+        w.writeframes(b"".join(out))
     return str(path)
 
 
@@ -121,14 +124,11 @@ def has_words(line: str, words: str) -> bool:
     return all(w in line.split() for w in words.split())
 
 
-def converse(daemon, key, tmp_path, question: str, extra: list[str] = ()):  # noqa: F811
-    """Runs voice_bot.py, calls it from Chromium with `question` as the
-    microphone until the bot heard the question's words and has answered
-    twice; returns (bot, transcripts of what the page heard)."""
-    wav = question_wav(tmp_path / "question.wav", question)
-    bot = Proc(
-        [sys.executable, str(VOICE_BOT), "--daemon", daemon.url, "--key", key, *extra],
-    )
+def chromium_call(daemon, key, tmp_path, wav: str, until, extra=()):  # noqa: F811
+    """Runs voice_bot.py and calls it from Chromium with `wav` as the
+    microphone; `until(bot)` waits for what the test needs, then the page
+    hangs up. Returns (bot, transcripts of what the page heard)."""
+    bot = Proc([sys.executable, str(VOICE_BOT), "--daemon", daemon.url, "--key", key, *extra])
     page = None
     try:
         online = bot.wait_for(lambda ln: ln.startswith("online as "), "online")
@@ -141,11 +141,7 @@ def converse(daemon, key, tmp_path, question: str, extra: list[str] = ()):  # no
             stdin=subprocess.PIPE,
         )  # fmt: skip
         page.wait_for(lambda ln: ln == "RECORDING", "call")
-        bot.wait_for(lambda ln: ln.startswith("heard: ") and has_words(ln, question), "question")
-        for _ in range(2):
-            bot.wait_for(lambda ln: ln.startswith("said: "), "answer")
-        # The next round of the question: the answer before it has played out.
-        bot.wait_for(lambda ln: ln.startswith("heard: "), "next question")
+        until(bot)
         page.p.stdin.write("stop\n")
         page.p.stdin.close()
         res = page.wait_for(lambda ln: ln.startswith("RESULT "), "result")
@@ -161,6 +157,22 @@ def converse(daemon, key, tmp_path, question: str, extra: list[str] = ()):  # no
         bot.stop()
 
 
+def converse(daemon, key, tmp_path, question: str, extra: list[str] = ()):  # noqa: F811
+    """A Chromium call with `question` as the microphone (5 s of quiet after
+    it, for the answer) until the bot heard the question's words and has
+    answered twice; returns (bot, transcripts of what the page heard)."""
+
+    def until(bot: Proc) -> None:
+        bot.wait_for(lambda ln: ln.startswith("heard: ") and has_words(ln, question), "question")
+        for _ in range(2):
+            bot.wait_for(lambda ln: ln.startswith("said: "), "answer")
+        # The next round of the question: the answer before it has played out.
+        bot.wait_for(lambda ln: ln.startswith("heard: "), "next question")
+
+    wav = question_wav(tmp_path / "question.wav", (question, 5.0))
+    return chromium_call(daemon, key, tmp_path, wav, until, extra)
+
+
 def test_chromium_asks_the_voice_bot_and_hears_its_answer(daemon, key, tmp_path):  # noqa: F811
     question = "hi there how are you"
     bot, heard = converse(daemon, key, tmp_path, question)
@@ -168,6 +180,26 @@ def test_chromium_asks_the_voice_bot_and_hears_its_answer(daemon, key, tmp_path)
     assert said and all(ln == "said: hi there, nice to meet you" for ln in said), bot.seen
     assert any("nice to meet you" in h for h in heard), heard
     assert not any("how are you" in h for h in heard), f"an echo, not an answer: {heard}"
+
+
+def test_talking_over_the_voice_bot_stops_its_answer(daemon, key, tmp_path):  # noqa: F811
+    # The caller asks, pauses 1.5 s (the bot starts answering after 0.7 s of
+    # quiet; its answer lasts ~2 s), then talks again: the bot must stop.
+    wav = question_wav(
+        tmp_path / "talk.wav", ("hi there how are you", 1.5), ("what is the weather like", 4.0)
+    )
+    barge = "barge-in: stopped answering"
+
+    def until(bot: Proc) -> None:
+        bot.wait_for(lambda ln: ln == barge, "barge-in")
+
+    bot, _ = chromium_call(daemon, key, tmp_path, wav, until)
+    lines = bot.seen
+    cut = lines.index(barge)
+    # What it was saying when the caller talked over it was never finished.
+    says = [i for i, ln in enumerate(lines[:cut]) if ln.startswith("say: ")]
+    assert says, lines
+    assert f"said: {lines[says[-1]][5:]}" not in lines[says[-1] : cut], lines
 
 
 @pytest.fixture
