@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import wave
 from typing import Optional
@@ -207,6 +208,12 @@ async def main() -> int:
     p.add_argument("--llm-model", default="default", help="the model name sent to --llm")
     p.add_argument("--llm-timeout", type=float, default=20.0, help="seconds per answer")
     a = p.parse_args()
+    if a.llm:
+        u = urllib.parse.urlparse(a.llm)
+        if u.scheme not in ("http", "https") or not u.netloc:
+            p.error(f"--llm must be an http:// or https:// URL, not {a.llm!r}")
+    if not a.llm_timeout > 0:
+        p.error("--llm-timeout must be > 0 seconds")
     llm_args = (a.llm, a.llm_model, a.llm_timeout) if a.llm else None
     try:
         bot = await botcall.Bot.connect(

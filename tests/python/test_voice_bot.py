@@ -274,3 +274,13 @@ def test_llm_failures_are_clear_errors_and_the_bot_says_so(llm, capsys):
     reply = asyncio.run(voice_bot.Llm(url, "m", 5).reply("hello"))
     assert reply == voice_bot.SORRY
     assert "llm error: " in capsys.readouterr().err
+
+    # A URL it cannot use is refused at start, with what was wrong.
+    for bad in (["--llm", "ftp://example"], ["--llm", "localhost:8000"], ["--llm-timeout", "0"]):
+        r = subprocess.run(
+            [sys.executable, str(VOICE_BOT), "--key", "unused.jwk", *bad],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 2 and "--llm" in r.stderr, (bad, r.stderr)
