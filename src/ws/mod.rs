@@ -4,7 +4,7 @@
 //! queues of all sockets ([`registry`]).
 
 pub(crate) mod conn;
-pub(crate) mod frame;
+pub mod frame;
 pub(crate) mod handshake;
 pub(crate) mod registry;
 pub(crate) mod route;
