@@ -8,6 +8,7 @@ pub mod frame;
 pub(crate) mod handshake;
 pub(crate) mod registry;
 pub(crate) mod route;
+pub(crate) mod session;
 
 pub(crate) use conn::spawn;
 pub(crate) use handshake::{handshake, is_upgrade};
