@@ -26,35 +26,22 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use super::call::{Call, CallShared, MediaCmd, OpusFrame};
 use super::cmd::Cmd;
+use super::gather::{Gatherer, Liveness};
 use super::ice_url::{stun_servers, turn_servers};
 use super::{BotError, EndReason, HumanAttestation, IcePolicy, IceServerConfig};
 use crate::client::Rng;
 use crate::media::{FramePacer, JitterBuffer, MAX_FRAME_LEN};
-use crate::stun;
 use crate::turn::{self, Incoming, TurnClient, TurnEvent, TurnState};
 
 /// Frames the application may queue ahead of the pacer (160 ms).
 const AUDIO_QUEUE: usize = 8;
 /// Received frames held for a slow application (1 s); more are dropped.
 const RECEIVE_QUEUE: usize = 50;
-/// How long ICE + DTLS may take after the answer.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Most outputs drained from str0m after a call ends (RTCP BYE, DTLS
 /// close_notify), so the caller learns at once.
 const CLOSE_DRAIN: usize = 32;
-/// STUN binding retransmits for the srflx candidate.
-const STUN_TRIES: u32 = 3;
 /// Largest datagram read or relayed.
 const MAX_DATAGRAM: usize = 2000;
-
-/// A STUN server to ask for our reflexive address.
-#[derive(Debug)]
-struct StunProbe {
-    server: SocketAddr,
-    txid: [u8; 12],
-    next_at: Instant,
-    tries: u32,
-}
 
 /// A TURN allocation of this call.
 #[derive(Debug)]
@@ -94,19 +81,16 @@ pub(crate) struct Media {
     queue: VecDeque<Vec<u8>>,
     jitter: Box<JitterBuffer>,
     last_rx: Instant,
-    /// The last datagram from the caller that str0m took (RTP, RTCP, STUN).
-    last_heard: Instant,
-    media_timeout: Duration,
+    /// Connect timeout and media lost (sans-IO).
+    liveness: Liveness,
     base: Instant,
-    started: Instant,
-    disconnected_since: Option<Instant>,
-    probes: Vec<StunProbe>,
+    /// STUN probes and end-of-candidates (sans-IO).
+    gather: Gatherer,
     relays: Vec<Relay>,
     /// [`IcePolicy::Relay`]: no host/srflx candidates, no direct datagrams.
     relay_only: bool,
     /// Scratch for TURN messages (Send indications, requests).
     tbuf: Vec<u8>,
-    gathering_done: bool,
     frames_tx: Sender<OpusFrame>,
     audio_rx: Receiver<Vec<u8>>,
     ctl_rx: Receiver<MediaCmd>,
@@ -195,20 +179,7 @@ pub(crate) fn start(setup: MediaSetup) -> Result<Started, BotError> {
     } else {
         stun_servers(&ice_servers, local_ip.is_ipv6())
     };
-    let probes = stun_list
-        .into_iter()
-        .map(|server| {
-            let mut txid = [0u8; 12];
-            txid[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
-            txid[8..].copy_from_slice(&(rng.next_u64() as u32).to_le_bytes());
-            StunProbe {
-                server,
-                txid,
-                next_at: now,
-                tries: 0,
-            }
-        })
-        .collect();
+    let gather = Gatherer::new(stun_list, &mut rng, now);
     let (audio_tx, audio_rx) = async_channel::bounded(AUDIO_QUEUE);
     let (frames_tx, frames_rx) = async_channel::bounded(RECEIVE_QUEUE);
     let (ctl_tx, ctl_rx) = async_channel::bounded(64);
@@ -234,16 +205,12 @@ pub(crate) fn start(setup: MediaSetup) -> Result<Started, BotError> {
         queue: VecDeque::with_capacity(3),
         jitter: Box::new(JitterBuffer::new(3)),
         last_rx: now,
-        last_heard: now,
-        media_timeout,
+        liveness: Liveness::new(media_timeout, now),
         base: now,
-        started: now,
-        disconnected_since: None,
-        probes,
+        gather,
         relays,
         relay_only,
         tbuf: vec![0u8; (MAX_DATAGRAM + turn::SEND_OVERHEAD).max(turn::MAX_CONTROL_LEN)],
-        gathering_done: false,
         frames_tx,
         audio_rx,
         ctl_rx,
@@ -271,20 +238,6 @@ enum Wake {
 impl Media {
     fn ms(&self, t: Instant) -> crate::Instant {
         crate::Instant(t.saturating_duration_since(self.base).as_millis() as u64)
-    }
-
-    /// When connected media counts as lost: `media_timeout` after ICE went
-    /// disconnected or after the last datagram from the caller, whichever
-    /// is earlier. `None` before media connected.
-    fn media_lost_at(&self) -> Option<Instant> {
-        if !self.shared.connected.load(Ordering::Relaxed) {
-            return None;
-        }
-        let silent = self.last_heard + self.media_timeout;
-        Some(match self.disconnected_since {
-            Some(d) => silent.min(d + self.media_timeout),
-            None => silent,
-        })
     }
 
     /// Ends the call with `r` (the first reason wins); tells the daemon
@@ -330,7 +283,7 @@ impl Media {
         match e {
             Event::Connected => {
                 self.shared.connected.store(true, Ordering::Relaxed);
-                self.last_heard = now;
+                self.liveness.on_connected(now);
                 let base = self.rng.next_u64() as u32;
                 self.pacer = Some(FramePacer::new(self.ms(now), base));
             }
@@ -350,11 +303,9 @@ impl Media {
                 self.deliver();
             }
             Event::IceConnectionStateChange(s) => match s {
-                IceConnectionState::Disconnected => {
-                    self.disconnected_since.get_or_insert(now);
-                }
+                IceConnectionState::Disconnected => self.liveness.on_ice_disconnected(true, now),
                 IceConnectionState::Connected | IceConnectionState::Completed => {
-                    self.disconnected_since = None;
+                    self.liveness.on_ice_disconnected(false, now)
                 }
                 _ => {}
             },
@@ -414,49 +365,21 @@ impl Media {
     }
 
     async fn send_probes(&mut self, now: Instant) {
-        for p in self.probes.iter_mut() {
-            if p.tries < STUN_TRIES && now >= p.next_at {
-                let req = stun::binding_request(&p.txid);
-                let _ = self.sock.send_to(&req, p.server).await;
-                p.tries += 1;
-                p.next_at = now + Duration::from_millis(250 << p.tries);
-            }
+        while let Some((server, req)) = self.gather.poll_transmit(now) {
+            let _ = self.sock.send_to(&req, server).await;
         }
     }
 
-    fn probe_due(&self) -> Option<Instant> {
-        self.probes
+    /// A TURN allocation is still being made (end-of-candidates waits).
+    fn relays_pending(&self) -> bool {
+        self.relays
             .iter()
-            .filter(|p| p.tries < STUN_TRIES)
-            .map(|p| p.next_at)
-            .min()
-    }
-
-    /// When end-of-candidates goes out: once every STUN probe is answered
-    /// or used up (its last wait over) and every TURN allocation succeeded
-    /// or failed. `None` while that is not known yet, or after it was sent.
-    fn end_of_candidates_due(&self) -> Option<Instant> {
-        if self.gathering_done
-            || self.probes.iter().any(|p| p.tries < STUN_TRIES)
-            || self
-                .relays
-                .iter()
-                .any(|r| matches!(r.client.state(), TurnState::Idle | TurnState::Allocating))
-        {
-            return None;
-        }
-        Some(
-            self.probes
-                .iter()
-                .map(|p| p.next_at)
-                .max()
-                .unwrap_or(self.started),
-        )
+            .any(|r| matches!(r.client.state(), TurnState::Idle | TurnState::Allocating))
     }
 
     fn maybe_end_of_candidates(&mut self, now: Instant) {
-        if self.end_of_candidates_due().is_some_and(|t| now >= t) {
-            self.gathering_done = true;
+        let pending = self.relays_pending();
+        if self.gather.poll_end_of_candidates(now, pending) {
             let _ = self.sig.try_send(Cmd::LocalCandidate {
                 call_id: self.call_id.clone(),
                 candidate: None,
@@ -580,7 +503,7 @@ impl Media {
                 {
                     self.shared.relay_rx.fetch_add(1, Ordering::Relaxed);
                     if self.rtc.handle_input(Input::Receive(now, r)).is_ok() {
-                        self.last_heard = now;
+                        self.liveness.on_heard(now);
                     }
                 }
                 true
@@ -616,23 +539,10 @@ impl Media {
 
     /// A datagram that answers one of our STUN probes.
     fn on_stun_answer(&mut self, buf: &[u8], from: SocketAddr) -> bool {
-        if !stun::is_stun(buf) {
-            return false;
-        }
-        let Some(i) = self
-            .probes
-            .iter()
-            .position(|p| p.server == from && stun::parse_binding_response(buf, &p.txid).is_ok())
-        else {
+        let Some(mapped) = self.gather.handle_datagram(buf, from, Instant::now()) else {
             return false;
         };
-        let p = &mut self.probes[i];
-        let mapped = stun::parse_binding_response(buf, &p.txid).ok();
-        p.tries = STUN_TRIES;
-        p.next_at = Instant::now();
-        if let Some(mapped) = mapped {
-            self.add_local(Candidate::server_reflexive(mapped, self.local, "udp"));
-        }
+        self.add_local(Candidate::server_reflexive(mapped, self.local, "udp"));
         true
     }
 
@@ -679,15 +589,8 @@ impl Media {
                 continue;
             }
             self.maybe_end_of_candidates(now);
-            let connected = self.shared.connected.load(Ordering::Relaxed);
-            if !connected && now.duration_since(self.started) > CONNECT_TIMEOUT {
-                self.end(EndReason::MediaTimeout);
-                continue;
-            }
-            if let Some(t) = self.media_lost_at()
-                && now >= t
-            {
-                self.end(EndReason::MediaLost);
+            if let Some(r) = self.liveness.check(now) {
+                self.end(r);
                 continue;
             }
             // A gap that no newer packet resolves: give up on it after 60 ms.
@@ -700,19 +603,15 @@ impl Media {
             let mut deadline = rtc_deadline.min(now + Duration::from_secs(1));
             for t in [
                 self.send_due(),
-                self.probe_due(),
-                self.end_of_candidates_due(),
+                self.gather.poll_timeout(),
+                self.gather.end_of_candidates_due(self.relays_pending()),
                 self.relay_due(),
+                self.liveness.poll_timeout(),
             ]
             .into_iter()
             .flatten()
             {
                 deadline = deadline.min(t);
-            }
-            if !connected {
-                deadline = deadline.min(self.started + CONNECT_TIMEOUT + Duration::from_millis(10));
-            } else if let Some(t) = self.media_lost_at() {
-                deadline = deadline.min(t + Duration::from_millis(10));
             }
             let wake = {
                 let sock = &self.sock;
@@ -756,7 +655,7 @@ impl Media {
                         self.shared.direct_rx.fetch_add(1, Ordering::Relaxed);
                         let now = Instant::now();
                         if self.rtc.handle_input(Input::Receive(now, r)).is_ok() {
-                            self.last_heard = now;
+                            self.liveness.on_heard(now);
                         }
                     }
                 }

@@ -11,6 +11,7 @@
 mod call;
 mod cmd;
 mod error;
+mod gather;
 mod ice_url;
 mod media;
 mod net;
