@@ -7,11 +7,11 @@
 use botcall_core::ws::{self as codec, Sender};
 
 /// Frame opcodes.
-pub(crate) use botcall_core::ws::Op;
+pub use botcall_core::ws::Op;
 
 /// A frame that must close the connection with this code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FrameError(pub(crate) u16, pub(crate) &'static str);
+pub struct FrameError(pub u16, pub &'static str);
 
 impl From<codec::FrameError> for FrameError {
     fn from(e: codec::FrameError) -> Self {
@@ -21,10 +21,10 @@ impl From<codec::FrameError> for FrameError {
 
 /// A parsed frame; `payload` is unmasked, inside the caller's buffer.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Frame<'a> {
-    pub(crate) fin: bool,
-    pub(crate) op: Op,
-    pub(crate) payload: &'a [u8],
+pub struct Frame<'a> {
+    pub fin: bool,
+    pub op: Op,
+    pub payload: &'a [u8],
 }
 
 /// Parses one frame at the start of `buf`, unmasking it in place.
@@ -32,10 +32,7 @@ pub(crate) struct Frame<'a> {
 ///
 /// Payloads above `max_payload` are refused from the header alone, before
 /// any of the payload is buffered.
-pub(crate) fn parse(
-    buf: &mut [u8],
-    max_payload: usize,
-) -> Result<Option<(Frame<'_>, usize)>, FrameError> {
+pub fn parse(buf: &mut [u8], max_payload: usize) -> Result<Option<(Frame<'_>, usize)>, FrameError> {
     let Some(h) = codec::parse_header(buf, Sender::Client, max_payload)? else {
         return Ok(None);
     };
@@ -57,7 +54,7 @@ pub(crate) fn parse(
 }
 
 /// Appends an unmasked, final server frame to `out`.
-pub(crate) fn encode(op: Op, payload: &[u8], out: &mut Vec<u8>) {
+pub fn encode(op: Op, payload: &[u8], out: &mut Vec<u8>) {
     let mut head = [0u8; codec::MAX_HEADER];
     let n = codec::write_header(op, payload.len(), None, &mut head);
     out.extend_from_slice(&head[..n]);
@@ -65,7 +62,7 @@ pub(crate) fn encode(op: Op, payload: &[u8], out: &mut Vec<u8>) {
 }
 
 /// A close frame with `code` and `reason` (reason cut to fit 123 bytes on a char boundary).
-pub(crate) fn close_frame(code: u16, reason: &str) -> Vec<u8> {
+pub fn close_frame(code: u16, reason: &str) -> Vec<u8> {
     let mut buf = [0u8; 125];
     let payload = codec::close_payload(code, reason, &mut buf);
     let mut out = Vec::with_capacity(4 + payload.len());
@@ -75,7 +72,7 @@ pub(crate) fn close_frame(code: u16, reason: &str) -> Vec<u8> {
 
 /// Checks a received close payload: empty, or a valid code and UTF-8 reason.
 /// Returns the code to echo.
-pub(crate) fn check_close(payload: &[u8]) -> Result<u16, FrameError> {
+pub fn check_close(payload: &[u8]) -> Result<u16, FrameError> {
     Ok(codec::check_close(payload)?)
 }
 
