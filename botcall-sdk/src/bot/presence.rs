@@ -17,7 +17,7 @@ use futures_lite::future;
 
 use super::call::{self, MediaCmd, MediaSetup};
 use super::net::{self, DaemonUrl, WsConn, WsIn};
-use super::{BotConfig, BotError, BotStatus, Call, EndReason, IceServerConfig};
+use super::{BotConfig, BotError, BotStatus, Call, EndReason, HumanAttestation, IceServerConfig};
 use crate::client::{Client, ClientConfig, Event, Input, OfflineReason, Output, Rng};
 
 /// Requests to the presence task.
@@ -33,6 +33,8 @@ pub(crate) enum Cmd {
         candidate: Option<String>,
         mid: Option<String>,
     },
+    /// The application rejects a ringing call (`reject` with this reason).
+    Reject { call_id: String, reason: String },
     /// A media task ended its call.
     Hangup {
         call_id: String,
@@ -47,6 +49,7 @@ impl std::fmt::Debug for Cmd {
         match self {
             Cmd::Accept { call_id, .. } => write!(f, "Accept({call_id})"),
             Cmd::LocalCandidate { call_id, .. } => write!(f, "LocalCandidate({call_id})"),
+            Cmd::Reject { call_id, .. } => write!(f, "Reject({call_id})"),
             Cmd::Hangup { call_id, .. } => write!(f, "Hangup({call_id})"),
             Cmd::Shutdown => f.write_str("Shutdown"),
         }
@@ -57,6 +60,8 @@ impl std::fmt::Debug for Cmd {
 #[derive(Debug)]
 pub(crate) struct Pending {
     pub(crate) call_id: String,
+    /// The verified attestation it arrived with.
+    pub(crate) caller: HumanAttestation,
 }
 
 /// Pending remote candidates kept per ringing call.
@@ -321,10 +326,14 @@ impl Presence {
             }
             Event::Incoming { call_id } => {
                 let id = call_id.to_string();
+                let Some(caller) = self.client.caller(&id).cloned() else {
+                    return;
+                };
                 self.calls.insert(id.clone(), CallEntry::default());
                 if let Err(TrySendError::Full(_) | TrySendError::Closed(_)) =
                     self.incoming.try_send(Ok(Pending {
                         call_id: id.clone(),
+                        caller,
                     }))
                 {
                     let _ = self.client.reject(&id, "busy");
@@ -480,6 +489,11 @@ impl Presence {
                 let _ = self
                     .client
                     .send_candidate(&call_id, candidate.as_deref(), mid.as_deref());
+            }
+            Cmd::Reject { call_id, reason } => {
+                if self.calls.remove(&call_id).is_some() {
+                    let _ = self.client.reject(&call_id, &reason);
+                }
             }
             Cmd::Hangup { call_id, reason } => {
                 self.calls.remove(&call_id);
