@@ -382,7 +382,7 @@ pub unsafe extern "C" fn botcall_bot_next_call(
             id: incoming.id().to_string(),
             claims: BotcallClaims::from_attestation(incoming.caller()),
             bot: Arc::downgrade(&b.bot),
-            state: Mutex::new(State::Ringing(incoming)),
+            state: Mutex::new(State::Ringing(Box::new(incoming))),
             rx: Mutex::new(Rx::default()),
             tx: Mutex::new(Tx::default()),
         };
@@ -417,7 +417,7 @@ pub unsafe extern "C" fn botcall_bot_free(bot: *mut BotcallBot) {
 }
 
 enum State {
-    Ringing(Incoming),
+    Ringing(Box<Incoming>),
     /// Being answered by another thread.
     Answering,
     Answered(Arc<Call>),
@@ -524,7 +524,7 @@ pub unsafe extern "C" fn botcall_call_answer(call: *const BotcallCall) -> Botcal
         let incoming = {
             let mut st = lock(&c.state);
             match std::mem::replace(&mut *st, State::Answering) {
-                State::Ringing(i) => i,
+                State::Ringing(i) => *i,
                 other => {
                     *st = other;
                     return Err(note(BOTCALL_ERR_WRONG_STATE, "the call is not ringing"));
@@ -575,7 +575,7 @@ pub unsafe extern "C" fn botcall_call_reject(
         let incoming = {
             let mut st = lock(&c.state);
             match std::mem::replace(&mut *st, State::Rejected) {
-                State::Ringing(i) => i,
+                State::Ringing(i) => *i,
                 other => {
                     *st = other;
                     return Err(note(BOTCALL_ERR_WRONG_STATE, "the call is not ringing"));
