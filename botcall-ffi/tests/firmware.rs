@@ -125,6 +125,7 @@ fn thumbv7em_staticlib_links_without_an_allocator_and_agrees_with_the_rust_api()
             "-nostdlib",
             "-static",
             "-Wl,--gc-sections",
+            "-Wl,-z,noexecstack",
         ])
         .arg("-I")
         .arg(root().join("botcall-ffi/include"))
