@@ -20,6 +20,8 @@ mod entry;
 pub mod fw;
 pub mod status;
 
+#[cfg(feature = "std")]
+pub use entry::botcall_last_error;
 pub use fw::*;
 pub use status::*;
 
