@@ -892,10 +892,12 @@ pub unsafe extern "C" fn botcall_call_end_reason(
         };
         put_text(k, code, code_cap, std::ptr::null_mut())?;
         if !detail.is_null() {
-            let d = d
-                .get(..d.len().min(detail_cap.saturating_sub(1)))
-                .unwrap_or("");
-            put_text(d, detail, detail_cap, std::ptr::null_mut())?;
+            // Truncated to fit, on a character boundary.
+            let mut n = d.len().min(detail_cap.saturating_sub(1));
+            while !d.is_char_boundary(n) {
+                n -= 1;
+            }
+            put_text(&d[..n], detail, detail_cap, std::ptr::null_mut())?;
         }
         Ok(())
     })
