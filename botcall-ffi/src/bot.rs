@@ -53,7 +53,10 @@ pub struct BotcallOptions {
 /// `opts` is null or points to a writable `BotcallOptions`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn botcall_options_init(opts: *mut BotcallOptions) {
-    if !opts.is_null() {
+    if opts.is_null() {
+        return;
+    }
+    let _ = guard(|| {
         // SAFETY: non-null, writable (the contract).
         unsafe {
             opts.write(BotcallOptions {
@@ -66,7 +69,8 @@ pub unsafe extern "C" fn botcall_options_init(opts: *mut BotcallOptions) {
                 tls_ca_file: std::ptr::null(),
             })
         };
-    }
+        Ok(())
+    });
 }
 
 /// A cancellation token for blocking calls (Go's `context.Context`, a UI's
@@ -108,11 +112,14 @@ pub extern "C" fn botcall_cancel_new() -> *mut BotcallCancel {
 /// `c` is null or a live token from `botcall_cancel_new`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn botcall_cancel_trigger(c: *const BotcallCancel) {
-    // SAFETY: null or live (the contract).
-    if let Some(c) = unsafe { c.as_ref() } {
-        c.fired.store(true, Ordering::Release);
-        c.event.notify(usize::MAX);
-    }
+    let _ = guard(|| {
+        // SAFETY: null or live (the contract).
+        if let Some(c) = unsafe { c.as_ref() } {
+            c.fired.store(true, Ordering::Release);
+            c.event.notify(usize::MAX);
+        }
+        Ok(())
+    });
 }
 
 /// Frees a token. No wait may be using it.
@@ -122,8 +129,11 @@ pub unsafe extern "C" fn botcall_cancel_trigger(c: *const BotcallCancel) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn botcall_cancel_free(c: *mut BotcallCancel) {
     if !c.is_null() {
-        // SAFETY: from Box::into_raw in botcall_cancel_new, freed once (the contract).
-        drop(unsafe { Box::from_raw(c) });
+        let _ = guard(|| {
+            // SAFETY: from Box::into_raw in botcall_cancel_new, freed once (the contract).
+            drop(unsafe { Box::from_raw(c) });
+            Ok(())
+        });
     }
 }
 
