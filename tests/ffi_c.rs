@@ -4,7 +4,7 @@
 //! flows both ways (the caller hears its own tone echoed back through the C
 //! bot; the bot counts what it received), a rejected call reaches the
 //! caller as `reject`, and 100 short calls under AddressSanitizer + UBSan
-//! (the leak checker included) report nothing.
+//! (the leak checker included), and 10 under valgrind, report nothing.
 mod common;
 mod sdk_caller;
 
@@ -264,5 +264,52 @@ fn c_echo_bot_100_calls_clean_under_asan_ubsan() {
         !err.contains("Sanitizer") && !err.contains("runtime error"),
         "{err}"
     );
+    assert!(bot.line("done").is_some());
+}
+
+/// 10 short calls through the plain C bot (no sanitizer) under valgrind's
+/// memcheck: no memory error, nothing definitely or indirectly lost.
+#[test]
+fn c_echo_bot_10_calls_clean_under_valgrind() {
+    let (dir, exe) = build_c_bot(false);
+    let key = write_key(dir.path());
+    let d = Daemon::start(&[
+        "--rate-calls-ip",
+        "0",
+        "--rate-calls-bot",
+        "0",
+        "--rate-ip",
+        "0",
+    ]);
+    let log = dir.path().join("valgrind.log");
+    let wrapper = dir.path().join("valgrind-echo-bot");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec valgrind --error-exitcode=33 --leak-check=full \\\n  \
+             --errors-for-leak-kinds=definite,indirect --log-file={} {} \"$@\"\n",
+            log.display(),
+            exe.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut bot = CBot::start(&d, &wrapper, &key, &["--calls", "10"], &[]);
+    for i in 0..10 {
+        let (c, id) = echo_call(&d, 10);
+        let line = bot.ended(&d, &id);
+        let (rx, _) = counts(&line);
+        assert!(rx >= 10 && c.rx_frames >= 10, "call {i}: {line}");
+    }
+    let status = bot.child.0.wait().expect("wait for valgrind");
+    let report = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "valgrind exited {status}:\n{report}");
+    assert!(report.contains("ERROR SUMMARY: 0 errors"), "{report}");
+    assert!(report.contains("definitely lost: 0 bytes"), "{report}");
+    assert!(report.contains("indirectly lost: 0 bytes"), "{report}");
     assert!(bot.line("done").is_some());
 }

@@ -87,7 +87,7 @@ typedef struct BotcallOptions {
   const char *name;
   // Listed in the daemon's directory: 1 yes, 0 no, -1 the daemon's default.
   int32_t listed;
-  // Calls at once (1–64; 0: 1).
+  // Calls at once (1–4, the SDK's limit; 0: 1).
   uint32_t max_calls;
   // Accepted human checks: bits 1 `none`, 2 `pow`, 4 `webauthn`; 0: all.
   uint32_t policy;

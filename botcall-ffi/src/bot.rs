@@ -37,7 +37,7 @@ pub struct BotcallOptions {
     pub name: *const c_char,
     /// Listed in the daemon's directory: 1 yes, 0 no, -1 the daemon's default.
     pub listed: i32,
-    /// Calls at once (1–64; 0: 1).
+    /// Calls at once (1–4, the SDK's limit; 0: 1).
     pub max_calls: u32,
     /// Accepted human checks: bits 1 `none`, 2 `pow`, 4 `webauthn`; 0: all.
     pub policy: u32,
@@ -309,7 +309,7 @@ pub unsafe extern "C" fn botcall_bot_connect(
             }
             if o.max_calls > 0 {
                 let n = u8::try_from(o.max_calls)
-                    .map_err(|_| note(BOTCALL_ERR_CONFIG, "max_calls is 1..=64"))?;
+                    .map_err(|_| note(BOTCALL_ERR_CONFIG, "max_calls is 1..=4"))?;
                 cfg = cfg.max_calls(n);
             }
             if o.policy != 0 {

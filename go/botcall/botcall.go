@@ -116,7 +116,11 @@ type Bot struct {
 
 // Connect registers the bot with the daemon and brings it online. It blocks
 // until the daemon's welcome or the first failure (ErrKey, ErrAuth,
-// ErrUnavailable, ErrConfig).
+// ErrUnavailable, ErrConfig). ctx is checked before it starts; the attempt
+// itself is bounded by the SDK's timeouts (10 s per connection), not by ctx.
+//
+// Read and Write have no context: they end when the call ends (io.EOF,
+// ErrEnded), so hanging up from another goroutine stops them.
 func Connect(ctx context.Context, daemonURL string, key Key, opts Options) (*Bot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, &Error{Op: "connect", Code: ErrCancelled, Message: err.Error(), cause: err}
@@ -216,7 +220,9 @@ type Claims struct {
 
 // Call is one call. Read and Write move PCM16 (little-endian, mono) at the
 // rate set by SetPCMRate (default 48000); ReadPacket and WritePacket move
-// Opus packets. One goroutine may read while another writes.
+// Opus packets. One goroutine may read while another writes. Read and
+// Write take no context: they end when the call does (io.EOF, ErrEnded), so
+// Hangup from another goroutine stops them.
 type Call struct {
 	h      *C.BotcallCall
 	id     string
