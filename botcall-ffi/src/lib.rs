@@ -16,10 +16,16 @@
 
 #[cfg(feature = "std")]
 pub mod bot;
+#[cfg(feature = "std")]
+pub mod call;
 mod entry;
 pub mod fw;
 pub mod status;
 
+#[cfg(feature = "std")]
+pub use bot::*;
+#[cfg(feature = "std")]
+pub use call::*;
 #[cfg(feature = "std")]
 pub use entry::botcall_last_error;
 pub use fw::*;

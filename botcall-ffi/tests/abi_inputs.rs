@@ -5,7 +5,6 @@
 use std::ffi::{CStr, CString, c_char};
 use std::ptr::{null, null_mut};
 
-use botcall::bot::*;
 use botcall::*;
 
 fn last_error() -> String {
