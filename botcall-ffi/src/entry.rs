@@ -79,3 +79,25 @@ pub unsafe extern "C" fn botcall_last_error(buf: *mut core::ffi::c_char, cap: us
     })
     .unwrap_or(0)
 }
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_stops_at_the_boundary_with_its_message() {
+        let s = guard(|| panic!("broken invariant"));
+        assert_eq!(s, BOTCALL_ERR_PANIC);
+        let mut buf = [0 as core::ffi::c_char; 128];
+        // SAFETY: a live 128-byte buffer.
+        let n = unsafe { botcall_last_error(buf.as_mut_ptr(), buf.len()) };
+        // SAFETY: NUL-terminated by botcall_last_error.
+        let msg = unsafe { core::ffi::CStr::from_ptr(buf.as_ptr()) }
+            .to_str()
+            .unwrap();
+        assert_eq!(n, msg.len());
+        assert!(msg.contains("broken invariant"), "{msg}");
+        assert_eq!(guard(|| Err(BOTCALL_ERR_TIMEOUT)), BOTCALL_ERR_TIMEOUT);
+        assert_eq!(guard(|| Ok(())), BOTCALL_OK);
+    }
+}
