@@ -1,8 +1,9 @@
 //! The Go bindings (go/botcall over the C ABI) with Debian's Go: runs
 //! `go test` on go/botcall and examples/go/echo_bot against a real botcalld
-//! on loopback. The Go echo bot registers as `ec-bot` and answers a call
+//! on loopback. The Go echo bot registers as `ec-bot` and answers two calls
 //! from the Rust test caller (tests/sdk_caller), which hears its own tone
-//! back (PCM16 at 16 kHz through io.Copy in Go) and hangs up; a malformed
+//! back (PCM16 at 16 kHz through io.Copy in Go, then Opus packets through
+//! ReadPacket/WritePacket) and hangs up; a malformed
 //! and a refused key are wrapped errors (ErrKey, ErrAuth); a cancelled
 //! context and a deadline end a blocking NextCall. Every Go test must pass —
 //! none may skip.
@@ -88,18 +89,25 @@ fn go_bot_answers_the_rust_caller_and_go_errors_wrap_abi_codes() {
         let r = d.get("/lookup/ec-bot");
         r.status == 200 && r.json()["online"] == true
     });
-    let mut c = Caller::new(&d);
-    c.call("ec-bot");
-    c.run(MEDIA_LIMIT, |c| c.rx_frames >= 120);
-    assert!(
-        c.rx_frames >= 120,
-        "the caller heard {} frames\n{}",
-        c.rx_frames,
-        out.lock().unwrap()
-    );
-    c.hang_up("bye");
-    let heard = rms(c.pcm.get(9600..).unwrap_or(&[]));
-    assert!((heard - 0.354).abs() < 0.06, "echoed RMS {heard}");
+    // Two calls: PCM16 through io.Copy, then Opus packets (ReadPacket/WritePacket).
+    for _ in 0..2 {
+        let mut c = Caller::new(&d);
+        c.call("ec-bot");
+        c.run(MEDIA_LIMIT, |c| c.rx_frames >= 120);
+        assert!(
+            c.rx_frames >= 120,
+            "the caller heard {} frames\n{}",
+            c.rx_frames,
+            out.lock().unwrap()
+        );
+        c.hang_up("bye");
+        let heard = rms(c.pcm.get(9600..).unwrap_or(&[]));
+        assert!((heard - 0.354).abs() < 0.06, "echoed RMS {heard}");
+        // The next call once the daemon has ended this one (max_calls 1).
+        d.eventually("the call to end", Duration::from_secs(30), || {
+            d.metric("botcall_calls_active") == 0.0
+        });
+    }
 
     let t0 = Instant::now();
     let status = loop {

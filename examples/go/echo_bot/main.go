@@ -1,6 +1,7 @@
 // echo_bot: a BotCall bot in Go (package example.invalid/botcall/go/botcall
 // over the C ABI). It answers every verified call and sends back what it
-// hears, as PCM16 at 16 kHz through io.Copy.
+// hears: as PCM16 at 16 kHz through io.Copy (-mode pcm), as Opus packets
+// (-mode opus), or each in turn (-mode alternate).
 //
 //	cargo build -p botcall-ffi
 //	go run ./examples/go/echo_bot -daemon http://127.0.0.1:8080 -key bot.jwk -id echo-bot
@@ -24,9 +25,10 @@ type config struct {
 	daemon, key, id string
 	calls           int // 0: forever
 	rate            int
+	mode            string // pcm, opus, alternate
 }
 
-// stats counts one call's audio, in bytes of PCM16.
+// stats counts one call's audio in 20 ms frames.
 type stats struct{ rx, tx int64 }
 
 // countingReader counts what passes through.
@@ -41,21 +43,41 @@ func (c countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// echo answers call and copies its audio back until it ends.
-func echo(call *botcall.Call, rate int) (stats, error) {
+// echo answers call and copies its audio back until it ends; rx and tx are
+// counted in 20 ms frames.
+func echo(ctx context.Context, call *botcall.Call, rate int, opus bool) (stats, error) {
 	var s stats
 	if err := call.Answer(); err != nil {
 		return s, err
 	}
+	if opus {
+		for {
+			pkt, err := call.ReadPacket(ctx)
+			if err != nil {
+				return s, ignoreEnded(err)
+			}
+			s.rx++
+			if err := call.WritePacket(ctx, pkt); err != nil {
+				return s, ignoreEnded(err)
+			}
+			s.tx++
+		}
+	}
 	if err := call.SetPCMRate(rate); err != nil {
 		return s, err
 	}
-	n, err := io.Copy(call, countingReader{call, &s.rx})
-	s.tx = n
-	if err != nil && !isEnded(err) {
-		return s, err
+	var rxBytes int64
+	n, err := io.Copy(call, countingReader{call, &rxBytes})
+	frame := int64(2 * rate / 50)
+	s.rx, s.tx = rxBytes/frame, n/frame
+	return s, ignoreEnded(err)
+}
+
+func ignoreEnded(err error) error {
+	if isEnded(err) {
+		return nil
 	}
-	return s, nil
+	return err
 }
 
 func isEnded(err error) bool {
@@ -78,9 +100,10 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		}
 		cl := call.Claims()
 		fmt.Fprintf(out, "call %s from %s hv=%s\n", call.ID(), cl.Session, cl.HV)
-		s, err := echo(call, cfg.rate)
+		opus := cfg.mode == "opus" || (cfg.mode == "alternate" && n%2 == 1)
+		s, err := echo(ctx, call, cfg.rate, opus)
 		code, detail := call.EndReason()
-		fmt.Fprintf(out, "call %s ended: %s (%s) rx=%d tx=%d\n", call.ID(), code, detail, s.rx/int64(2*cfg.rate/50), s.tx/int64(2*cfg.rate/50))
+		fmt.Fprintf(out, "call %s ended: %s (%s) rx=%d tx=%d opus=%v\n", call.ID(), code, detail, s.rx, s.tx, opus)
 		call.Close()
 		if err != nil {
 			return err
@@ -96,6 +119,7 @@ func main() {
 	flag.StringVar(&cfg.id, "id", "", "agent id (empty: the key's thumbprint)")
 	flag.IntVar(&cfg.calls, "calls", 0, "exit after this many calls (0: never)")
 	flag.IntVar(&cfg.rate, "rate", 16000, "PCM sample rate")
+	flag.StringVar(&cfg.mode, "mode", "pcm", "pcm, opus or alternate")
 	flag.Parse()
 	if cfg.key == "" {
 		flag.Usage()

@@ -1,8 +1,9 @@
 package main
 
 // Run by tests/ffi_go.rs: the Go echo bot registers as ec-bot with the real
-// daemon in BOTCALL_TEST_DAEMON; the Rust test caller calls it, checks it
-// hears its own tone back, and hangs up with reason "bye".
+// daemon in BOTCALL_TEST_DAEMON; the Rust test caller calls it twice (PCM16
+// through io.Copy, then Opus packets), checks it hears its own tone back, and
+// hangs up with reason "bye".
 
 import (
 	"bytes"
@@ -42,19 +43,25 @@ func TestEchoBotAnswersACall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out syncBuffer
-	if err := run(ctx, config{daemon: daemon, key: key, id: "ec-bot", calls: 1, rate: 16000}, &out); err != nil {
+	if err := run(ctx, config{daemon: daemon, key: key, id: "ec-bot", calls: 2, rate: 16000, mode: "alternate"}, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	var id, code string
-	var rx, tx int
+	calls := 0
 	for _, l := range strings.Split(out.String(), "\n") {
-		if strings.Contains(l, " ended: ") {
-			if _, err := fmt.Sscanf(l, "call %s ended: %s (bye) rx=%d tx=%d", &id, &code, &rx, &tx); err != nil {
-				t.Fatalf("%q: %v", l, err)
-			}
+		if !strings.Contains(l, " ended: ") {
+			continue
 		}
+		var id, code, opus string
+		var rx, tx int
+		if _, err := fmt.Sscanf(l, "call %s ended: %s (bye) rx=%d tx=%d opus=%s", &id, &code, &rx, &tx, &opus); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		if code != "remote_hangup" || rx < 100 || tx < 100 || opus != fmt.Sprint(calls == 1) {
+			t.Fatalf("call %d: code %q, rx %d, tx %d frames, opus %s\n%s", calls, code, rx, tx, opus, out.String())
+		}
+		calls++
 	}
-	if code != "remote_hangup" || rx < 100 || tx < 100 {
-		t.Fatalf("the call: code %q, rx %d, tx %d frames\n%s", code, rx, tx, out.String())
+	if calls != 2 {
+		t.Fatalf("%d calls ended\n%s", calls, out.String())
 	}
 }
