@@ -271,6 +271,11 @@ fn c_echo_bot_100_calls_clean_under_asan_ubsan() {
 /// memcheck: no memory error, nothing definitely or indirectly lost.
 #[test]
 fn c_echo_bot_10_calls_clean_under_valgrind() {
+    let v = Command::new("valgrind").arg("--version").output();
+    assert!(
+        v.is_ok_and(|o| o.status.success()),
+        "valgrind is missing (tests/setup installs it)"
+    );
     let (dir, exe) = build_c_bot(false);
     let key = write_key(dir.path());
     let d = Daemon::start(&[
