@@ -2,7 +2,7 @@
 //! the API routes ([`routes`]) and the embedded PWA ([`static_files`]).
 
 pub(crate) mod conn;
-pub(crate) mod request;
+pub mod request;
 pub(crate) mod routes;
 pub(crate) mod static_files;
 
