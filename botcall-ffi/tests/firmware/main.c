@@ -87,7 +87,27 @@ static void protocol(void) {
     check(botcall_validate_id((const uint8_t *)"ec bot", 6) == BOTCALL_ERR_MALFORMED, "a bad id");
 }
 
+/* Stack use, measured the firmware way: paint the 64 KiB below main's frame
+ * with a pattern, run everything, and find the deepest word that changed. */
+#define PAINT_BYTES 65536u
+#define PAINT 0xA5C3A5C3u
+static volatile uint32_t *paint_lo, *paint_hi;
+
+__attribute__((noinline)) static void paint_stack(void) {
+    uint32_t here;
+    paint_hi = (volatile uint32_t *)((uintptr_t)&here & ~(uintptr_t)3) - 64; /* below this frame */
+    paint_lo = paint_hi - PAINT_BYTES / 4;
+    for (volatile uint32_t *p = paint_lo; p < paint_hi; p++) *p = PAINT;
+}
+
+static unsigned long stack_used(void) {
+    volatile uint32_t *p = paint_lo;
+    while (p < paint_hi && *p == PAINT) p++;
+    return (unsigned long)((uintptr_t)paint_hi - (uintptr_t)p);
+}
+
 int main(void) {
+    paint_stack();
     if (botcall_version() != BOTCALL_ABI_VERSION) {
         put("ABI version mismatch\n");
         return 3;
@@ -114,6 +134,11 @@ int main(void) {
         if (s == BOTCALL_OK) check(claims.hv[0] != 0 && claims.exp > claims.iat, "claims filled");
     }
     protocol();
+    unsigned long used = stack_used();
+    put("stack used below main: ");
+    put_num(used);
+    put(" bytes\n");
+    check(used < PAINT_BYTES - 1024, "the stack stayed inside the painted region");
     put("verdicts agreed: ");
     put_num(agreed);
     put(" of ");
