@@ -5,8 +5,8 @@
 //! back (PCM16 at 16 kHz through io.Copy in Go, then Opus packets through
 //! ReadPacket/WritePacket) and hangs up; a malformed
 //! and a refused key are wrapped errors (ErrKey, ErrAuth); a cancelled
-//! context and a deadline end a blocking NextCall. Every Go test must pass —
-//! none may skip.
+//! context, a deadline and Close end a blocking NextCall; under the race
+//! detector. Every Go test must pass — none may skip.
 mod common;
 mod sdk_caller;
 
@@ -25,6 +25,7 @@ const GO_TESTS: &[&str] = &[
     "TestMalformedKeyIsAWrappedError",
     "TestRefusedKeyIsAWrappedError",
     "TestCancelledContextEndsABlockingWait",
+    "TestCloseWakesABlockedNextCall",
     "TestEchoBotAnswersACall",
 ];
 
@@ -55,7 +56,14 @@ fn go_bot_answers_the_rust_caller_and_go_errors_wrap_abi_codes() {
     let d = Daemon::start(&[]);
 
     let mut go = Command::new("go")
-        .args(["test", "-count=1", "-v", "./go/...", "./examples/go/..."])
+        .args([
+            "test",
+            "-race",
+            "-count=1",
+            "-v",
+            "./go/...",
+            "./examples/go/...",
+        ])
         .current_dir(root())
         .env("BOTCALL_TEST_DAEMON", d.url(""))
         .env("BOTCALL_TEST_KEY", &key)

@@ -73,34 +73,6 @@ func call(op string, f func() C.BotcallStatus) error {
 	return lastError(op, f())
 }
 
-// wait runs a blocking C call with a cancellation token tied to ctx.
-func wait(ctx context.Context, op string, f func(tok *C.BotcallCancel) C.BotcallStatus) error {
-	if err := ctx.Err(); err != nil {
-		return &Error{Op: op, Code: ErrCancelled, Message: err.Error(), cause: err}
-	}
-	if ctx.Done() == nil {
-		return call(op, func() C.BotcallStatus { return f(nil) })
-	}
-	tok := C.botcall_cancel_new()
-	defer C.botcall_cancel_free(tok)
-	stop, watched := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(watched)
-		select {
-		case <-ctx.Done():
-			C.botcall_cancel_trigger(tok)
-		case <-stop:
-		}
-	}()
-	err := call(op, func() C.BotcallStatus { return f(tok) })
-	close(stop)
-	<-watched // the token is not freed while the watcher may trigger it
-	if e, ok := err.(*Error); ok && e.Code == ErrCancelled {
-		e.cause = ctx.Err()
-	}
-	return err
-}
-
 func cstring(s string) *C.char {
 	if s == "" {
 		return nil
@@ -112,6 +84,7 @@ func cstring(s string) *C.char {
 type Bot struct {
 	h       *C.BotcallBot
 	agentID string
+	life    life
 }
 
 // Connect registers the bot with the daemon and brings it online. It blocks
@@ -176,8 +149,12 @@ func (b *Bot) AgentID() string { return b.agentID }
 // NextCall waits for the next call whose attestation verified and returns
 // it ringing: Answer or Reject it, then Close it.
 func (b *Bot) NextCall(ctx context.Context) (*Call, error) {
+	if !b.life.enter() {
+		return nil, closedError("next_call")
+	}
+	defer b.life.leave()
 	var h *C.BotcallCall
-	err := wait(ctx, "next_call", func(tok *C.BotcallCancel) C.BotcallStatus {
+	err := wait(ctx, &b.life, "next_call", func(tok *C.BotcallCancel) C.BotcallStatus {
 		return C.botcall_bot_next_call(b.h, -1, tok, &h)
 	})
 	if err != nil {
@@ -202,10 +179,10 @@ func (b *Bot) NextCall(ctx context.Context) (*Call, error) {
 	return c, nil
 }
 
-// Close hangs up the bot's calls, goes offline and frees the bot. No other
-// method may be running on it.
+// Close hangs up the bot's calls, goes offline and frees the bot. A
+// NextCall blocked on it returns ErrClosed first.
 func (b *Bot) Close() error {
-	if b.h != nil {
+	if b.life.close() {
 		C.botcall_bot_free(b.h)
 		b.h = nil
 	}
@@ -221,9 +198,10 @@ type Claims struct {
 // Call is one call. Read and Write move PCM16 (little-endian, mono) at the
 // rate set by SetPCMRate (default 48000); ReadPacket and WritePacket move
 // Opus packets. One goroutine may read while another writes. Read and
-// Write take no context: they end when the call does (io.EOF, ErrEnded), so
-// Hangup from another goroutine stops them.
+// Write take no context: they end when the call does (io.EOF, ErrEnded);
+// Hangup or Close from another goroutine stops them.
 type Call struct {
+	life   life
 	h      *C.BotcallCall
 	id     string
 	claims Claims
@@ -241,11 +219,19 @@ func (c *Call) Claims() Claims { return c.claims }
 
 // Answer answers a ringing call; media connects in the background.
 func (c *Call) Answer() error {
+	if !c.life.enter() {
+		return closedError("answer")
+	}
+	defer c.life.leave()
 	return call("answer", func() C.BotcallStatus { return C.botcall_call_answer(c.h) })
 }
 
 // Reject refuses a ringing call with reason (≤ 64 bytes; "" is "busy").
 func (c *Call) Reject(reason string) error {
+	if !c.life.enter() {
+		return closedError("reject")
+	}
+	defer c.life.leave()
 	r := cstring(reason)
 	defer C.free(unsafe.Pointer(r))
 	return call("reject", func() C.BotcallStatus { return C.botcall_call_reject(c.h, r) })
@@ -253,6 +239,10 @@ func (c *Call) Reject(reason string) error {
 
 // SetPCMRate sets the sample rate (8000–48000 Hz) of Read and Write.
 func (c *Call) SetPCMRate(rate int) error {
+	if !c.life.enter() {
+		return closedError("set_pcm_rate")
+	}
+	defer c.life.leave()
 	return call("set_pcm_rate", func() C.BotcallStatus {
 		return C.botcall_call_set_pcm_rate(c.h, C.uint32_t(rate))
 	})
@@ -260,9 +250,13 @@ func (c *Call) SetPCMRate(rate int) error {
 
 // ReadPacket returns the next received Opus packet (20 ms).
 func (c *Call) ReadPacket(ctx context.Context) ([]byte, error) {
+	if !c.life.enter() {
+		return nil, closedError("recv_opus")
+	}
+	defer c.life.leave()
 	var buf [1275]byte
 	var n C.size_t
-	err := wait(ctx, "recv_opus", func(tok *C.BotcallCancel) C.BotcallStatus {
+	err := wait(ctx, &c.life, "recv_opus", func(tok *C.BotcallCancel) C.BotcallStatus {
 		return C.botcall_call_recv_opus(c.h, -1, tok, (*C.uint8_t)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), &n)
 	})
 	if err != nil {
@@ -274,10 +268,14 @@ func (c *Call) ReadPacket(ctx context.Context) ([]byte, error) {
 // WritePacket queues one Opus packet for sending (paced at 20 ms; waits
 // while ~160 ms are queued).
 func (c *Call) WritePacket(ctx context.Context, pkt []byte) error {
+	if !c.life.enter() {
+		return closedError("send_opus")
+	}
+	defer c.life.leave()
 	if len(pkt) == 0 {
 		return &Error{Op: "send_opus", Code: ErrInvalidArgument, Message: "an empty packet"}
 	}
-	return wait(ctx, "send_opus", func(tok *C.BotcallCancel) C.BotcallStatus {
+	return wait(ctx, &c.life, "send_opus", func(tok *C.BotcallCancel) C.BotcallStatus {
 		return C.botcall_call_send_opus(c.h, (*C.uint8_t)(unsafe.Pointer(&pkt[0])), C.size_t(len(pkt)), -1, tok)
 	})
 }
@@ -286,6 +284,10 @@ func (c *Call) WritePacket(ctx context.Context, pkt []byte) error {
 // waiting for the next 20 ms frame when none is buffered. It returns io.EOF
 // once the call has ended.
 func (c *Call) Read(p []byte) (int, error) {
+	if !c.life.enter() {
+		return 0, closedError("recv_pcm")
+	}
+	defer c.life.leave()
 	if len(p) < 2 {
 		return 0, io.ErrShortBuffer
 	}
@@ -297,8 +299,8 @@ func (c *Call) Read(p []byte) (int, error) {
 	}
 	buf := c.rbuf[:want]
 	var n C.size_t
-	err := call("recv_pcm", func() C.BotcallStatus {
-		return C.botcall_call_recv_pcm(c.h, -1, nil, &buf[0], C.size_t(want), &n)
+	err := wait(context.Background(), &c.life, "recv_pcm", func(tok *C.BotcallCancel) C.BotcallStatus {
+		return C.botcall_call_recv_pcm(c.h, -1, tok, &buf[0], C.size_t(want), &n)
 	})
 	if e, ok := err.(*Error); ok && e.Code == ErrEnded {
 		return 0, io.EOF
@@ -315,6 +317,10 @@ func (c *Call) Read(p []byte) (int, error) {
 // Write sends PCM16 little-endian bytes (io.Writer), encoded to Opus in
 // 20 ms packets and paced by the call.
 func (c *Call) Write(p []byte) (int, error) {
+	if !c.life.enter() {
+		return 0, closedError("send_pcm")
+	}
+	defer c.life.leave()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	data := p
@@ -333,8 +339,8 @@ func (c *Call) Write(p []byte) (int, error) {
 	for i := range samples {
 		samples[i] = C.int16_t(int16(uint16(data[2*i]) | uint16(data[2*i+1])<<8))
 	}
-	err := call("send_pcm", func() C.BotcallStatus {
-		return C.botcall_call_send_pcm(c.h, &samples[0], C.size_t(n), -1, nil)
+	err := wait(context.Background(), &c.life, "send_pcm", func(tok *C.BotcallCancel) C.BotcallStatus {
+		return C.botcall_call_send_pcm(c.h, &samples[0], C.size_t(n), -1, tok)
 	})
 	if err != nil {
 		return 0, err
@@ -344,12 +350,20 @@ func (c *Call) Write(p []byte) (int, error) {
 
 // Hangup hangs up (or rejects a ringing call).
 func (c *Call) Hangup() error {
+	if !c.life.enter() {
+		return closedError("hangup")
+	}
+	defer c.life.leave()
 	return call("hangup", func() C.BotcallStatus { return C.botcall_call_hangup(c.h) })
 }
 
 // Wait blocks until the call is over and says why.
 func (c *Call) Wait(ctx context.Context) (code, detail string, err error) {
-	err = wait(ctx, "wait_ended", func(tok *C.BotcallCancel) C.BotcallStatus {
+	if !c.life.enter() {
+		return "", "", closedError("wait_ended")
+	}
+	defer c.life.leave()
+	err = wait(ctx, &c.life, "wait_ended", func(tok *C.BotcallCancel) C.BotcallStatus {
 		return C.botcall_call_wait_ended(c.h, -1, tok)
 	})
 	if err != nil {
@@ -362,6 +376,10 @@ func (c *Call) Wait(ctx context.Context) (code, detail string, err error) {
 // EndReason is why the call ended ("remote_hangup", "local", "rejected", …)
 // and the reason text that came with it; both empty while it goes on.
 func (c *Call) EndReason() (code, detail string) {
+	if !c.life.enter() {
+		return "", ""
+	}
+	defer c.life.leave()
 	var cb [64]C.char
 	var db [128]C.char
 	C.botcall_call_end_reason(c.h, &cb[0], C.size_t(len(cb)), &db[0], C.size_t(len(db)))
@@ -369,9 +387,9 @@ func (c *Call) EndReason() (code, detail string) {
 }
 
 // Close frees the call: hangs up an answered call that goes on, rejects a
-// ringing one. No other method may be running on it.
+// ringing one. Reads, writes and waits blocked on it return ErrClosed first.
 func (c *Call) Close() error {
-	if c.h != nil {
+	if c.life.close() {
 		C.botcall_call_free(c.h)
 		c.h = nil
 	}

@@ -89,3 +89,25 @@ func TestCancelledContextEndsABlockingWait(t *testing.T) {
 		t.Fatalf("NextCall with a done context: %v", err)
 	}
 }
+
+func TestCloseWakesABlockedNextCall(t *testing.T) {
+	daemon, key := env(t, "BOTCALL_TEST_DAEMON"), env(t, "BOTCALL_TEST_KEY")
+	bot, err := botcall.Connect(context.Background(), daemon, botcall.Key{File: key}, botcall.Options{AgentID: "ec-bot-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		bot.Close()
+	}()
+	// No context to cancel: Close from another goroutine ends the wait.
+	if _, err := bot.NextCall(context.Background()); !errors.Is(err, botcall.ErrClosed) {
+		t.Fatalf("NextCall when the bot is closed: %v", err)
+	}
+	if _, err := bot.NextCall(context.Background()); !errors.Is(err, botcall.ErrClosed) {
+		t.Fatalf("NextCall after Close: %v", err)
+	}
+	if err := bot.Close(); err != nil {
+		t.Fatalf("a second Close: %v", err)
+	}
+}
