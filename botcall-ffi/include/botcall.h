@@ -256,23 +256,6 @@ uint32_t botcall_version(void);
 // `opts` is null or points to a writable `BotcallOptions`.
 void botcall_options_init(struct BotcallOptions *opts);
 
-// A new cancellation token; free it with `botcall_cancel_free` once no
-// wait uses it. Null only if out of memory is impossible to report.
-struct BotcallCancel *botcall_cancel_new(void);
-
-// Triggers `c`: every wait using it returns `BOTCALL_ERR_CANCELLED`.
-// Safe to call from any thread, any number of times.
-//
-// # Safety
-// `c` is null or a live token from `botcall_cancel_new`.
-void botcall_cancel_trigger(const struct BotcallCancel *c);
-
-// Frees a token. No wait may be using it.
-//
-// # Safety
-// `c` is null or a token from `botcall_cancel_new`, not used afterwards.
-void botcall_cancel_free(struct BotcallCancel *c);
-
 // Registers a bot with the daemon at `daemon_url` and brings it online
 // (blocks until the daemon's `welcome`, or the first failure). The key is
 // either a JWK file (`key_file`, as `botcalld keygen` writes) or the JWK
@@ -450,6 +433,23 @@ BotcallStatus botcall_call_end_reason(const struct BotcallCall *call,
 // # Safety
 // `call` is null or from `botcall_bot_next_call`, not used afterwards.
 void botcall_call_free(struct BotcallCall *call);
+
+// A new cancellation token; free it with `botcall_cancel_free` once no
+// wait uses it. Never null in practice (null if creating it panicked).
+struct BotcallCancel *botcall_cancel_new(void);
+
+// Triggers `c`: every wait using it returns `BOTCALL_ERR_CANCELLED`.
+// Safe to call from any thread, any number of times.
+//
+// # Safety
+// `c` is null or a live token from `botcall_cancel_new`.
+void botcall_cancel_trigger(const struct BotcallCancel *c);
+
+// Frees a token. No wait may be using it.
+//
+// # Safety
+// `c` is null or a token from `botcall_cancel_new`, not used afterwards.
+void botcall_cancel_free(struct BotcallCancel *c);
 
 // Copies this thread's last error message into `buf` (NUL-terminated,
 // truncated to `cap - 1` bytes) and returns its full length in bytes

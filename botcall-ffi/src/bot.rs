@@ -1,7 +1,7 @@
 //! The bot client over the C ABI: thin wrappers over `botcall-sdk`'s
-//! `register_with_discovery` → `Bot` → `Incoming` (here: options, cancel
-//! tokens, bots, and the helpers every blocking call uses); calls are in
-//! [`crate::call`].
+//! `register_with_discovery` → `Bot` → `Incoming` (here: options and
+//! bots); calls are in [`crate::call`], blocking and cancel tokens in
+//! [`crate::cancel`].
 //!
 //! Thread model: the SDK runs each bot's network I/O (presence, WebRTC) on
 //! its own background thread. A blocking call here runs the SDK future on
@@ -10,18 +10,16 @@
 //! handle may be used from any thread; one thread at a time should receive
 //! and one send on a call (a second one waits for the first).
 
-use std::ffi::{CStr, c_char};
-use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::ffi::c_char;
+use std::sync::Arc;
 use std::time::Duration;
 
 use botcall_core::jwt::SigningKey;
-use botcall_sdk::{Bot, BotConfig, BotError, HvPolicy, load_key, register_with_discovery};
-use event_listener::Event;
-use futures_lite::future;
+use botcall_sdk::{Bot, BotConfig, HvPolicy, load_key, register_with_discovery};
 
 use crate::call::BotcallCall;
+use crate::cancel::{BotcallCancel, wait};
+use crate::convert::{cstr, fail, put_text};
 use crate::entry::{guard, note};
 use crate::fw::bytes;
 use crate::status::*;
@@ -70,169 +68,6 @@ pub unsafe extern "C" fn botcall_options_init(opts: *mut BotcallOptions) {
         };
         Ok(())
     });
-}
-
-/// A cancellation token for blocking calls (Go's `context.Context`, a UI's
-/// stop button). Sticky: once triggered, every wait given it returns
-/// `BOTCALL_ERR_CANCELLED` at once.
-#[derive(Debug, Default)]
-pub struct BotcallCancel {
-    fired: AtomicBool,
-    event: Event,
-}
-
-impl BotcallCancel {
-    async fn fired(&self) {
-        loop {
-            if self.fired.load(Ordering::Acquire) {
-                return;
-            }
-            let l = self.event.listen();
-            if self.fired.load(Ordering::Acquire) {
-                return;
-            }
-            l.await;
-        }
-    }
-}
-
-/// A new cancellation token; free it with `botcall_cancel_free` once no
-/// wait uses it. Null only if out of memory is impossible to report.
-#[unsafe(no_mangle)]
-pub extern "C" fn botcall_cancel_new() -> *mut BotcallCancel {
-    std::panic::catch_unwind(|| Box::into_raw(Box::<BotcallCancel>::default()))
-        .unwrap_or(std::ptr::null_mut())
-}
-
-/// Triggers `c`: every wait using it returns `BOTCALL_ERR_CANCELLED`.
-/// Safe to call from any thread, any number of times.
-///
-/// # Safety
-/// `c` is null or a live token from `botcall_cancel_new`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn botcall_cancel_trigger(c: *const BotcallCancel) {
-    let _ = guard(|| {
-        // SAFETY: null or live (the contract).
-        if let Some(c) = unsafe { c.as_ref() } {
-            c.fired.store(true, Ordering::Release);
-            c.event.notify(usize::MAX);
-        }
-        Ok(())
-    });
-}
-
-/// Frees a token. No wait may be using it.
-///
-/// # Safety
-/// `c` is null or a token from `botcall_cancel_new`, not used afterwards.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn botcall_cancel_free(c: *mut BotcallCancel) {
-    if !c.is_null() {
-        let _ = guard(|| {
-            // SAFETY: from Box::into_raw in botcall_cancel_new, freed once (the contract).
-            drop(unsafe { Box::from_raw(c) });
-            Ok(())
-        });
-    }
-}
-
-/// Runs `fut` on this thread until it completes, `timeout_ms` passes
-/// (negative: no limit) or `cancel` fires.
-pub(crate) fn wait<T>(
-    timeout_ms: i32,
-    cancel: Option<&BotcallCancel>,
-    fut: impl Future<Output = T>,
-) -> Result<T, BotcallStatus> {
-    let work = async { Ok(fut.await) };
-    let cancelled = async {
-        match cancel {
-            Some(c) => c.fired().await,
-            None => future::pending::<()>().await,
-        }
-        Err(note(BOTCALL_ERR_CANCELLED, "cancelled"))
-    };
-    let timer = async {
-        match u64::try_from(timeout_ms) {
-            Ok(ms) => {
-                async_io::Timer::after(Duration::from_millis(ms)).await;
-            }
-            Err(_) => future::pending::<()>().await,
-        }
-        Err(note(BOTCALL_ERR_TIMEOUT, "timed out"))
-    };
-    // `or` polls the work first: a result that is ready wins over a timeout of 0.
-    async_io::block_on(future::or(work, future::or(cancelled, timer)))
-}
-
-/// The status for an SDK error, with its text as the last error.
-pub(crate) fn fail(e: &BotError) -> BotcallStatus {
-    let text = e.to_string();
-    let s = match e {
-        BotError::Config(_) => BOTCALL_ERR_CONFIG,
-        BotError::Key(_) => BOTCALL_ERR_KEY,
-        BotError::Http {
-            status: 401 | 403, ..
-        } => BOTCALL_ERR_AUTH,
-        BotError::Refused { code, .. } if code == "unauthorized" => BOTCALL_ERR_AUTH,
-        BotError::Io { .. }
-        | BotError::Http { .. }
-        | BotError::Refused { .. }
-        | BotError::Timeout(_)
-        | BotError::WebSocket(_) => BOTCALL_ERR_UNAVAILABLE,
-        BotError::Ended(_) => BOTCALL_ERR_ENDED,
-        BotError::Closed => BOTCALL_ERR_CLOSED,
-        BotError::Media(_) => BOTCALL_ERR_MEDIA,
-        _ => BOTCALL_ERR_INTERNAL,
-    };
-    note(s, &text)
-}
-
-/// NUL-terminated UTF-8 text, or `None` for null.
-///
-/// # Safety
-/// `p` is null or a NUL-terminated string.
-pub(crate) unsafe fn cstr<'a>(
-    p: *const c_char,
-    what: &str,
-) -> Result<Option<&'a str>, BotcallStatus> {
-    if p.is_null() {
-        return Ok(None);
-    }
-    // SAFETY: non-null and NUL-terminated (the contract).
-    let s = unsafe { CStr::from_ptr(p) };
-    s.to_str().map(Some).map_err(|_| {
-        note(
-            BOTCALL_ERR_INVALID_ARGUMENT,
-            &format!("{what} is not UTF-8"),
-        )
-    })
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Writes `s` (NUL-terminated) into a caller's buffer; `BOTCALL_ERR_BUFFER_TOO_SMALL`
-/// if `cap <= len` (then `*len` says how many bytes it needs, without the NUL).
-pub(crate) fn put_text(
-    s: &str,
-    buf: *mut c_char,
-    cap: usize,
-    len: *mut usize,
-) -> Result<(), BotcallStatus> {
-    if !len.is_null() {
-        // SAFETY: non-null, writable (the contract).
-        unsafe { len.write(s.len()) };
-    }
-    if buf.is_null() || cap <= s.len() {
-        return Err(note(BOTCALL_ERR_BUFFER_TOO_SMALL, "buffer too small"));
-    }
-    // SAFETY: `buf` has `cap` > s.len() writable bytes (the contract).
-    unsafe {
-        std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len());
-        buf.add(s.len()).write(0);
-    }
-    Ok(())
 }
 
 /// A registered bot (opaque).

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, Weak};
 use botcall_sdk::audio::{PcmDecoder, PcmEncoder};
 use botcall_sdk::{Bot, BotError, Call, Incoming};
 
-use crate::bot::{BotcallCancel, cstr, fail, lock, put_text, wait};
+use crate::cancel::{BotcallCancel, wait};
+use crate::convert::{cstr, fail, lock, put_text};
 use crate::entry::{guard, note};
 use crate::fw::{BotcallClaims, bytes};
 use crate::status::*;

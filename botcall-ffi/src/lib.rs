@@ -18,6 +18,10 @@
 pub mod bot;
 #[cfg(feature = "std")]
 pub mod call;
+#[cfg(feature = "std")]
+pub mod cancel;
+#[cfg(feature = "std")]
+mod convert;
 mod entry;
 pub mod fw;
 pub mod status;
@@ -26,6 +30,8 @@ pub mod status;
 pub use bot::*;
 #[cfg(feature = "std")]
 pub use call::*;
+#[cfg(feature = "std")]
+pub use cancel::*;
 #[cfg(feature = "std")]
 pub use entry::botcall_last_error;
 pub use fw::*;

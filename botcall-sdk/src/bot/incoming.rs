@@ -4,7 +4,8 @@
 
 use async_channel::Sender;
 
-use super::presence::{Cmd, Pending};
+use super::cmd::Cmd;
+use super::presence::Pending;
 use super::{Bot, BotError, Call, EndReason, HumanAttestation};
 
 /// A verified incoming call that has not been answered yet. Dropping it

@@ -9,8 +9,12 @@
 //! `futures_lite::future::block_on` in plain threads).
 
 mod call;
+mod cmd;
 mod error;
+mod gather;
+mod ice_url;
 mod incoming;
+mod media;
 mod net;
 mod presence;
 #[cfg(feature = "tls")]
@@ -32,8 +36,9 @@ pub use incoming::Incoming;
 
 use crate::attest::HvPolicy;
 use crate::client::MAX_CALLS;
+use cmd::Cmd;
 use net::DaemonUrl;
-use presence::{Cmd, Pending, Presence};
+use presence::{Pending, Presence};
 
 /// An ICE server the bot uses for its own candidates.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
