@@ -20,13 +20,15 @@ use super::call::MediaCmd;
 use super::cmd::Cmd;
 use super::media::{self, MediaSetup};
 use super::net::{self, DaemonUrl, WsConn, WsIn};
-use super::{BotConfig, BotError, BotStatus, Call, EndReason, IceServerConfig};
+use super::{BotConfig, BotError, BotStatus, Call, EndReason, HumanAttestation, IceServerConfig};
 use crate::client::{Client, ClientConfig, Event, Input, OfflineReason, Output, Rng};
 
 /// A verified call waiting for `accept_call`.
 #[derive(Debug)]
 pub(crate) struct Pending {
     pub(crate) call_id: String,
+    /// The verified attestation it arrived with.
+    pub(crate) caller: HumanAttestation,
 }
 
 /// Pending remote candidates kept per ringing call.
@@ -291,10 +293,14 @@ impl Presence {
             }
             Event::Incoming { call_id } => {
                 let id = call_id.to_string();
+                let Some(caller) = self.client.caller(&id).cloned() else {
+                    return;
+                };
                 self.calls.insert(id.clone(), CallEntry::default());
                 if let Err(TrySendError::Full(_) | TrySendError::Closed(_)) =
                     self.incoming.try_send(Ok(Pending {
                         call_id: id.clone(),
+                        caller,
                     }))
                 {
                     let _ = self.client.reject(&id, "busy");
@@ -450,6 +456,11 @@ impl Presence {
                 let _ = self
                     .client
                     .send_candidate(&call_id, candidate.as_deref(), mid.as_deref());
+            }
+            Cmd::Reject { call_id, reason } => {
+                if self.calls.remove(&call_id).is_some() {
+                    let _ = self.client.reject(&call_id, &reason);
+                }
             }
             Cmd::Hangup { call_id, reason } => {
                 self.calls.remove(&call_id);
