@@ -406,6 +406,9 @@ pub enum Msg<'a> {
         call_id: AgentId,
         /// The bot's SDP answer.
         sdp_answer: Text<'a>,
+        /// The bot's ES256 signature over the call and both DTLS
+        /// fingerprints ([`crate::answer_sig`]); relayed untouched.
+        answer_sig: Option<Text<'a>>,
     },
     /// Bot → daemon → caller: call refused.
     Reject {
@@ -609,6 +612,7 @@ impl<'a> Msg<'a> {
             "answer" => Msg::Answer {
                 call_id: id_field(&o, "call_id")?,
                 sdp_answer: nonempty(text_field(&o, "sdp_answer", MAX_SDP_LEN)?, "sdp_answer")?,
+                answer_sig: opt_text(&o, "answer_sig", crate::answer_sig::MAX_LEN)?,
             },
             "reject" => Msg::Reject {
                 call_id: id_field(&o, "call_id")?,
@@ -738,9 +742,14 @@ impl<'a> Msg<'a> {
             Msg::Answer {
                 call_id,
                 sdp_answer,
+                answer_sig,
             } => {
                 w.field_str("call_id", call_id)?.key("sdp_answer")?;
                 sdp_answer.write(&mut w)?;
+                if let Some(sig) = answer_sig {
+                    w.key("answer_sig")?;
+                    sig.write(&mut w)?;
+                }
             }
             Msg::Reject { call_id, reason } | Msg::Hangup { call_id, reason } => {
                 w.field_str("call_id", call_id)?.key("reason")?;
@@ -1065,6 +1074,12 @@ mod tests {
             Msg::Answer {
                 call_id: id("c1"),
                 sdp_answer: sdp.into(),
+                answer_sig: None,
+            },
+            Msg::Answer {
+                call_id: id("c1"),
+                sdp_answer: sdp.into(),
+                answer_sig: Some("eyJ.eyJ.sig".into()),
             },
             Msg::Reject {
                 call_id: id("c1"),
@@ -1121,7 +1136,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_messages() {
-        let cases: [(&str, ProtoError); 12] = [
+        let cases: [(&str, ProtoError); 13] = [
             ("[]", ProtoError::BadField("(document)")),
             ("{}", ProtoError::NoType),
             (r#"{"type":"dance"}"#, ProtoError::UnknownType),
@@ -1158,12 +1173,26 @@ mod tests {
                 r#"{"type":"ping","type":"pong"}"#,
                 ProtoError::Json(JsonError::DuplicateKey),
             ),
+            (
+                r#"{"type":"answer","call_id":"c","sdp_answer":"v=0","answer_sig":7}"#,
+                ProtoError::BadField("answer_sig"),
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(Msg::decode(text), Err(want), "{text}");
         }
         let long_reason = r#"{"type":"hangup","call_id":"c","reason":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#;
         assert_eq!(Msg::decode(long_reason), Err(ProtoError::TooLong("reason")));
+        #[cfg(feature = "alloc")]
+        let long_sig = alloc::format!(
+            r#"{{"type":"answer","call_id":"c","sdp_answer":"v=0","answer_sig":"{}"}}"#,
+            "x".repeat(crate::answer_sig::MAX_LEN + 1)
+        );
+        #[cfg(feature = "alloc")]
+        assert_eq!(
+            Msg::decode(&long_sig),
+            Err(ProtoError::TooLong("answer_sig"))
+        );
         assert_eq!(ProtoError::UnknownType.code(), "unknown_type");
         assert_eq!(ProtoError::BadId("agent_id").code(), "invalid_agent_id");
     }
