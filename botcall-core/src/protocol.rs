@@ -934,6 +934,32 @@ impl<'a> RegisterRequest<'a> {
     }
 }
 
+/// How a caller checks a bot's `answer_sig` ([`crate::answer_sig`]): the
+/// `answer_sig` and `key` members of a lookup answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerKey<'a> {
+    /// The id is the RFC 7638 thumbprint of the bot's ES256 key (open
+    /// registration): the signature carries the key, the id proves it.
+    Thumbprint,
+    /// The bot's ES256 public key from the daemon's keys file (trust it on
+    /// first use: the daemon publishes it).
+    Key(&'a p256::ecdsa::VerifyingKey),
+    /// No key a caller can check (an HS256 shared secret): the answer is
+    /// not signed and the caller cannot tell it from the daemon's.
+    None,
+}
+
+impl AnswerKey<'_> {
+    /// The wire name (`answer_sig` member).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AnswerKey::Thumbprint => "thumbprint",
+            AnswerKey::Key(_) => "key",
+            AnswerKey::None => "none",
+        }
+    }
+}
+
 /// `GET /lookup/{id}` answer (and each entry of `GET /agents`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentInfo<'a> {
@@ -953,6 +979,8 @@ pub struct AgentInfo<'a> {
     pub listed: bool,
     /// Simultaneous calls accepted.
     pub max_calls: u64,
+    /// How callers check the bot's answers.
+    pub answer_key: AnswerKey<'a>,
 }
 
 impl AgentInfo<'_> {
@@ -978,6 +1006,14 @@ impl AgentInfo<'_> {
         w.field_u64("expires_in", self.expires_in)?;
         w.key("listed")?.bool(self.listed)?;
         w.field_u64("max_calls", self.max_calls)?;
+        w.field_str("answer_sig", self.answer_key.as_str())?;
+        w.key("key")?;
+        match self.answer_key {
+            AnswerKey::Key(vk) => crate::jwt::key::write_public_jwk(w, vk, None)?,
+            _ => {
+                w.null()?;
+            }
+        }
         w.end_obj()?;
         Ok(())
     }
@@ -1254,12 +1290,28 @@ mod tests {
             expires_in: 42,
             listed: false,
             max_calls: 1,
+            answer_key: AnswerKey::None,
         };
         let mut v = heapless::Vec::<u8, 512>::new();
         info.write(&mut Writer::new(&mut v)).unwrap();
         assert_eq!(
             core::str::from_utf8(&v).unwrap(),
-            r#"{"agent_id":"w","endpoint":null,"name":"W\"x","online":true,"capabilities":{"audio":["opus"]},"expires_in":42,"listed":false,"max_calls":1}"#
+            r#"{"agent_id":"w","endpoint":null,"name":"W\"x","online":true,"capabilities":{"audio":["opus"]},"expires_in":42,"listed":false,"max_calls":1,"answer_sig":"none","key":null}"#
         );
+        // An ES256 keys-file bot publishes its public JWK.
+        let d = [7u8; 32];
+        let sk = p256::ecdsa::SigningKey::from_slice(&d).unwrap();
+        let vk = *sk.verifying_key();
+        let info = AgentInfo {
+            answer_key: AnswerKey::Key(&vk),
+            ..info
+        };
+        let mut v = heapless::Vec::<u8, 1024>::new();
+        info.write(&mut Writer::new(&mut v)).unwrap();
+        let text = core::str::from_utf8(&v).unwrap();
+        assert!(text.contains(r#""answer_sig":"key","key":{"kty":"EC","crv":"P-256""#), "{text}");
+        let o = json::parse_object(text).unwrap();
+        let jwk = o.opt_obj("key").unwrap().unwrap();
+        assert_eq!(crate::jwt::key::ec_public_from_jwk(&jwk), Ok(vk));
     }
 }

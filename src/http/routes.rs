@@ -382,6 +382,7 @@ async fn unregister(app: &App, req: &Request<'_>, id: &str) -> Response {
 }
 
 fn write_agent(
+    app: &App,
     w: &mut Writer<'_, Vec<u8>>,
     a: &AgentView,
 ) -> Result<(), botcall_core::json::write::Full> {
@@ -394,6 +395,7 @@ fn write_agent(
         expires_in: a.expires_in,
         listed: a.rec.listed,
         max_calls: u64::from(a.rec.max_calls),
+        answer_key: app.auth.answer_key(a.rec.agent_id.as_str()),
     }
     .write(w)
 }
@@ -410,7 +412,7 @@ async fn lookup(app: &App, id: &str) -> Response {
     match app.store.lookup(id, app.clock.unix()).await {
         Ok(Some(a)) => {
             let mut body = Vec::with_capacity(256);
-            let _ = write_agent(&mut Writer::new(&mut body), &a);
+            let _ = write_agent(app, &mut Writer::new(&mut body), &a);
             Response::json(200, body).with_header("cache-control", "no-store")
         }
         Ok(None) => Response::error(404, "not_found", "no such agent"),
@@ -452,7 +454,7 @@ async fn agents(app: &App, req: &Request<'_>) -> Response {
             let _ = (|| -> Result<(), botcall_core::json::write::Full> {
                 w.begin_obj()?.key("agents")?.begin_arr()?;
                 for a in &page.agents {
-                    write_agent(&mut w, a)?;
+                    write_agent(app, &mut w, a)?;
                 }
                 w.end_arr()?.key("next_cursor")?;
                 match &page.next_cursor {
