@@ -256,7 +256,10 @@ fn register_hs256_and_lookup_shows_every_field() {
     assert_eq!(v["listed"], true);
     assert_eq!(v["max_calls"], 3);
     // An HS256 bot cannot prove its answers to a caller: nothing published.
-    assert_eq!((&v["answer_sig"], &v["key"]), (&json!("none"), &Value::Null));
+    assert_eq!(
+        (&v["answer_sig"], &v["key"]),
+        (&json!("none"), &Value::Null)
+    );
 
     // Defaults: no endpoint/name (null), opus, ttl 300, 1 call, unlisted.
     let r = reg(&d, &k.hs, "hs-bot-2", json!({}));
@@ -312,7 +315,10 @@ fn register_open_mode_uses_the_key_thumbprint() {
     let v = d.get(&format!("/lookup/{id}")).json();
     assert_eq!(v["agent_id"], id);
     // The id is the key's thumbprint: the answer signature carries the key.
-    assert_eq!((&v["answer_sig"], &v["key"]), (&json!("thumbprint"), &Value::Null));
+    assert_eq!(
+        (&v["answer_sig"], &v["key"]),
+        (&json!("thumbprint"), &Value::Null)
+    );
     // Keys-file agents still work in open mode.
     assert_eq!(reg(&d, &k.hs, "hs-bot", json!({})).status, 200);
     // An ES256 keys-file bot: `lookup` publishes its public JWK (no `d`).

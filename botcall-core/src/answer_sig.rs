@@ -46,6 +46,8 @@ pub const MAX_LEN: usize = 2048;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AnswerSigError {
+    /// No signature, from a bot that has a key a caller can check.
+    Missing,
     /// The token, its signature or its time claims failed ([`JwtError`]).
     Jwt(JwtError),
     /// The header's key is not self-certifying for this agent id and the
@@ -68,6 +70,7 @@ impl AnswerSigError {
     /// A stable code (the PWA's verifier uses the same ones).
     pub fn code(&self) -> &'static str {
         match self {
+            AnswerSigError::Missing => "missing",
             AnswerSigError::Jwt(JwtError::Expired) => "expired",
             AnswerSigError::Jwt(
                 JwtError::BadSignature | JwtError::SignatureLength | JwtError::AlgMismatch,
@@ -107,6 +110,7 @@ impl From<json::JsonError> for AnswerSigError {
 impl core::fmt::Display for AnswerSigError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
+            AnswerSigError::Missing => f.write_str("the answer is not signed by the bot"),
             AnswerSigError::Jwt(e) => write!(f, "answer signature: {e}"),
             AnswerSigError::UntrustedKey => {
                 f.write_str("answer signed with a key that is not the bot's")
@@ -215,6 +219,37 @@ pub struct Verified {
     pub trust: Trust,
     /// The key that signed.
     pub key: VerifyingKey,
+}
+
+/// Whether `agent_id` has the shape of an RFC 7638 thumbprint (43
+/// base64url characters): then only the key it hashes can sign for it, and
+/// a caller refuses an unsigned answer whatever `lookup` says.
+pub fn is_thumbprint_id(agent_id: &str) -> bool {
+    agent_id.len() == 43
+        && agent_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The caller's whole decision on an `answer`: `Ok(Some)` verified,
+/// `Ok(None)` unsigned from a bot with no checkable key (HS256: say so),
+/// `Err` refuse the answer and connect no media. A signature is required
+/// when the caller knows a key for the bot or the id is a thumbprint.
+///
+/// # Errors
+/// [`AnswerSigError::Missing`], or any error of [`verify`].
+pub fn check(
+    token: Option<&str>,
+    expect: &Expect<'_>,
+    now: u64,
+) -> Result<Option<Verified>, AnswerSigError> {
+    match token {
+        Some(t) => verify(t, expect, now).map(Some),
+        None if expect.key.is_some() || is_thumbprint_id(expect.agent_id) => {
+            Err(AnswerSigError::Missing)
+        }
+        None => Ok(None),
+    }
 }
 
 /// Checks `token` against what the caller knows, at Unix time `now`.
@@ -464,6 +499,31 @@ mod tests {
                 "{junk}"
             );
         }
+    }
+
+    #[test]
+    fn unsigned_answers_pass_only_for_bots_without_a_key() {
+        let k = key(7);
+        let id = jwt::thumbprint(k.verifying_key());
+        assert!(is_thumbprint_id(&id));
+        assert!(!is_thumbprint_id("weather-bot"));
+        assert_eq!(check(None, &expect("hs-bot", None), NOW), Ok(None));
+        assert_eq!(
+            check(None, &expect("ec-bot", Some(k.verifying_key())), NOW),
+            Err(AnswerSigError::Missing)
+        );
+        assert_eq!(
+            check(None, &expect(&id, None), NOW),
+            Err(AnswerSigError::Missing)
+        );
+        let t = tok(&k, &id, "c-1", NOW);
+        assert!(matches!(
+            check(Some(&t), &expect(&id, None), NOW),
+            Ok(Some(Verified {
+                trust: Trust::SelfCertifying,
+                ..
+            }))
+        ));
     }
 
     #[test]

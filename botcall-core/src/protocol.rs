@@ -1309,7 +1309,10 @@ mod tests {
         let mut v = heapless::Vec::<u8, 1024>::new();
         info.write(&mut Writer::new(&mut v)).unwrap();
         let text = core::str::from_utf8(&v).unwrap();
-        assert!(text.contains(r#""answer_sig":"key","key":{"kty":"EC","crv":"P-256""#), "{text}");
+        assert!(
+            text.contains(r#""answer_sig":"key","key":{"kty":"EC","crv":"P-256""#),
+            "{text}"
+        );
         let o = json::parse_object(text).unwrap();
         let jwk = o.opt_obj("key").unwrap().unwrap();
         assert_eq!(crate::jwt::key::ec_public_from_jwk(&jwk), Ok(vk));
