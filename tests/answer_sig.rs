@@ -236,3 +236,338 @@ fn swap_fingerprint(sdp: &str) -> String {
         .join("\r\n")
         + "\r\n"
 }
+
+/// The vectors `tests/pwa-unit/answer-sig.test.mjs` runs through the PWA's
+/// WebCrypto verifier: this test checks the Rust verifier gives each the
+/// same verdict. `BOTCALL_WRITE_VECTORS=1` writes a fresh set first.
+#[test]
+fn the_pwa_vectors_get_the_same_verdicts_from_the_rust_verifier() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/pwa-unit/answer-sig-vectors.json");
+    if std::env::var_os("BOTCALL_WRITE_VECTORS").is_some() {
+        std::fs::write(&path, write_vectors()).unwrap();
+    }
+    let text = std::fs::read_to_string(&path).expect("the vectors file");
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let vectors = doc["vectors"].as_array().unwrap();
+    assert!(vectors.len() >= 12);
+    let mut seen = std::collections::BTreeSet::new();
+    for v in vectors {
+        let key = match &v["key"] {
+            serde_json::Value::Null => None,
+            jwk => match Key::from_jwk(&jwk.to_string()).unwrap() {
+                Key::Es256(vk) => Some(vk),
+                _ => panic!("ES256 keys only"),
+            },
+        };
+        let got = answer_sig::check(
+            v["token"].as_str(),
+            &answer_sig::Expect {
+                agent_id: v["agent_id"].as_str().unwrap(),
+                call_id: v["call_id"].as_str().unwrap(),
+                offer_sdp: v["offer"].as_str().unwrap(),
+                answer_sdp: v["answer"].as_str().unwrap(),
+                key: key.as_ref(),
+            },
+            v["now"].as_u64().unwrap(),
+        );
+        let got = match got {
+            Ok(Some(x)) if x.trust == Trust::SelfCertifying => "ok:self".to_string(),
+            Ok(Some(_)) => "ok:key".into(),
+            Ok(None) => "ok:none".into(),
+            Err(e) => e.code().into(),
+        };
+        assert_eq!(got, v["want"].as_str().unwrap(), "vector {}", v["name"]);
+        seen.insert(got);
+    }
+    // Every verdict a caller acts on is covered.
+    for want in [
+        "ok:self",
+        "ok:key",
+        "ok:none",
+        "bad_signature",
+        "expired",
+        "bad_time",
+        "wrong_call",
+        "wrong_type",
+        "untrusted_key",
+        "missing",
+        "caller_fingerprint",
+        "bot_fingerprint",
+        "malformed",
+        "sdp",
+    ] {
+        assert!(seen.contains(want), "no vector for {want}");
+    }
+}
+
+const V_OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9\r\n";
+const V_ANSWER: &str = "v=0\r\no=- 3 4 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 b2:c3:d4:e5:f6:07:18:29:3a:4b:5c:6d:7e:8f:90:a1:b2:c3:d4:e5:f6:07:18:29:3a:4b:5c:6d:7e:8f:90:a1\r\n";
+const V_NOW: u64 = 1_800_000_000;
+
+fn write_vectors() -> String {
+    let k = Keys::new();
+    let (SigningKey::Es256(bot), SigningKey::Es256(other)) = (k.ec.clone(), k.other_ec.clone())
+    else {
+        unreachable!()
+    };
+    let self_id = Keys::thumbprint(&k.ec);
+    let bot_jwk: serde_json::Value = serde_json::from_str(&Keys::public_jwk(&k.ec)).unwrap();
+    let other_jwk: serde_json::Value =
+        serde_json::from_str(&Keys::public_jwk(&k.other_ec)).unwrap();
+    let sign =
+        |key: &botcall_core::jwt::EcSigningKey, agent: &str, call: &str, answer: &str, at| {
+            let mut out = [0u8; answer_sig::MAX_LEN];
+            answer_sig::sign(key, agent, call, V_OFFER, answer, at, &mut out)
+                .unwrap()
+                .to_string()
+        };
+    let tampered = V_ANSWER.replace("b2:c3:d4", "de:ad:be");
+    let extra = format!(
+        "{V_ANSWER}a=fingerprint:sha-1 00:11:22:33:44:55:66:77:88:99:00:11:22:33:44:55:66:77:88:99\r\n"
+    );
+    let other_offer = V_OFFER.replace("0A:1B:2C:3D", "0B:1B:2C:3D");
+    let no_fp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n";
+    let honest_self = sign(&bot, &self_id, "c-1", V_ANSWER, V_NOW);
+    let honest_key = sign(&bot, "ec-bot", "c-1", V_ANSWER, V_NOW);
+    let mut flipped = honest_key.clone().into_bytes();
+    let n = flipped.len() - 5;
+    flipped[n] = if flipped[n] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    use serde_json::{Value, json};
+    let mut vectors = Vec::new();
+    let mut v = |name: &str,
+                 token: Option<&str>,
+                 agent: &str,
+                 key: &Value,
+                 offer: &str,
+                 answer: &str,
+                 now: u64,
+                 want: &str| {
+        vectors.push(
+            json!({"name": name, "token": token, "agent_id": agent, "call_id": "c-1",
+            "offer": offer, "answer": answer, "key": key, "now": now, "want": want}),
+        );
+    };
+    let none = Value::Null;
+    v(
+        "self-certifying",
+        Some(&honest_self),
+        &self_id,
+        &none,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW + 5,
+        "ok:self",
+    );
+    v(
+        "self-certifying, a key also known",
+        Some(&honest_self),
+        &self_id,
+        &other_jwk,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW,
+        "ok:self",
+    );
+    v(
+        "keys-file key",
+        Some(&honest_key),
+        "ec-bot",
+        &bot_jwk,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW,
+        "ok:key",
+    );
+    v(
+        "unsigned, no key (HS256 bot)",
+        None,
+        "hs-bot",
+        &none,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW,
+        "ok:none",
+    );
+    v(
+        "unsigned, key known",
+        None,
+        "ec-bot",
+        &bot_jwk,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW,
+        "missing",
+    );
+    v(
+        "unsigned, thumbprint id",
+        None,
+        &self_id,
+        &none,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW,
+        "missing",
+    );
+    v(
+        "tampered answer fingerprint",
+        Some(&honest_self),
+        &self_id,
+        &none,
+        V_OFFER,
+        &tampered,
+        V_NOW,
+        "bot_fingerprint",
+    );
+    v(
+        "extra answer fingerprint",
+        Some(&honest_key),
+        "ec-bot",
+        &bot_jwk,
+        V_OFFER,
+        &extra,
+        V_NOW,
+        "bot_fingerprint",
+    );
+    v(
+        "another caller's offer",
+        Some(&honest_key),
+        "ec-bot",
+        &bot_jwk,
+        &other_offer,
+        V_ANSWER,
+        V_NOW,
+        "caller_fingerprint",
+    );
+    v(
+        "expired",
+        Some(&honest_key),
+        "ec-bot",
+        &bot_jwk,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW + 60 + 60,
+        "expired",
+    );
+    v(
+        "last valid second",
+        Some(&honest_key),
+        "ec-bot",
+        &bot_jwk,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW + 60 + 59,
+        "ok:key",
+    );
+    v(
+        "issued in the future",
+        Some(&honest_key),
+        "ec-bot",
+        &bot_jwk,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW - 61,
+        "bad_time",
+    );
+    v(
+        "wrong call",
+        Some(&sign(&bot, "ec-bot", "c-2", V_ANSWER, V_NOW)),
+        "ec-bot",
+        &bot_jwk,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW,
+        "wrong_call",
+    );
+    v(
+        "wrong agent",
+        Some(&honest_key),
+        "ec-bot-2",
+        &bot_jwk,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW,
+        "wrong_type",
+    );
+    v(
+        "wrong key",
+        Some(&honest_key),
+        "ec-bot",
+        &other_jwk,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW,
+        "bad_signature",
+    );
+    v(
+        "flipped signature",
+        Some(&flipped),
+        "ec-bot",
+        &bot_jwk,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW,
+        "bad_signature",
+    );
+    v(
+        "self-certifying id, other key",
+        Some(&sign(&other, &self_id, "c-1", V_ANSWER, V_NOW)),
+        &self_id,
+        &none,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW,
+        "untrusted_key",
+    );
+    v(
+        "not a JWS",
+        Some("a.b"),
+        "ec-bot",
+        &bot_jwk,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW,
+        "malformed",
+    );
+    v(
+        "offer without fingerprint",
+        Some(&honest_key),
+        "ec-bot",
+        &bot_jwk,
+        no_fp,
+        V_ANSWER,
+        V_NOW,
+        "sdp",
+    );
+    let botauth = sign_botauth(&k.ec);
+    v(
+        "a BotAuth token",
+        Some(&botauth),
+        "ec-bot",
+        &bot_jwk,
+        V_OFFER,
+        V_ANSWER,
+        V_NOW,
+        "wrong_type",
+    );
+    serde_json::to_string_pretty(&json!({
+        "about": "answer_sig vectors, written by tests/answer_sig.rs (BOTCALL_WRITE_VECTORS=1); the Rust and the PWA verifiers must give each the verdict `want`",
+        "vectors": vectors,
+    }))
+    .unwrap()
+        + "\n"
+}
+
+/// A BotAuth-shaped token from the bot's key, with every answer claim but
+/// not the answer `typ`.
+fn sign_botauth(k: &SigningKey) -> String {
+    sign(
+        k,
+        &format!(
+            r#"{{"sub":"ec-bot","call_id":"c-1","fp":"{FP}","bfps":[],"iat":{V_NOW},"exp":{}}}"#,
+            V_NOW + 60
+        ),
+        false,
+    )
+}
