@@ -18,6 +18,18 @@ const DIGEST = { 'sha-1': 20, 'sha-224': 28, 'sha-256': 32, 'sha-384': 48, 'sha-
 const subtle = () => globalThis.crypto.subtle;
 const enc = new TextEncoder();
 
+/** Why an answer was refused, for people. */
+export const REASONS = {
+  missing: 'it is not signed by the bot',
+  bot_fingerprint: 'its encryption fingerprint was changed on the way',
+  caller_fingerprint: 'it was made for another caller',
+  wrong_call: 'it was made for another call',
+  expired: 'its signature has expired (check this device’s clock)',
+  bad_time: 'its signature is not valid yet (check this device’s clock)',
+  bad_signature: 'its signature does not match the bot’s key',
+  untrusted_key: 'it is signed by a key that is not the bot’s',
+};
+
 export class SigError extends Error {
   constructor(code) { super(code); this.code = code; }
 }
