@@ -14,7 +14,7 @@ use botcall_core::jwt::{self, BotAuth, JwtError, Key, Scratch};
 use botcall_core::protocol::AnswerKey;
 
 use crate::client::ClientKey;
-use crate::store::Owner;
+use crate::ids::Owner;
 use cache::{Proven, TokenCache, TokenHasher};
 use keys::{Keys, owner_of};
 use ratelimit::Limiter;
