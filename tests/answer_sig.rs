@@ -21,8 +21,14 @@ fn public(k: &SigningKey) -> Key {
 }
 
 /// One SDK bot takes one call and talks until it ends; the caller checks
-/// the answer's signature with `key` and must then hear the bot.
-fn signed_call_carries_media(d: &Daemon, cfg: BotConfig, agent: &str, key: Option<Key>) -> Trust {
+/// the answer's signature with the key `key()` gives once the bot is online
+/// (as the PWA: from `lookup`), and must then hear the bot.
+fn signed_call_carries_media(
+    d: &Daemon,
+    cfg: BotConfig,
+    agent: &str,
+    key: impl FnOnce() -> Option<Key>,
+) -> Trust {
     let heard = Heard::default();
     let h = heard.clone();
     let bot = spawn_sdk_bot(cfg, move |bot| async move {
@@ -32,7 +38,7 @@ fn signed_call_carries_media(d: &Daemon, cfg: BotConfig, agent: &str, key: Optio
         bot.shutdown().await;
     });
     let mut c = Caller::new(d);
-    c.answer_check = Some((agent.to_string(), key));
+    c.answer_check = Some((agent.to_string(), key()));
     c.call(agent);
     c.run_until_heard(50, &heard);
     c.hang_up("bye");
@@ -51,54 +57,21 @@ fn an_es256_sdk_bots_signed_answer_verifies_and_carries_media() {
     let cfg = BotConfig::new(d.url(""), k.ec.clone())
         .agent_id("ec-bot")
         .seed(3);
-    // `lookup` runs after the bot registered: poll it through the harness.
-    let published = std::thread::spawn({
-        let addr = d.addr;
-        move || {
-            let t0 = Instant::now();
-            loop {
-                let r = http(addr, "GET", "/lookup/ec-bot", &[], b"");
-                if r.status == 200 {
-                    return r.json();
-                }
-                assert!(
-                    t0.elapsed() < Duration::from_secs(60),
-                    "ec-bot never registered"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
+    let trust = signed_call_carries_media(&d, cfg, "ec-bot", || {
+        let lookup = d.get("/lookup/ec-bot").json();
+        assert_eq!(lookup["answer_sig"], "key", "{lookup}");
+        let key = Key::from_jwk(&lookup["key"].to_string()).expect("a published JWK");
+        assert_eq!(key, public(&k.ec));
+        Some(key)
     });
-    let heard = Heard::default();
-    let h = heard.clone();
-    let bot = spawn_sdk_bot(cfg, move |bot| async move {
-        let call = bot.accept_call().await.expect("a verified call");
-        bot_talk(&call, None, &h).await;
-        drop(call);
-        bot.shutdown().await;
-    });
-    let lookup = published.join().unwrap();
-    assert_eq!(lookup["answer_sig"], "key", "{lookup}");
-    let key = Key::from_jwk(&lookup["key"].to_string()).expect("a published JWK");
-    assert_eq!(key, public(&k.ec));
-    let mut c = Caller::new(&d);
-    c.answer_check = Some(("ec-bot".into(), Some(key)));
-    c.call("ec-bot");
-    c.run_until_heard(50, &heard);
-    c.hang_up("bye");
-    bot.join().expect("bot thread");
-    assert!(
-        matches!(c.answer_verdict, Some(Ok(Some(Trust::KnownKey)))),
-        "{:?}",
-        c.answer_verdict
-    );
+    assert_eq!(trust, Trust::KnownKey);
 
     // An open-registration bot: its id is its key's thumbprint, no key needed.
     let d = Daemon::start(&["--open-registration"]);
     let id = Keys::thumbprint(&k.other_ec);
     let cfg = BotConfig::new(d.url(""), k.other_ec.clone()).seed(4);
     assert_eq!(
-        signed_call_carries_media(&d, cfg, &id, None),
+        signed_call_carries_media(&d, cfg, &id, || None),
         Trust::SelfCertifying
     );
 }

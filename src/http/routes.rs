@@ -409,14 +409,18 @@ fn write_agent(
     .write(w)
 }
 
+fn invalid_id() -> Response {
+    Response::error(
+        400,
+        "invalid_agent_id",
+        "agent ids are 1-64 characters of A-Z a-z 0-9 . _ -",
+    )
+}
+
 /// `GET /lookup/{id}`.
 async fn lookup(app: &App, id: &str) -> Response {
     if id::validate(id).is_err() {
-        return Response::error(
-            400,
-            "invalid_agent_id",
-            "agent ids are 1-64 characters of A-Z a-z 0-9 . _ -",
-        );
+        return invalid_id();
     }
     match app.store.lookup(id, app.clock.unix()).await {
         Ok(Some(a)) => {
@@ -446,11 +450,7 @@ async fn agent_card(app: &App, req: &Request<'_>, peer: SocketAddr, id: Option<&
         return Response::json(200, body).with_header("cache-control", "public, max-age=300");
     };
     if id::validate(id).is_err() {
-        return Response::error(
-            400,
-            "invalid_agent_id",
-            "agent ids are 1-64 characters of A-Z a-z 0-9 . _ -",
-        );
+        return invalid_id();
     }
     match app.store.lookup(id, app.clock.unix()).await {
         // Cards describe the directory's entries: unlisted bots have none.

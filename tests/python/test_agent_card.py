@@ -12,23 +12,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import re
 import subprocess
-import threading
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+from _daemon import BOTCALLD, Daemon
 from a2a.types import AgentCard
 from a2a.utils.errors import InvalidParamsError
 from a2a.utils.proto_utils import validate_proto_required_fields
 from google.protobuf import json_format
-
-ROOT = Path(__file__).resolve().parents[2]
-BOTCALLD = os.environ.get("BOTCALLD", str(ROOT / "target" / "debug" / "botcalld"))
 
 
 def keygen(path: Path, *extra: str) -> dict:
@@ -52,56 +44,6 @@ def token(key: Path, sub: str, *extra: str) -> str:
     return out.stdout.strip()
 
 
-class Daemon:
-    def __init__(self, tmp: Path, keys: Path) -> None:
-        self.proc = subprocess.Popen(
-            [
-                BOTCALLD,
-                "--listen",
-                "127.0.0.1:0",
-                "--stun-listen",
-                "127.0.0.1:0",
-                "--open-registration",
-                "--keys",
-                str(keys),
-                "--state-dir",
-                str(tmp / "state"),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stderr is not None
-        deadline = time.time() + 30
-        for line in self.proc.stderr:
-            m = re.search(r"listening on http://([0-9.]+):(\d+)", line)
-            if m:
-                self.url = f"http://127.0.0.1:{m.group(2)}"
-                break
-            assert time.time() < deadline, "botcalld did not start"
-        else:
-            raise AssertionError("botcalld exited")
-        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
-
-    def request(self, path: str, method: str = "GET", body: dict | None = None, tok: str = ""):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        if tok:
-            req.add_header("Authorization", f"Bearer {tok}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-
 def card(text: str) -> AgentCard:
     """Strict A2A parse (unknown fields are errors), then the REQUIRED fields."""
     c = json_format.Parse(text, AgentCard())
@@ -117,7 +59,7 @@ def setup(tmp_path: Path):
     keys = tmp_path / "keys.json"
     agents = {"ec-bot": public(ec), "hs-bot": hs, "hs-hidden": hs}
     keys.write_text(json.dumps({"agents": agents}))
-    d = Daemon(tmp_path, keys)
+    d = Daemon(tmp_path, extra=("--keys", str(keys)))
     yield d, tmp_path, ec
     d.stop()
 
