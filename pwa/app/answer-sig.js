@@ -24,8 +24,8 @@ export const REASONS = {
   bot_fingerprint: 'its encryption fingerprint was changed on the way',
   caller_fingerprint: 'it was made for another caller',
   wrong_call: 'it was made for another call',
-  expired: 'its signature has expired (check this device’s clock)',
-  bad_time: 'its signature is not valid yet (check this device’s clock)',
+  expired: 'its signature has expired (is this device’s clock, or the bot’s, wrong?)',
+  bad_time: 'its signature is not valid yet (is this device’s clock, or the bot’s, wrong?)',
   bad_signature: 'its signature does not match the bot’s key',
   untrusted_key: 'it is signed by a key that is not the bot’s',
 };
