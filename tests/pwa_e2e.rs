@@ -139,6 +139,7 @@ fn a_person_calls_the_echo_bot_from_the_pwa() {
     // echo_bot has an ES256 key: its signed answer was checked before use.
     assert_eq!(r["verified"], "key", "{r:#}");
     assert_eq!(r["badge"], "Verified bot", "{r:#}");
+    assert!(r["trustNote"].is_null(), "{r:#}");
 
     // The page heard the bot: RTP packets and a non-silent level on the remote stream.
     let inbound = &r["stats"]["inbound"];
@@ -286,6 +287,12 @@ fn aiortc_as_a_bot_answers_a_call_from_the_pwa() {
     let r = call_page(&d, "hs-bot", &wav, shots.path());
     assert_eq!(r["verified"], "none", "{r:#}");
     assert_eq!(r["badge"], "Unverified bot", "{r:#}");
+    assert!(
+        r["trustNote"]
+            .as_str()
+            .is_some_and(|t| t.contains("shared-secret key")),
+        "{r:#}"
+    );
     // The page heard aiortc: RTP and a non-silent level (660 Hz at 0.3).
     assert!(
         r["stats"]["inbound"]["packetsReceived"].as_u64().unwrap() > 50,

@@ -25,6 +25,7 @@
  *                   self-certifying id or pinned key), "Unverified bot"
  *                   (HS256: it cannot prove itself) or "Key changed";
  *                   attribute data-trust: self, key, none, changed
+ *   trust-note      shown for "Unverified bot": why it cannot be verified
  *   key-warning     shown when a pinned bot’s published key changed
  *   trust-key       in key-warning: pin the new key
  * window.botcall:
@@ -185,6 +186,7 @@ function showTrust(trust) {
     changed: 'The bot’s key is not the one you first saw for it.',
   }[trust] || '';
   $('key-warning').hidden = trust !== 'changed';
+  $('trust-note').hidden = trust !== 'none';
   if (trust === 'changed') announce('Warning: this bot’s key has changed');
 }
 
