@@ -16,6 +16,9 @@ use crate::store::AgentView;
 /// The `protocolBinding` of BotCall's interface: WebSocket signaling
 /// (docs/protocol.md) and WebRTC audio.
 pub(crate) const BINDING: &str = "BOTCALL";
+/// The A2A version the cards follow (`protocolVersion` is A2A's, not
+/// BotCall's: the BotCall protocol version is in the extension's params).
+pub(crate) const A2A_VERSION: &str = "1.0";
 /// The extension that says how to check a bot's `answer_sig`.
 pub(crate) const ANSWER_SIG_EXT: &str = "urn:botcall:answer-sig:v1";
 
@@ -62,15 +65,12 @@ fn interface<S: botcall_core::json::Sink + ?Sized>(
     w: &mut Writer<'_, S>,
     url: &str,
 ) -> Result<(), Full> {
-    let mut v = [0u8; 20];
-    let version =
-        core::str::from_utf8(botcall_core::json::write::fmt_u64(VERSION, &mut v)).unwrap_or("1");
     w.key("supportedInterfaces")?
         .begin_arr()?
         .begin_obj()?
         .field_str("url", url)?
         .field_str("protocolBinding", BINDING)?
-        .field_str("protocolVersion", version)?
+        .field_str("protocolVersion", A2A_VERSION)?
         .end_obj()?
         .end_arr()?;
     Ok(())
@@ -156,6 +156,7 @@ pub(crate) fn write_bot_card(
         .key("params")?
         .begin_obj()?
         .field_str("agentId", id)?
+        .field_u64("botcallProtocol", VERSION)?
         .field_str("answerSig", key.as_str())?
         .key("jwk")?;
     match key {

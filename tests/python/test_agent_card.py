@@ -97,7 +97,7 @@ def test_the_daemon_and_its_listed_bots_have_valid_a2a_cards(setup) -> None:
         (iface,) = c.supported_interfaces
         assert iface.url == f"{d.url}/call/{agent}"
         assert iface.protocol_binding == "BOTCALL"
-        assert iface.protocol_version == "1"
+        assert iface.protocol_version == "1.0"  # A2A's version
         assert [s.id for s in c.skills] == ["voice-call"]
         assert list(c.default_input_modes) == ["audio/opus"]
     assert cards["ec-bot"].name == "Echo"
@@ -106,6 +106,7 @@ def test_the_daemon_and_its_listed_bots_have_valid_a2a_cards(setup) -> None:
     assert ext["uri"] == "urn:botcall:answer-sig:v1"
     params = ext["params"]
     assert params["answerSig"] == "key"
+    assert params["botcallProtocol"] == 1
     assert {k: params["jwk"][k] for k in ("kty", "crv", "x", "y")} == {
         k: ec[k] for k in ("kty", "crv", "x", "y")
     }
