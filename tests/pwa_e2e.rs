@@ -332,7 +332,8 @@ fn aiortc_as_a_bot_answers_a_call_from_the_pwa() {
 /// process between the PWA and the daemon (`tests/e2e/tamper-proxy.mjs`):
 /// an honest answer from `echo_bot` (ES256) shows "Verified bot"; the same
 /// call with the answer's `a=fingerprint` rewritten on the way is refused
-/// with a clear message and no media; and once the bot's key has changed
+/// with a clear message and no media, as is the same answer with its signature
+/// stripped; and once the bot's key has changed
 /// (another daemon behind the same origin publishes another key) the page
 /// warns, until the person trusts the new key.
 #[test]
@@ -390,6 +391,25 @@ fn the_pwa_verifies_the_bot_refuses_a_tampered_answer_and_warns_on_a_key_change(
         t["connectedAt"].is_null() && t["firstInboundPacketAt"].is_null(),
         "{r:#}"
     );
+    // The signature stripped on the way: refused too (a bot with a key must sign).
+    let st = &r["stripped"];
+    assert_eq!(st["state"], "error", "{r:#}");
+    assert_eq!(st["verified"], "refused:missing", "{r:#}");
+    assert!(
+        st["errorText"]
+            .as_str()
+            .unwrap()
+            .contains("not signed by the bot"),
+        "{r:#}"
+    );
+    assert!(st["connectedAt"].is_null(), "{r:#}");
+    let rewritten = r["proxyLog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l.as_str().unwrap().starts_with("TAMPERED "))
+        .count();
+    assert_eq!(rewritten, 2, "{r:#}");
     // The bot was told, and never had media: the daemon ended the call on
     // the page's hangup.
     let ended = bot_a.ended(&a, t["callId"].as_str().unwrap());

@@ -4,7 +4,8 @@
 // caller (what a malicious daemon, or anyone on its path, would do to
 // put its own DTLS certificate in the middle of the media).
 // Usage: node tamper-proxy.mjs --upstream HOST:PORT
-// Prints `LISTEN <port>`; stdin lines switch it: `tamper on|off`,
+// Prints `LISTEN <port>`; stdin lines switch it: `tamper on|off|strip`
+// (strip: drop the answer's `answer_sig` instead),
 // `upstream HOST:PORT` (closes open connections). Prints `TAMPERED <call_id>` per rewritten answer.
 import net from 'node:net';
 import { createInterface } from 'node:readline';
@@ -12,7 +13,7 @@ import { args } from './lib.mjs';
 
 const a = args();
 let upstream = a.upstream;
-let tamper = false;
+let tamper = 'off'; // off | on (rewrite a=fingerprint) | strip (drop answer_sig)
 const say = (line) => process.stdout.write(`${line}\n`);
 
 /** The answer's sha-256 digest with its first byte changed. */
@@ -44,13 +45,14 @@ function serverFrames(out) {
       const whole = buf.subarray(0, off + len);
       const opcode = buf[0] & 15;
       let outFrame = whole;
-      if (tamper && opcode === 1 && (buf[0] & 128) && !(buf[1] & 128)) {
+      if (tamper !== 'off' && opcode === 1 && (buf[0] & 128) && !(buf[1] & 128)) {
         const text = buf.subarray(off, off + len).toString('utf8');
         if (text.includes('"answer"')) {
           try {
             const m = JSON.parse(text);
             if (m.type === 'answer' && typeof m.sdp_answer === 'string') {
-              m.sdp_answer = rewrite(m.sdp_answer);
+              if (tamper === 'strip') delete m.answer_sig;
+              else m.sdp_answer = rewrite(m.sdp_answer);
               outFrame = frame(1, Buffer.from(JSON.stringify(m)));
               say(`TAMPERED ${m.call_id}`);
             }
@@ -102,7 +104,7 @@ const server = net.createServer((client) => {
 
 createInterface({ input: process.stdin }).on('line', (l) => {
   const [cmd, arg] = l.trim().split(/\s+/);
-  if (cmd === 'tamper') tamper = arg === 'on';
+  if (cmd === 'tamper') tamper = arg;
   if (cmd === 'upstream') {
     // Kept-alive connections would still reach the old upstream.
     upstream = arg;

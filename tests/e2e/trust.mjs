@@ -3,7 +3,7 @@
 // 1. pass-through: the call connects and shows "Verified bot" (the key is
 //    pinned on first use);
 // 2. tamper on (answers' a=fingerprint rewritten): the call is refused with
-//    a clear message and no media;
+//    a clear message and no media; the same with the signature stripped;
 // 3. pass-through to daemon B, where the bot has another key: the call
 //    shows the key-changed warning; "Trust the new key" re-pins it.
 // Usage: node trust.mjs --a HOST:PORT --b HOST:PORT --bot ID --wav FILE --shots DIR
@@ -81,6 +81,10 @@ try {
   await command('tamper on');
   out.tampered = await call('tampered.png');
   out.tamperedLines = out.proxyLog.filter((l) => l.startsWith('TAMPERED '));
+
+  // The signature stripped on the way: a bot with a key must sign.
+  await command('tamper strip');
+  out.stripped = await call(null);
 
   await command('tamper off');
   await command(`upstream ${a.b}`);
