@@ -292,6 +292,24 @@ def verify_answer_sig(token, bot_jwk, agent, call_id, offer, msg):
     return "verified"
 
 
+def sign_answer(key_file, agent, call_id, offer, answer):
+    """The bot's answer signature (docs/protocol.md), made with PyJWT."""
+    with open(key_file) as f:
+        private = json.load(f)
+    public = {k: private[k] for k in ("kty", "crv", "x", "y")}
+    now = int(time.time())
+    claims = {
+        "sub": agent,
+        "call_id": call_id,
+        "fp": next(f for f in fingerprints(offer) if f.startswith("sha-256 ")),
+        "bfps": fingerprints(answer),
+        "iat": now,
+        "exp": now + 60,
+    }
+    headers = {"typ": "botcall-answer+jwt", "jwk": public}
+    return jwt.encode(claims, jwt.PyJWK(private).key, algorithm="ES256", headers=headers)
+
+
 def verify_attestation(token, jwks, agent, call_id, offer):
     """The bot's own check of the daemon's human attestation (PyJWT)."""
     kid = jwt.get_unverified_header(token)["kid"]
@@ -339,9 +357,10 @@ async def bot(a):
         out["answer_fingerprint_lines"] = sum(
             1 for l in answer.splitlines() if l.startswith("a=fingerprint:")
         )
-        await ws.send(
-            json.dumps({"type": "answer", "call_id": call_id, "sdp_answer": answer})
-        )
+        msg = {"type": "answer", "call_id": call_id, "sdp_answer": answer}
+        if a.sign_key:
+            msg["answer_sig"] = sign_answer(a.sign_key, a.agent, call_id, offer, answer)
+        await ws.send(json.dumps(msg))
         while True:
             m = await next_msg(ws, max(1.0, deadline - time.time()))
             if m["type"] == "ice" and m.get("call_id") == call_id:
@@ -375,6 +394,7 @@ def main():
     b.add_argument("--jwks", required=True)
     b.add_argument("--agent", required=True)
     b.add_argument("--token", required=True)
+    b.add_argument("--sign-key", help="the bot's private JWK file: sign the answer")
     a = p.parse_args()
     try:
         asyncio.run(caller(a) if a.mode == "caller" else bot(a))

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use botcall_core::jwt::SigningKey;
 use common::*;
 
 fn e2e_dir() -> PathBuf {
@@ -239,24 +240,26 @@ fn a_lost_audio_path_ends_the_call_with_a_retry_that_works() {
     );
 }
 
-/// aiortc (Python, PyPI) as the bot, answering a call from the PWA in
-/// Chromium: it verifies the attestation itself (PyJWT against the JWKS),
-/// answers with its own three-fingerprint SDP, and audio flows both ways —
-/// the page hears aiortc's tone, aiortc hears the page's 440 Hz microphone.
-#[test]
-fn aiortc_as_a_bot_answers_a_call_from_the_pwa() {
+/// aiortc (Python, PyPI) as the bot `agent`, answering one call from the
+/// PWA in Chromium: it verifies the attestation itself (PyJWT against the
+/// JWKS) and answers with its own three-fingerprint SDP (`extra`: more
+/// `aiortc_peer.py bot` arguments). Returns the page's and aiortc's results.
+fn aiortc_bot_answers_the_pwa(
+    agent: &str,
+    key: &SigningKey,
+    extra: &[&str],
+) -> (serde_json::Value, serde_json::Value) {
     let d = Daemon::start(&[]);
     let dir = TempDir::new("aiortc-bot");
     let wav = dir.path().join("tone440.wav");
     write_tone_wav(&wav, 10);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/aiortc_peer.py");
-    // An HS256 bot: aiortc signs no answer, and the PWA says so (an ES256
-    // bot that does not sign is refused: tests/e2e/trust.mjs).
-    let tok = token(&Keys::new().hs, "hs-bot", 300);
+    let tok = token(key, agent, 300);
     let jwks = d.url("/.well-known/jwks.json");
     let mut child = Command::new(python())
         .args([script, "bot", "--ws", &d.ws_url(), "--jwks", &jwks])
-        .args(["--agent", "hs-bot", "--token", &tok])
+        .args(["--agent", agent, "--token", &tok])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -278,21 +281,14 @@ fn aiortc_as_a_bot_answers_a_call_from_the_pwa() {
             let _ = tx2.send(format!("stderr: {l}"));
         }
     });
+    let lookup = format!("/lookup/{agent}");
     d.eventually("the aiortc bot online", Duration::from_secs(30), || {
-        let r = d.get("/lookup/hs-bot");
+        let r = d.get(&lookup);
         r.status == 200 && r.json()["online"] == true
     });
 
     let shots = TempDir::new("aiortc-shots");
-    let r = call_page(&d, "hs-bot", &wav, shots.path());
-    assert_eq!(r["verified"], "none", "{r:#}");
-    assert_eq!(r["badge"], "Unverified bot", "{r:#}");
-    assert!(
-        r["trustNote"]
-            .as_str()
-            .is_some_and(|t| t.contains("shared-secret key")),
-        "{r:#}"
-    );
+    let r = call_page(&d, agent, &wav, shots.path());
     // The page heard aiortc: RTP and a non-silent level (660 Hz at 0.3).
     assert!(
         r["stats"]["inbound"]["packetsReceived"].as_u64().unwrap() > 50,
@@ -326,6 +322,41 @@ fn aiortc_as_a_bot_answers_a_call_from_the_pwa() {
         d.metric("botcall_calls_active") == 0.0
             && d.metric("botcall_calls_ended_total{reason=\"caller_hangup\"}") == 1.0
     });
+    (r, result)
+}
+
+/// aiortc as an HS256 bot: audio flows both ways — the page hears aiortc's
+/// tone, aiortc hears the page's 440 Hz microphone — and the page says the
+/// bot cannot be verified (a shared secret signs nothing a caller can check).
+#[test]
+fn aiortc_as_a_bot_answers_a_call_from_the_pwa() {
+    let (r, _) = aiortc_bot_answers_the_pwa("hs-bot", &Keys::new().hs, &[]);
+    assert_eq!(r["verified"], "none", "{r:#}");
+    assert_eq!(r["badge"], "Unverified bot", "{r:#}");
+    assert!(
+        r["trustNote"]
+            .as_str()
+            .is_some_and(|t| t.contains("shared-secret key")),
+        "{r:#}"
+    );
+}
+
+/// aiortc as an ES256 bot that signs its answer with PyJWT (the recipe in
+/// docs/protocol.md): the page's WebCrypto check accepts a signature made
+/// by another implementation, and shows "Verified bot".
+#[test]
+fn an_aiortc_bot_signs_its_answer_with_pyjwt_and_the_pwa_verifies_it() {
+    let k = Keys::new();
+    let dir = TempDir::new("aiortc-key");
+    let key_file = dir.path().join("bot.jwk");
+    let mut jwk = Vec::new();
+    k.ec.write_jwk(&mut botcall_core::json::Writer::new(&mut jwk), None)
+        .unwrap();
+    std::fs::write(&key_file, jwk).unwrap();
+    let (r, _) =
+        aiortc_bot_answers_the_pwa("ec-bot", &k.ec, &["--sign-key", key_file.to_str().unwrap()]);
+    assert_eq!(r["verified"], "key", "{r:#}");
+    assert_eq!(r["badge"], "Verified bot", "{r:#}");
 }
 
 /// The caller verifies the bot, in Chromium, through a real tampering proxy
