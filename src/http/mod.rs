@@ -3,7 +3,7 @@
 
 pub(crate) mod agent_card;
 pub(crate) mod conn;
-pub(crate) mod request;
+pub mod request;
 pub(crate) mod routes;
 pub(crate) mod static_files;
 

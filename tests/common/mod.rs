@@ -557,6 +557,13 @@ pub fn register(d: &Daemon, token: &str, body: &str) -> Resp {
     )
 }
 
+/// Whether agent `id` is online, as `GET /lookup/{id}` says; `None` when
+/// the lookup is not 200 (unknown or expired).
+pub fn online(d: &Daemon, id: &str) -> Option<bool> {
+    let r = d.get(&format!("/lookup/{id}"));
+    (r.status == 200).then(|| r.json()["online"].as_bool().unwrap())
+}
+
 pub type Ws = tungstenite::WebSocket<TcpStream>;
 
 /// Opens a WebSocket to the daemon (extra request headers allowed).

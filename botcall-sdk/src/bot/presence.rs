@@ -13,6 +13,7 @@ use async_executor::LocalExecutor;
 use async_io::Timer;
 use botcall_core::json::Writer;
 use botcall_core::jwt::{self, HeaderOpts, SigningKey};
+use botcall_core::protocol::close;
 use futures_lite::future;
 
 use super::call::{self, MediaCmd, MediaSetup};
@@ -543,7 +544,7 @@ impl Presence {
                     Output::Connect => want_connect = true,
                     Output::Close => {
                         if let Some(c) = self.conn.take() {
-                            c.close(1000).await;
+                            c.close(close::NORMAL).await;
                         }
                     }
                     Output::Event(e) => self.on_event(e),
@@ -623,7 +624,7 @@ impl Presence {
                 }
                 Wake::Ws(Ok(WsIn::Close(code))) => {
                     if let Some(c) = self.conn.take() {
-                        c.close(code.unwrap_or(1000)).await;
+                        c.close(code.unwrap_or(close::NORMAL)).await;
                     }
                     let _ = self.client.handle_input(
                         now,
@@ -637,10 +638,10 @@ impl Presence {
                     self.set_status(|s| s.last_error = Some(e.to_string()));
                     if let Some(c) = self.conn.take() {
                         let code = match e {
-                            BotError::WebSocket(crate::ws::WsError::TooLarge) => 1009,
-                            BotError::WebSocket(crate::ws::WsError::BadUtf8) => 1007,
-                            BotError::WebSocket(_) => 1002,
-                            _ => 1000,
+                            BotError::WebSocket(crate::ws::WsError::TooLarge) => close::TOO_BIG,
+                            BotError::WebSocket(crate::ws::WsError::BadUtf8) => close::BAD_DATA,
+                            BotError::WebSocket(_) => close::PROTOCOL,
+                            _ => close::NORMAL,
                         };
                         c.close(code).await;
                     }

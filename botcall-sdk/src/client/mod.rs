@@ -46,7 +46,7 @@ mod types;
 use botcall_core::id::AgentId;
 use botcall_core::json::{self, Value};
 use botcall_core::jwt::{self, HumanAttestation, Jwks};
-use botcall_core::protocol::{Candidate, Msg, ProtoError, Role, Text};
+use botcall_core::protocol::{Candidate, Msg, ProtoError, Role, Text, close};
 
 pub(crate) use backoff::Rng;
 pub use backoff::{BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, RETRY_AFTER_MAX_SECS};
@@ -395,7 +395,7 @@ impl Client {
                 self.socket_open = false;
                 self.want_close = false;
                 let reason = match (close_code, self.state) {
-                    (Some(4000), _) => OfflineReason::Replaced,
+                    (Some(close::REPLACED), _) => OfflineReason::Replaced,
                     (_, State::Connecting { .. }) => OfflineReason::ConnectFailed,
                     _ => OfflineReason::Disconnected,
                 };
