@@ -265,28 +265,24 @@ pub fn verify(token: &str, expect: &Expect<'_>, now: u64) -> Result<Verified, An
         return Err(JwtError::TooLong.into());
     }
     let mut scratch = Scratch::new();
-    let mut trust = Trust::KnownKey;
+    // The key is chosen from the (not yet verified) header, and only two
+    // are ever believed: one that hashes to the agent id, or the caller's.
+    let mut chosen: Option<(Trust, VerifyingKey)> = None;
     let v = jwt::verify_with(token, &mut scratch, |h, _| {
-        if let Some(jwk) = h.jwk
-            && let Ok(vk) = jwt::key::ec_public_from_jwk(&jwk)
-            && jwt::thumbprint(&vk).as_str() == expect.agent_id
-        {
-            trust = Trust::SelfCertifying;
-            return Ok(Key::Es256(vk));
-        }
-        expect
-            .key
-            .map(|k| Key::Es256(*k))
-            .ok_or(JwtError::UnknownKey)
+        let pick = match h.jwk.map(|jwk| jwt::key::ec_public_from_jwk(&jwk)) {
+            Some(Ok(vk)) if jwt::thumbprint(&vk).as_str() == expect.agent_id => {
+                (Trust::SelfCertifying, vk)
+            }
+            _ => (Trust::KnownKey, *expect.key.ok_or(JwtError::UnknownKey)?),
+        };
+        chosen = Some(pick);
+        Ok(Key::Es256(pick.1))
     })
     .map_err(|e| match e {
         JwtError::UnknownKey => AnswerSigError::UntrustedKey,
         e => AnswerSigError::Jwt(e),
     })?;
-    let key = match (trust, v.header.jwk) {
-        (Trust::SelfCertifying, Some(jwk)) => jwt::key::ec_public_from_jwk(&jwk)?,
-        (_, _) => *expect.key.ok_or(AnswerSigError::UntrustedKey)?,
-    };
+    let (trust, key) = chosen.ok_or(AnswerSigError::UntrustedKey)?;
     if !v.header.typ.is_some_and(|t| t.eq_str(TYP)) {
         return Err(AnswerSigError::WrongType);
     }
