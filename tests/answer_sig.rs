@@ -544,3 +544,36 @@ fn sign_botauth(k: &SigningKey) -> String {
         false,
     )
 }
+
+/// The daemon relays `answer_sig` untouched and refuses a malformed one
+/// with a clear error to the bot (the call stays ringing, so the bot can
+/// answer properly).
+#[test]
+fn the_daemon_relays_answer_sig_untouched_and_refuses_malformed_ones() {
+    let d = Daemon::start(&[]);
+    let k = Keys::new();
+    let (mut b, _) = bot(&d, &token(&k.ec, "ec-bot", 300));
+    let (mut c, _) = caller(&d);
+    let ringing = place_call(&mut c, "ec-bot");
+    let call_id = ringing["call_id"].as_str().unwrap().to_string();
+    assert_eq!(recv(&mut b)["type"], "incoming");
+    let answer = |sig: serde_json::Value| serde_json::json!({"type": "answer", "call_id": call_id, "sdp_answer": "v=0\r\n", "answer_sig": sig});
+    for bad in [
+        serde_json::json!(7),
+        serde_json::json!("x".repeat(answer_sig::MAX_LEN + 1)),
+    ] {
+        send(&mut b, answer(bad));
+        let e = recv(&mut b);
+        assert_eq!(
+            (e["type"].as_str(), e["code"].as_str()),
+            (Some("error"), Some("bad_field")),
+            "{e}"
+        );
+    }
+    // Escapes and all, the caller gets what the bot sent.
+    let sig = "eyJh.eyJz\u{2028}.c2ln";
+    send(&mut b, answer(sig.into()));
+    let got = recv(&mut c);
+    assert_eq!(got["type"], "answer", "{got}");
+    assert_eq!(got["answer_sig"], sig);
+}
