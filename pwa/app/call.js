@@ -2,7 +2,8 @@
  * One outgoing call, from the Call click to the end, without any DOM:
  * microphone (getUserMedia) and signaling (signal.js) in parallel, the human
  * check when the welcome carries a challenge (pow.js), RTCPeerConnection
- * with the welcome's ice_servers, call/ringing/answer, trickle ICE in both
+ * with the welcome's ice_servers, call/ringing/answer (the answer applied
+ * only once the bot's answer_sig checked out, answer-sig.js), trickle ICE in both
  * directions, and end detection (hangup, reject, errors, WebSocket loss,
  * ICE failed or 'disconnected' for more than 5 s, no audio packets for
  * 8 s, the bot's DTLS close, device offline). A call that ends on our side
@@ -31,7 +32,9 @@ const now = () => performance.now();
 export class Call {
   /**
    * to: agent id; bot: display name; raw: disable the browser's audio
-   * processing; debug: window.botcall; on: {state, progress, remote, level}.
+   * processing; key: the bot's public JWK (lookup or pin) that its
+   * answer_sig must verify with, or null; debug: window.botcall;
+   * on: {state, progress, remote, level, verified}.
    */
   constructor({ to, bot = to, raw = false, key = null, debug, on = {} }) {
     Object.assign(this, { to, bot, raw, key, dbg: debug, on });
