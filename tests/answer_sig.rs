@@ -2,7 +2,9 @@
 //! answer (`answer_sig`), the daemon relays it, and the Rust test caller
 //! checks it with `botcall_core::answer_sig` before applying the answer.
 //! Signed answers carry media; tampered, expired, wrong-call, wrong-key and
-//! missing signatures are refused and no media flows.
+//! missing signatures are refused and no media flows. Also: the daemon
+//! relays `answer_sig` byte for byte and refuses malformed ones, and the
+//! vectors the PWA's verifier is tested on get the same verdicts here.
 mod common;
 mod sdk_caller;
 
