@@ -121,7 +121,13 @@ pub(crate) fn write_bot_card(
     key: AnswerKey<'_>,
 ) -> Result<(), Full> {
     let id = a.rec.agent_id.as_str();
-    let name = a.rec.name.as_deref().unwrap_or(id);
+    // A2A requires a non-empty name.
+    let name = a
+        .rec
+        .name
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or(id);
     w.begin_obj()?.field_str("name", name)?.field_str(
         "description",
         &format!("{name}, a voice bot on BotCall: call it from a browser at {base}/call/{id}."),

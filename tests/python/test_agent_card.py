@@ -74,7 +74,8 @@ def register(d: Daemon, key: Path, agent: str, body: dict, *extra: str) -> None:
 def test_the_daemon_and_its_listed_bots_have_valid_a2a_cards(setup) -> None:
     d, tmp, ec = setup
     register(d, tmp / "ec.jwk", "ec-bot", {"name": "Echo", "listed": True})
-    register(d, tmp / "hs.jwk", "hs-bot", {"listed": True})
+    # An empty display name still gives a card with a name (A2A requires one).
+    register(d, tmp / "hs.jwk", "hs-bot", {"name": "", "listed": True})
     register(d, tmp / "hs.jwk", "hs-hidden", {"listed": False})
 
     status, text = d.request("/.well-known/agent-card.json")
@@ -101,6 +102,7 @@ def test_the_daemon_and_its_listed_bots_have_valid_a2a_cards(setup) -> None:
         assert [s.id for s in c.skills] == ["voice-call"]
         assert list(c.default_input_modes) == ["audio/opus"]
     assert cards["ec-bot"].name == "Echo"
+    assert cards["hs-bot"].name == "hs-bot"
     # The bot's public key, in the answer-signature extension.
     ext = json_format.MessageToDict(cards["ec-bot"].capabilities.extensions[0])
     assert ext["uri"] == "urn:botcall:answer-sig:v1"
