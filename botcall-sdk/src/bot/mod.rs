@@ -9,7 +9,11 @@
 //! `futures_lite::future::block_on` in plain threads).
 
 mod call;
+mod cmd;
 mod error;
+mod gather;
+mod ice_url;
+mod media;
 mod net;
 mod presence;
 #[cfg(feature = "tls")]
@@ -30,8 +34,9 @@ pub use error::{BotError, EndReason};
 
 use crate::attest::HvPolicy;
 use crate::client::MAX_CALLS;
+use cmd::Cmd;
 use net::DaemonUrl;
-use presence::{Cmd, Pending, Presence};
+use presence::{Pending, Presence};
 
 /// An ICE server the bot uses for its own candidates.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -16,43 +16,12 @@ use botcall_core::jwt::{self, HeaderOpts, SigningKey};
 use botcall_core::protocol::close;
 use futures_lite::future;
 
-use super::call::{self, MediaCmd, MediaSetup};
+use super::call::MediaCmd;
+use super::cmd::Cmd;
+use super::media::{self, MediaSetup};
 use super::net::{self, DaemonUrl, WsConn, WsIn};
 use super::{BotConfig, BotError, BotStatus, Call, EndReason, IceServerConfig};
 use crate::client::{Client, ClientConfig, Event, Input, OfflineReason, Output, Rng};
-
-/// Requests to the presence task.
-pub(crate) enum Cmd {
-    /// The application accepts this call (reply: the call, or `None` if it is gone).
-    Accept {
-        call_id: String,
-        reply: Sender<Result<Call, Option<BotError>>>,
-    },
-    /// A media task trickles a local candidate (`None`: end of candidates).
-    LocalCandidate {
-        call_id: String,
-        candidate: Option<String>,
-        mid: Option<String>,
-    },
-    /// A media task ended its call.
-    Hangup {
-        call_id: String,
-        reason: &'static str,
-    },
-    /// Stop everything.
-    Shutdown,
-}
-
-impl std::fmt::Debug for Cmd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Cmd::Accept { call_id, .. } => write!(f, "Accept({call_id})"),
-            Cmd::LocalCandidate { call_id, .. } => write!(f, "LocalCandidate({call_id})"),
-            Cmd::Hangup { call_id, .. } => write!(f, "Hangup({call_id})"),
-            Cmd::Shutdown => f.write_str("Shutdown"),
-        }
-    }
-}
 
 /// A verified call waiting for `accept_call`.
 #[derive(Debug)]
@@ -445,7 +414,7 @@ impl Presence {
             sig: self.cmd_tx.clone(),
             rng: Rng::new(self.rng.next_u64()),
         };
-        let started = match call::start(setup) {
+        let started = match media::start(setup) {
             Ok(s) => s,
             Err(e) => {
                 let _ = self.client.reject(&call_id, "media_error");
