@@ -12,7 +12,7 @@ use async_channel::{Receiver, Sender, TrySendError};
 use async_executor::LocalExecutor;
 use async_io::Timer;
 use botcall_core::json::Writer;
-use botcall_core::jwt::{self, HeaderOpts};
+use botcall_core::jwt::{self, HeaderOpts, SigningKey};
 use botcall_core::protocol::close;
 use futures_lite::future;
 
@@ -406,10 +406,11 @@ impl Presence {
             self.calls.remove(&call_id);
             return Err(None);
         };
+        let offer = offer.to_string();
         let setup = MediaSetup {
             call_id: call_id.clone(),
             caller: caller.clone(),
-            offer: offer.to_string(),
+            offer: offer.clone(),
             local_ip: self
                 .local_ip
                 .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
@@ -427,7 +428,11 @@ impl Presence {
                 return Err(Some(e));
             }
         };
-        if let Err(e) = self.client.answer(&call_id, &started.answer) {
+        let sig = self.answer_sig(&call_id, &offer, &started.answer);
+        if let Err(e) = self
+            .client
+            .answer_signed(&call_id, &started.answer, sig.as_deref())
+        {
             let _ = self.client.hangup(&call_id, "error");
             self.calls.remove(&call_id);
             return Err(Some(BotError::Signaling(e)));
@@ -440,6 +445,31 @@ impl Presence {
         }
         self.ex.spawn(started.media.run()).detach();
         Ok(started.call)
+    }
+
+    /// The `answer_sig` of an ES256 bot (HS256 keys cannot prove anything
+    /// to a caller: they sign nothing). A failure is logged and the answer
+    /// goes out unsigned, which a caller that knows the bot's key refuses.
+    fn answer_sig(&self, call_id: &str, offer: &str, answer: &str) -> Option<String> {
+        let SigningKey::Es256(key) = &self.cfg.key else {
+            return None;
+        };
+        let mut out = vec![0u8; botcall_core::answer_sig::MAX_LEN];
+        match botcall_core::answer_sig::sign(
+            key,
+            &self.agent_id,
+            call_id,
+            offer,
+            answer,
+            unix_now(),
+            &mut out,
+        ) {
+            Ok(t) => Some(t.to_string()),
+            Err(e) => {
+                tracing::warn!(call_id, error = %e, "answer not signed");
+                None
+            }
+        }
     }
 
     fn on_cmd(&mut self, cmd: Cmd) {
