@@ -562,9 +562,13 @@ pub unsafe extern "C" fn botcall_msg_encode_answer(
     guard(|| {
         // SAFETY: the caller's contract.
         let (id, sdp) = unsafe { (text(call_id, call_id_len)?, text(sdp, sdp_len)?) };
+        // Unsigned: firmware has no entry point for the answer signature
+        // yet, so callers that know an ES256 bot's key refuse this answer
+        // (docs/trust.md); HS256 firmware bots are unaffected.
         let msg = Msg::Answer {
             call_id: agent_id(id)?,
             sdp_answer: Text::Str(sdp),
+            answer_sig: None,
         };
         encode(&msg, out, cap, out_len)
     })
