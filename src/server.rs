@@ -212,7 +212,18 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
     if cfg.tls_cert.is_some() {
         return Err("tls_cert is set but this botcalld was built without the `tls` feature (cargo build --features tls)".into());
     }
-    let app = Rc::new(App::new(cfg, metrics, store, auth, attest, hub, ex.clone()));
+    let push = crate::push::Push::new(&cfg.push)?;
+    let app = Rc::new(App::new(
+        cfg,
+        metrics,
+        store,
+        auth,
+        attest,
+        hub,
+        push,
+        ex.clone(),
+    ));
+    async_io::block_on(crate::push::start(&app))?;
     #[cfg(feature = "tls")]
     {
         *app.tls.borrow_mut() = tls;
@@ -404,6 +415,7 @@ async fn tick_loop(app: Rc<App>) {
         app.hub.borrow_mut().tick(Instant::now());
         app.deliver();
         app.store.expire(app.clock.unix());
+        app.push.tick(app.clock.unix(), &app.metrics);
         // After a burst (an attack, a mass reconnect) ends, RSS comes back.
         if trim.due(app.budget.used(), app.metrics.connections_open.get()) {
             crate::trim::release_free_memory();

@@ -23,6 +23,8 @@ pub const MIN_TTL: u64 = 1;
 pub const MAX_TTL: u64 = 86_400;
 /// TTL when a registration gives none.
 pub const DEFAULT_TTL: u64 = 300;
+/// Longest `text` of a bot's `callback` (bytes, after JSON unescaping).
+pub const MAX_CALLBACK_TEXT: usize = 200;
 /// Most simultaneous calls an agent may declare.
 pub const MAX_CALLS: u64 = 64;
 
@@ -428,6 +430,14 @@ pub enum Msg<'a> {
         /// Why.
         reason: Text<'a>,
     },
+    /// Bot → daemon: ask a person subscribed to this bot's `callback`
+    /// event to call back (a Web Push notification; docs/protocol.md).
+    Callback {
+        /// The person's push subscription id.
+        to: AgentId,
+        /// What the notification says (at most [`MAX_CALLBACK_TEXT`] bytes).
+        text: Text<'a>,
+    },
     /// App-level liveness probe.
     Ping,
     /// Answer to [`Msg::Ping`].
@@ -497,6 +507,7 @@ impl<'a> Msg<'a> {
             Msg::Reject { .. } => "reject",
             Msg::Ice { .. } => "ice",
             Msg::Hangup { .. } => "hangup",
+            Msg::Callback { .. } => "callback",
             Msg::Ping => "ping",
             Msg::Pong => "pong",
             Msg::Error { .. } => "error",
@@ -630,6 +641,10 @@ impl<'a> Msg<'a> {
                 call_id: id_field(&o, "call_id")?,
                 reason: opt_text(&o, "reason", MAX_REASON_LEN)?.unwrap_or(Text::Str("hangup")),
             },
+            "callback" => Msg::Callback {
+                to: id_field(&o, "to")?,
+                text: nonempty(text_field(&o, "text", MAX_CALLBACK_TEXT)?, "text")?,
+            },
             "ping" => Msg::Ping,
             "pong" => Msg::Pong,
             "error" => Msg::Error {
@@ -749,6 +764,10 @@ impl<'a> Msg<'a> {
             Msg::Ice { call_id, candidate } => {
                 w.field_str("call_id", call_id)?.key("candidate")?;
                 candidate.write(&mut w)?;
+            }
+            Msg::Callback { to, text } => {
+                w.field_str("to", to)?.key("text")?;
+                text.write(&mut w)?;
             }
             Msg::Ping | Msg::Pong => {}
             Msg::Error {
@@ -1085,6 +1104,10 @@ mod tests {
             Msg::Hangup {
                 call_id: id("c1"),
                 reason: "bye".into(),
+            },
+            Msg::Callback {
+                to: id("BTBZMqHH6r4Tts7J_aSIgg"),
+                text: r"Your order is ready \u2014 call me".into(),
             },
             Msg::Ping,
             Msg::Pong,

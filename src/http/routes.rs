@@ -74,6 +74,8 @@ fn route_name(path: &str) -> (&'static str, bool) {
         "/.well-known/jwks.json" => ("jwks", false),
         "/healthz" => ("healthz", false),
         "/metrics" => ("metrics", false),
+        "/push/key" => ("push_key", true),
+        "/push/subscriptions" => ("push_subscriptions", true),
         "/ws" | "/v1/ws" => ("ws", false),
         _ => ("static", false),
     }
@@ -140,6 +142,9 @@ async fn dispatch(
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
             r
         }
+        "push_key" if is_get(req) => crate::push::routes::key(app),
+        "push_key" => method_not_allowed("GET, HEAD"),
+        "push_subscriptions" => crate::push::routes::subscriptions(app, req, peer).await,
         "ws" => Response::error(426, "upgrade_required", "this endpoint speaks WebSocket")
             .with_header("upgrade", "websocket"),
         "jwks" | "healthz" | "metrics" => method_not_allowed("GET, HEAD"),

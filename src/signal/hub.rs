@@ -322,6 +322,14 @@ impl Hub {
     }
 
     /// Whether `agent` has a live socket here.
+    /// The agent id of the bot on `conn` (`None` for callers and before hello).
+    pub(crate) fn bot_agent(&self, conn: ConnId) -> Option<AgentId> {
+        let s = self.session(conn)?;
+        (s.role == Some(Role::Bot))
+            .then(|| s.name.clone())
+            .flatten()
+    }
+
     pub(crate) fn is_online(&self, agent: &str) -> bool {
         self.bot_conn(agent).is_some()
     }
