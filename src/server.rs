@@ -415,7 +415,7 @@ async fn tick_loop(app: Rc<App>) {
         app.hub.borrow_mut().tick(Instant::now());
         app.deliver();
         app.store.expire(app.clock.unix());
-        app.push.tick(app.clock.unix(), &app.metrics);
+        app.push.tick(app.clock.unix());
         // After a burst (an attack, a mass reconnect) ends, RSS comes back.
         if trim.due(app.budget.used(), app.metrics.connections_open.get()) {
             crate::trim::release_free_memory();

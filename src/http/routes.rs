@@ -138,6 +138,7 @@ async fn dispatch(
             let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
             app.metrics.buffer_bytes.set(gauge(app.budget.used()));
             app.metrics.buffer_budget.set(gauge(app.budget.limit()));
+            app.metrics.push_table.set(gauge(app.push.table_len()));
             let mut r = Response::json(200, app.metrics.render(gauges).into_bytes());
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
             r

@@ -108,6 +108,7 @@ impl Push {
         })
     }
 
+    #[cfg(feature = "redis")]
     fn caps(&self) -> Caps {
         Caps {
             total: self.cfg.max_subscriptions,
@@ -227,13 +228,10 @@ impl Push {
 
     /// The one-second tick: once a minute, drops lapsed subscriptions
     /// (memory table; Redis expires its own).
-    pub(crate) fn tick(&self, now: u64, metrics: &crate::metrics::Metrics) {
-        if now % 60 == 0 {
+    pub(crate) fn tick(&self, now: u64) {
+        if now.is_multiple_of(60) {
             self.table.borrow_mut().expire(now);
         }
-        metrics
-            .push_table
-            .set(i64::try_from(self.table_len()).unwrap_or(i64::MAX));
     }
 }
 
@@ -251,6 +249,7 @@ pub(crate) async fn start(app: &Rc<App>) -> Result<(), String> {
         .vapid_key
         .clone()
         .unwrap_or_else(|| app.cfg.state_dir.join("vapid.jwk"));
+    #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
     let (mut key, created) = Vapid::load_or_create(&path)?;
     if created {
         crate::log_info!("generated VAPID key {}", path.display());

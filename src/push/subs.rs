@@ -132,10 +132,11 @@ impl Endpoint {
             split_host_port(authority).ok_or(bad("endpoint host or port is invalid"))?;
         let port = port.unwrap_or(if tls { 443 } else { 80 });
         let loopback = is_loopback_host(&host);
-        if !tls && !(allow_loopback && loopback) {
+        let loopback_ok = allow_loopback && loopback;
+        if !tls && !loopback_ok {
             return Err(bad("endpoint must be an https:// URL"));
         }
-        if tls && !allow_loopback && is_ip_literal(&host) {
+        if is_ip_literal(&host) && !loopback_ok {
             return Err(bad(
                 "endpoint must name a push service host, not an IP address",
             ));
