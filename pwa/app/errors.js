@@ -36,6 +36,9 @@ export function describe(code, { bot = 'The bot', detail = '' } = {}) {
     server_shutdown: 'The server is restarting. Try again in a moment.',
     policy: 'The server closed the connection.',
     unsupported_version: 'This app is out of date for the server. Reload the page.',
+    push_disabled: 'This server does not send notifications.',
+    too_many_subscriptions: 'Too many notification sign-ups from your network. Turn some off first.',
+    push_failed: `Notifications could not be turned on${d}.`,
   }[code];
   return {
     code,
