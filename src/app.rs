@@ -14,12 +14,13 @@ use crate::auth::attest::Attestor;
 use crate::budget::Budget;
 use crate::client::{ClientKey, ConnCounts};
 use crate::config::Config;
+use crate::ids::ConnId;
 use crate::metrics::Metrics;
 use crate::signal::hub::{Hub, Output};
-use crate::slots::ConnId;
 use crate::store::{AgentStore, Store};
-use crate::ws::conn::{PushError, Registry};
-use crate::ws::frame::{self, Op, close};
+use crate::ws::frame::{self, Op};
+use crate::ws::registry::{PushError, Registry};
+use botcall_core::protocol::close;
 
 /// Wall clock and monotonic time, read in one place.
 #[derive(Debug)]
@@ -152,7 +153,7 @@ pub(crate) struct App {
     pub(crate) shutdown: Shutdown,
     pub(crate) ex: Rc<LocalExecutor<'static>>,
     #[cfg(feature = "redis")]
-    pub(crate) bus: crate::cluster::Bus,
+    pub(crate) bus: crate::bus::Bus,
     /// The TLS acceptor (swapped on SIGHUP); `None` serves plain HTTP.
     #[cfg(feature = "tls")]
     pub(crate) tls: RefCell<Option<futures_rustls::TlsAcceptor>>,
@@ -194,7 +195,7 @@ impl App {
             shutdown: Shutdown::default(),
             ex,
             #[cfg(feature = "redis")]
-            bus: crate::cluster::Bus::default(),
+            bus: crate::bus::Bus::default(),
             #[cfg(feature = "tls")]
             tls: RefCell::new(None),
             date: RefCell::new((0, String::new())),

@@ -5,45 +5,19 @@
 
 #![cfg(feature = "redis")]
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
 use botcall_core::protocol::{self, Codecs};
-use event_listener::Event;
 use futures_lite::{FutureExt, StreamExt};
 
 use crate::app::App;
 use crate::auth::attest::MAX_JWKS_KEYS;
-use crate::signal::{hub::DaemonId, remote};
+use crate::signal::remote;
 use crate::store::redis::{LIVENESS_EVERY, RedisStore, channel};
 use crate::store::{AgentStore, Record};
 use crate::{log_info, log_warn};
-
-/// Most envelopes waiting to be published; more are dropped and counted.
-const QUEUE_MAX: usize = 10_000;
-
-/// Envelopes on their way to other daemons, published in order by one task.
-#[derive(Debug, Default)]
-pub(crate) struct Bus {
-    queue: RefCell<VecDeque<(DaemonId, Vec<u8>)>>,
-    ready: Event,
-}
-
-impl Bus {
-    /// Queues an envelope; `false` when the queue is full.
-    pub(crate) fn push(&self, to: DaemonId, env: Vec<u8>) -> bool {
-        let mut q = self.queue.borrow_mut();
-        if q.len() >= QUEUE_MAX {
-            return false;
-        }
-        q.push_back((to, env));
-        self.ready.notify(1);
-        true
-    }
-}
 
 fn redis(app: &App) -> Option<&RedisStore> {
     app.store.redis()

@@ -11,12 +11,15 @@
 mod app;
 mod auth;
 mod budget;
+#[cfg(feature = "redis")]
+mod bus;
 mod cli;
 mod client;
 #[cfg(feature = "redis")]
 mod cluster;
 mod config;
 mod http;
+mod ids;
 mod log;
 mod metrics;
 mod net;

@@ -17,13 +17,14 @@ use crate::auth::attest::Attestor;
 use crate::auth::keys::Keys;
 use crate::client::ClientKey;
 use crate::config::Config;
+use crate::ids::DaemonId;
 use crate::metrics::Metrics;
 use crate::net::Stream;
-use crate::signal::hub::{DaemonId, Hub, HubConfig};
+use crate::signal::hub::{Hub, HubConfig};
 use crate::signal::ice::IceConfig;
 use crate::store::{AgentStore, Store, memory::MemoryStore};
-use crate::ws::frame::close;
 use crate::{log_error, log_info, log_warn, stun};
+use botcall_core::protocol::close;
 
 /// What a caller at the accept limit gets before the socket closes (built by
 /// the response writer: a hand-counted Content-Length was 8 bytes short).
@@ -223,7 +224,7 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
         push,
         ex.clone(),
     ));
-    async_io::block_on(crate::push::start(&app))?;
+    async_io::block_on(crate::push::task::start(&app))?;
     #[cfg(feature = "tls")]
     {
         *app.tls.borrow_mut() = tls;

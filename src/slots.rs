@@ -4,8 +4,7 @@
 //! table: a connection costs its value plus a few bytes, which matters with
 //! tens of thousands of idle bots.
 
-/// A connection id (see the module docs).
-pub(crate) type ConnId = u64;
+pub(crate) use crate::ids::ConnId;
 
 fn split(id: ConnId) -> (usize, u32) {
     ((id & 0xffff_ffff) as usize, (id >> 32) as u32)

@@ -54,6 +54,31 @@ pub mod hangup {
     pub const REPLACED: &str = "replaced";
 }
 
+/// WebSocket close codes on the signaling socket (RFC 6455 §7.4 and
+/// BotCall's own 4000–4999 range), the same on both ends.
+pub mod close {
+    /// The session ended normally.
+    pub const NORMAL: u16 = 1000;
+    /// The daemon is shutting down (or the client is leaving).
+    pub const GOING_AWAY: u16 = 1001;
+    /// A framing rule was broken.
+    pub const PROTOCOL: u16 = 1002;
+    /// A frame type the endpoint does not take (binary on the signaling socket).
+    pub const UNSUPPORTED: u16 = 1003;
+    /// A text message that is not UTF-8.
+    pub const BAD_DATA: u16 = 1007;
+    /// A policy refused the session (bad token, foreign origin, rate limit).
+    pub const POLICY: u16 = 1008;
+    /// A message over the size limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// The server is busy (buffer budget, full table, slow reader): try again later.
+    pub const TRY_AGAIN: u16 = 1013;
+    /// A newer connection for the same agent replaced this one.
+    pub const REPLACED: u16 = 4000;
+    /// No frame arrived within the heartbeat window.
+    pub const HEARTBEAT: u16 = 4001;
+}
+
 /// Why a message was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

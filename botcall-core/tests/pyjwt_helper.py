@@ -14,12 +14,13 @@ Requests ({"op": ...}):
             bytes as the secret: PyJWT refuses PEM public keys as HMAC secrets,
             and forging with them is exactly the key-confusion attack)
   public    key (EC JWK)                  -> {"pem", "sec1_hex", "sec1_compressed_hex"}
-  verify    alg, key (JWK), token, aud?, leeway?, require?
+  verify    alg, key (JWK), token, aud?, leeway?, require?, now? (PyJWT judges at `now`)
                                           -> {"ok": true, "claims", "header"} | {"ok": false, "error"}
   thumbprint jwk (EC)                     -> {"thumbprint"} (RFC 7638, computed here)
 """
 
 import base64
+import datetime
 import hashlib
 import hmac
 import json
@@ -82,7 +83,21 @@ def op_public(r):
     return {"pem": pem.decode(), "sec1_hex": sec1.hex(), "sec1_compressed_hex": comp.hex()}
 
 
+class _FrozenClock(datetime.datetime):
+    """PyJWT reads `datetime.now`; a verify request may fix that instant."""
+
+    at = None
+
+    @classmethod
+    def now(cls, tz=None):
+        if cls.at is None:
+            return super().now(tz)
+        return datetime.datetime.fromtimestamp(cls.at, tz)
+
+
 def op_verify(r):
+    _FrozenClock.at = r.get("now")
+    jwt.api_jwt.datetime = _FrozenClock
     try:
         claims = jwt.decode(
             r["token"],

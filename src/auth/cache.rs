@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use botcall_core::id::AgentId;
 use std::hash::{BuildHasher, RandomState};
 
-use crate::store::Owner;
+use crate::ids::Owner;
 
 /// What a verified token proved.
 #[derive(Debug, Clone, PartialEq, Eq)]

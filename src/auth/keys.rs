@@ -15,7 +15,7 @@ use botcall_core::id;
 use botcall_core::jwt::Key;
 use sha2::{Digest, Sha256};
 
-use crate::store::Owner;
+use crate::ids::Owner;
 
 /// Parsed keys file.
 #[derive(Debug, Default)]

@@ -13,7 +13,7 @@ use botcall_core::json;
 use botcall_core::jwt::{self, BotAuth, JwtError, Key, Scratch};
 
 use crate::client::ClientKey;
-use crate::store::Owner;
+use crate::ids::Owner;
 use cache::{Proven, TokenCache, TokenHasher};
 use keys::{Keys, owner_of};
 use ratelimit::Limiter;

@@ -145,7 +145,9 @@ async fn dispatch(
         }
         "push_key" if is_get(req) => crate::push::routes::key(app),
         "push_key" => method_not_allowed("GET, HEAD"),
-        "push_subscriptions" => crate::push::routes::subscriptions(app, req, peer).await,
+        "push_subscriptions" => {
+            crate::push::routes::subscriptions(app, req, client_key(app, req, peer)).await
+        }
         "ws" => Response::error(426, "upgrade_required", "this endpoint speaks WebSocket")
             .with_header("upgrade", "websocket"),
         "jwks" | "healthz" | "metrics" => method_not_allowed("GET, HEAD"),

@@ -1,11 +1,10 @@
 //! `GET /v1/push/key`, `POST` and `DELETE /v1/push/subscriptions`.
 
-use std::net::SocketAddr;
-
 use botcall_core::json::Writer;
 
 use super::subs::{Sub, SubError, SubRequest};
 use crate::app::App;
+use crate::client::ClientKey;
 use crate::http::Response;
 use crate::http::request::Request;
 use crate::store::AgentStore;
@@ -48,7 +47,8 @@ pub(crate) fn key(app: &App) -> Response {
 }
 
 /// `POST` / `DELETE /v1/push/subscriptions`.
-pub(crate) async fn subscriptions(app: &App, req: &Request<'_>, peer: SocketAddr) -> Response {
+/// `client` is the requester's key for the per-IP cap.
+pub(crate) async fn subscriptions(app: &App, req: &Request<'_>, client: ClientKey) -> Response {
     let post = match req.method {
         "POST" => true,
         "DELETE" => false,
@@ -113,7 +113,7 @@ pub(crate) async fn subscriptions(app: &App, req: &Request<'_>, peer: SocketAddr
     let mut raw = [0u8; 16];
     // Without OS randomness ids would be guessable: better to stop.
     getrandom::fill(&mut raw).expect("the OS random number generator failed");
-    let client = crate::http::routes::client_key(app, req, peer).to_string();
+    let client = client.to_string();
     let expires_in = app.push.cfg.subscription_days * 86_400;
     let sub = Sub {
         id: super::vapid::b64url(&raw),

@@ -1,105 +1,19 @@
-//! Calls: who the two parties are, which state the call is in, and how a
-//! message from one party reaches the other — a local socket, another
-//! daemon over Redis, or nowhere while a bot reconnects.
-//!
-//! States: `Placing` (caller's daemon, waiting for the bot's daemon to
-//! confirm) → `Ringing` (until answer, reject, hangup or the ring timeout)
-//! → `Answered` → ended (removed). A party is `Local(conn)`, `Remote(daemon)`
-//! or `Away` (an answered call's bot lost its socket; it has
-//! `reconnect_grace` to come back, here or on another daemon).
+//! Calls in the hub: placing them, how a message from one party reaches
+//! the other — a local socket, another daemon over Redis, or nowhere while
+//! a bot reconnects — timeouts and hand-overs. The call record and its
+//! transitions are in [`super::call`].
 
 use std::time::Instant;
 
 use botcall_core::id::AgentId;
-use botcall_core::protocol::{Msg, Proof, RawJson, Text, hangup};
+use botcall_core::protocol::{Msg, Proof, RawJson, Text, close, hangup};
 use botcall_core::sdp;
 
-use super::hub::{ConnId, DaemonId, Hub, Output, encode};
+use super::call::{Call, CallState, Party, Side, Step, end_label};
+use super::hub::{Hub, Output, encode};
 use super::remote::{self, Kind};
 use crate::auth::attest::Attestation;
-
-/// One side of a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Party {
-    /// A socket on this daemon.
-    Local(ConnId),
-    /// The side lives on another daemon.
-    Remote(DaemonId),
-    /// A bot whose socket dropped during an answered call.
-    Away { since: Instant },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CallState {
-    Placing { deadline: Instant },
-    Ringing { deadline: Instant },
-    Answered,
-}
-
-/// A call as this daemon sees it (half of it when the other side is remote).
-#[derive(Debug)]
-pub(crate) struct Call {
-    pub(crate) caller: Party,
-    pub(crate) bot: Party,
-    pub(crate) agent: AgentId,
-    pub(crate) session: AgentId,
-    pub(crate) hv: &'static str,
-    pub(crate) state: CallState,
-    /// ICE each side has sent (caller, bot): bounded per call, so a caller
-    /// cannot fill a ringing bot's queue with candidates.
-    pub(crate) ice: [IceSent; 2],
-    /// When this daemon took the call on (placed, relayed or adopted).
-    pub(crate) started: Instant,
-}
-
-/// Candidates one side of a call has sent, and their bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct IceSent {
-    pub(crate) count: u32,
-    pub(crate) bytes: u32,
-}
-
-/// One party of a call, as the sender of a `hangup` (or the one whose
-/// socket went away).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Side {
-    Caller,
-    Bot,
-}
-
-/// Why a call ended, as `botcall_calls_ended_total{reason}` counts it and
-/// the log says: who ended it and why, one of
-/// [`crate::metrics::CALL_END_REASONS`] — never the client's free text. `reason` is the `hangup` reason `side`
-/// sent, or the one the daemon sends for it (`timeout`, `peer_gone`).
-pub(crate) fn end_label(side: Side, reason: &Text<'_>) -> &'static str {
-    let is = |r: &str| reason.eq_str(r);
-    let by = |caller: &'static str, bot: &'static str| match side {
-        Side::Caller => caller,
-        Side::Bot => bot,
-    };
-    if is(hangup::MEDIA_LOST) {
-        "media_lost"
-    } else if is(hangup::MEDIA_TIMEOUT) {
-        "media_timeout"
-    } else if is(hangup::ERROR) {
-        "error"
-    } else if is(hangup::TIMEOUT) {
-        "ring_timeout"
-    } else if is(hangup::PEER_GONE) || is(hangup::REPLACED) {
-        by("caller_gone", "bot_gone")
-    } else if is(hangup::MEDIA_CLOSED) {
-        // The sender saw the *other* side close its media.
-        by("bot_hangup", "caller_hangup")
-    } else {
-        by("caller_hangup", "bot_hangup")
-    }
-}
-
-impl Call {
-    pub(crate) fn is_answered(&self) -> bool {
-        self.state == CallState::Answered
-    }
-}
+use crate::ids::{CallId, ConnId, DaemonId};
 
 fn hv_static(hv: Option<&str>) -> &'static str {
     match hv {
@@ -418,32 +332,23 @@ impl Hub {
         let Some(id) = msg.call_id().cloned() else {
             return;
         };
-        let Some((from_bot, other, state)) = self.party_call(conn, &id) else {
+        let Some((from_bot, other, _)) = self.party_call(conn, &id) else {
             return;
         };
         match msg {
-            Msg::Answer { .. } | Msg::Reject { .. } if !from_bot => {
-                self.error(
-                    conn,
-                    "not_your_call",
-                    "only the called bot answers or rejects",
-                    Some(&id),
-                );
-            }
-            Msg::Answer { .. } | Msg::Reject { .. }
-                if !matches!(state, CallState::Ringing { .. }) =>
-            {
-                self.error(conn, "wrong_state", "the call is not ringing", Some(&id));
-            }
-            Msg::Answer { .. } => {
-                if let Some(c) = self.calls.get_mut(&id) {
-                    c.state = CallState::Answered;
+            Msg::Answer { .. } | Msg::Reject { .. } | Msg::Hangup { .. } => {
+                let side = if from_bot { Side::Bot } else { Side::Caller };
+                let Some(step) = self.calls.get_mut(&id).map(|c| c.step(side, &msg)) else {
+                    return;
+                };
+                match step {
+                    Ok(Some(step)) => self.apply(&id, step, &other, &msg, now),
+                    Ok(None) => {}
+                    Err(refused) => {
+                        let (code, text) = refused.error();
+                        self.error(conn, code, text, Some(&id));
+                    }
                 }
-                self.send_to(&other, &id, &msg);
-            }
-            Msg::Reject { .. } => {
-                self.send_to(&other, &id, &msg);
-                self.end_call(&id, "rejected", now);
             }
             Msg::Ice { .. } => {
                 if self.count_ice(&id, from_bot, &msg) {
@@ -457,13 +362,16 @@ impl Hub {
                     );
                 }
             }
-            Msg::Hangup { ref reason, .. } => {
-                let side = if from_bot { Side::Bot } else { Side::Caller };
-                let label = end_label(side, reason);
-                self.send_to(&other, &id, &msg);
-                self.end_call(&id, label, now);
-            }
             _ => {}
+        }
+    }
+
+    /// Carries out a call's [`Step`]: forwards `msg` to the `other` party,
+    /// and ends the call when the step says so.
+    fn apply(&mut self, id: &CallId, step: Step, other: &Party, msg: &Msg<'_>, now: Instant) {
+        self.send_to(other, id, msg);
+        if let Step::Ended(label) = step {
+            self.end_call(id, label, now);
         }
     }
 
@@ -649,24 +557,17 @@ impl Hub {
                     self.send(c, &m);
                 }
             }
-            Msg::Answer { .. } if from_bot && matches!(state, CallState::Ringing { .. }) => {
-                if let Some(c) = self.calls.get_mut(&id) {
-                    c.state = CallState::Answered;
+            // The same transitions as from a local socket; a refused one
+            // is dropped (a remote sender gets no error back).
+            Msg::Answer { .. } | Msg::Reject { .. } | Msg::Hangup { .. } => {
+                let side = if from_bot { Side::Bot } else { Side::Caller };
+                let step = self.calls.get_mut(&id).map(|c| c.step(side, &msg));
+                if let Some(Ok(Some(step))) = step {
+                    self.apply(&id, step, &local, &msg, now);
                 }
-                self.send_to(&local, &id, &msg);
-            }
-            Msg::Reject { .. } if from_bot => {
-                self.send_to(&local, &id, &msg);
-                self.end_call(&id, "rejected", now);
             }
             Msg::Ice { .. } if self.count_ice(&id, from_bot, &msg) => {
                 self.send_to(&local, &id, &msg);
-            }
-            Msg::Hangup { ref reason, .. } => {
-                let side = if from_bot { Side::Bot } else { Side::Caller };
-                let label = end_label(side, reason);
-                self.send_to(&local, &id, &msg);
-                self.end_call(&id, label, now);
             }
             _ => {}
         }
@@ -688,7 +589,7 @@ impl Hub {
             self.end_session(conn, "replaced", now);
             self.out.push_back(Output::Close(
                 conn,
-                crate::ws::frame::close::REPLACED,
+                close::REPLACED,
                 "replaced by a connection on another daemon",
             ));
         }

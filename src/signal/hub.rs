@@ -16,22 +16,19 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use botcall_core::id::AgentId;
-use botcall_core::protocol::{Msg, RawJson, Role, Text};
+use botcall_core::protocol::{Msg, RawJson, Role, Text, close};
 
-use super::calls::{Call, Party, Side};
+use super::call::{Call, Party, Side};
 use super::ice::IceConfig;
 use super::remote;
 use crate::auth::attest::Attestor;
 use crate::auth::ratelimit::Limiter;
 use crate::config::HumanCheck;
 use crate::metrics::Metrics;
-use crate::ws::frame::close;
 
-pub(crate) use crate::slots::ConnId;
+use crate::ids::{CallId, Owner};
+pub(crate) use crate::ids::{ConnId, DaemonId};
 use crate::slots::Slots;
-
-/// A daemon's id on the Redis bus.
-pub(crate) type DaemonId = Rc<str>;
 
 /// Something for the IO layer to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -79,7 +76,7 @@ pub(crate) struct HubConfig {
 pub(crate) struct BotHello {
     pub(crate) agent: AgentId,
     /// Who owns the id (to re-announce it to a store that lost it).
-    pub(crate) owner: crate::store::Owner,
+    pub(crate) owner: Owner,
     pub(crate) max_calls: u8,
     /// The daemon that held the agent's socket until now, told to hand over.
     pub(crate) moved_from: Option<DaemonId>,
@@ -99,10 +96,10 @@ pub(super) struct Session {
     last_seen: u32,
     last_ping: u32,
     /// Calls this session is part of.
-    pub(super) calls: Vec<AgentId>,
+    pub(super) calls: Vec<CallId>,
     pub(super) max_calls: u8,
     /// Bots: who owns the agent id (to re-announce it to a store that lost it).
-    owner: crate::store::Owner,
+    owner: Owner,
     /// Calls left on the caller's last proof of work (0: none), usable
     /// until `verified_until` (seconds since the epoch).
     pub(super) verified_calls: u32,
@@ -122,7 +119,7 @@ pub(crate) struct Hub {
     hasher: RandomState,
     /// Time zero for the sessions' second counters.
     epoch: Instant,
-    pub(super) calls: HashMap<AgentId, Call>,
+    pub(super) calls: HashMap<CallId, Call>,
     /// Calls offered per bot (`rate_calls_bot`).
     pub(super) bot_calls: Limiter<AgentId>,
     pub(super) out: VecDeque<Output>,
@@ -336,7 +333,7 @@ impl Hub {
 
     /// Agents with a live socket here, with `max_calls` and owner (to
     /// re-announce them after a store outage).
-    pub(crate) fn online_agents(&self) -> Vec<(AgentId, u8, crate::store::Owner)> {
+    pub(crate) fn online_agents(&self) -> Vec<(AgentId, u8, Owner)> {
         self.bots
             .iter()
             .filter_map(|&c| {

@@ -679,7 +679,7 @@ fn a_bot_moving_to_a_third_daemon_and_back_keeps_the_call() {
 
 #[test]
 fn end_labels_say_who_and_why_from_a_bounded_set() {
-    use super::calls::{Side, end_label};
+    use super::call::{Side, end_label};
     let cases = [
         (Side::Caller, "normal", "caller_hangup"),
         (Side::Caller, "hangup", "caller_hangup"),
@@ -707,4 +707,44 @@ fn end_labels_say_who_and_why_from_a_bounded_set() {
         panic!()
     };
     assert_eq!(end_label(Side::Caller, &reason), "media_lost");
+}
+
+#[test]
+fn a_reject_after_the_answer_is_refused_from_here_and_from_another_daemon() {
+    let t0 = Instant::now();
+    let (mut a, mut b) = (hub("d-a", t0), hub("d-b", t0));
+    let call_id = remote_call(&mut a, &mut b, t0, true);
+    let reject = format!(r#"{{"type":"reject","call_id":"{call_id}"}}"#);
+    // The bot's own daemon refuses it: the call is not ringing.
+    handle(&mut b, 7, &reject, t0);
+    let db = drain(&mut b);
+    assert_eq!(msg_for(&db, 7)[0]["code"], "wrong_state");
+    assert!(db.remote.is_empty());
+    // The same reject arriving as an envelope from the bot's daemon (an
+    // older daemon, or a forged one on the bus) changes nothing either.
+    let env = remote::encode(
+        "d-b",
+        remote::Kind::Signal,
+        &remote::Out {
+            call_id: Some(&id(&call_id)),
+            ..Default::default()
+        },
+        Some(&Msg::decode(&reject).unwrap()),
+    );
+    a.handle_remote(
+        remote::decode(std::str::from_utf8(&env).unwrap()).unwrap(),
+        t0,
+        0,
+    );
+    assert!(msg_for(&drain(&mut a), 1).is_empty());
+    // The call is still up on both: the caller's hangup reaches the bot.
+    handle(
+        &mut a,
+        1,
+        &format!(r#"{{"type":"hangup","call_id":"{call_id}","reason":"normal"}}"#),
+        t0,
+    );
+    let da = drain(&mut a);
+    pass(&da, &mut [("d-b", &mut b)], t0);
+    assert_eq!(msg_for(&drain(&mut b), 7)[0]["type"], "hangup");
 }

@@ -11,12 +11,9 @@ pub(crate) mod redis;
 use botcall_core::id::AgentId;
 use botcall_core::protocol::Codecs;
 
+use crate::ids::DaemonId;
+pub(crate) use crate::ids::Owner;
 use crate::metrics::StoreGauges;
-use crate::signal::hub::DaemonId;
-
-/// Who owns an id: a hash of the key that registered it. Only the same key
-/// may refresh, change or delete the registration until it expires.
-pub(crate) type Owner = [u8; 8];
 
 /// A registration as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,8 +26,8 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Script, Value};
 
 use super::{AgentStore, AgentView, Attached, Owner, Page, Record, StoreError};
+use crate::ids::DaemonId;
 use crate::metrics::StoreGauges;
-use crate::signal::hub::DaemonId;
 
 /// Key TTL of an online agent; the holding daemon refreshes it.
 pub(crate) const ONLINE_TTL: u64 = 120;

@@ -2,19 +2,8 @@
 //! client frames in place, encodes unmasked server frames. No buffering
 //! policy here — the connection decides what to keep.
 
-/// Close codes we send (see `docs/protocol.md`).
-pub(crate) mod close {
-    pub(crate) const NORMAL: u16 = 1000;
-    pub(crate) const GOING_AWAY: u16 = 1001;
-    pub(crate) const PROTOCOL: u16 = 1002;
-    pub(crate) const UNSUPPORTED: u16 = 1003;
-    pub(crate) const BAD_DATA: u16 = 1007;
-    pub(crate) const POLICY: u16 = 1008;
-    pub(crate) const TOO_BIG: u16 = 1009;
-    pub(crate) const TRY_AGAIN: u16 = 1013;
-    pub(crate) const REPLACED: u16 = 4000;
-    pub(crate) const HEARTBEAT: u16 = 4001;
-}
+/// Close codes we send (see `docs/protocol.md`); one home with the SDK's.
+pub(crate) use botcall_core::protocol::close;
 
 /// Frame opcodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
