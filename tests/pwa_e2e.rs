@@ -371,6 +371,7 @@ fn a_push_notification_leads_to_a_call_with_audio() {
     assert_eq!(n["title"], "Echo is online", "{r:#}");
     assert_eq!(n["body"], "Tap to call");
     assert_eq!(n["data"]["url"], "/call/ec-bot");
+    assert_eq!(n["tag"], "online-ec-bot");
     assert_eq!(r["pathBeforeClick"], "/");
     assert_eq!(r["pathAfterClick"], "/call/ec-bot");
     assert_eq!(r["notificationsLeft"], 0);
