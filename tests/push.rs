@@ -266,9 +266,28 @@ fn callbacks_reach_only_people_who_granted_them() {
     let erin = sub_id("erin", "hs-bot-2", &["callback"]);
     let mut ws = hs_bot(&d, "hs-bot");
 
+    // Carol calls and hands the bot her subscription id with the call.
+    let (mut c, _) = caller(&d);
+    send(
+        &mut c,
+        json!({"type": "call", "to": "hs-bot", "sdp_offer": offer(), "callback": carol}),
+    );
+    assert_eq!(recv(&mut c)["type"], "ringing");
+    let inc = recv(&mut ws);
+    assert_eq!(
+        (inc["type"].as_str(), inc["callback"].as_str()),
+        (Some("incoming"), Some(carol.as_str())),
+        "{inc}"
+    );
     send(
         &mut ws,
-        json!({"type": "callback", "to": carol, "text": "Your forecast is ready"}),
+        json!({"type": "hangup", "call_id": inc["call_id"], "reason": "later"}),
+    );
+    assert_eq!(recv(&mut c)["type"], "hangup");
+    // Later, the bot asks her to call back.
+    send(
+        &mut ws,
+        json!({"type": "callback", "to": inc["callback"], "text": "Your forecast is ready"}),
     );
     let got = wait_messages(&d, &ps, "carol", 1);
     assert_eq!(
@@ -296,7 +315,6 @@ fn callbacks_reach_only_people_who_granted_them() {
     );
     assert_eq!(recv(&mut ws)["code"], "bad_field");
     // Callers cannot send callbacks.
-    let (mut c, _) = caller(&d);
     send(
         &mut c,
         json!({"type": "callback", "to": carol, "text": "hi"}),
@@ -481,7 +499,16 @@ fn two_daemons_on_redis_notify_once() {
     b.eventually("the bot offline", WAIT_FLOOR, || {
         a.get("/lookup/hs-bot").json()["online"] == false
     });
-    let _ws = hs_bot(&a, "hs-bot");
+    let mut ws = hs_bot(&a, "hs-bot");
+    // A call through B to the bot on A carries the caller's subscription id.
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let (mut c, _) = caller(&b);
+    send(
+        &mut c,
+        json!({"type": "call", "to": "hs-bot", "sdp_offer": offer(), "callback": id}),
+    );
+    let inc = recv(&mut ws);
+    assert_eq!(inc["callback"], id.as_str(), "{inc}");
     a.eventually("A to debounce", WAIT_FLOOR, || {
         metric(
             &a,

@@ -391,6 +391,9 @@ pub enum Msg<'a> {
         sdp_offer: Text<'a>,
         /// Human-check proof, if required.
         proof: Option<Proof<'a>>,
+        /// The caller's push subscription id for this bot's `callback`s,
+        /// passed on to the bot in `incoming` (docs/protocol.md, "Push").
+        callback: Option<AgentId>,
     },
     /// Caller → daemon: prove humanity ahead of a call.
     Verify {
@@ -426,6 +429,9 @@ pub enum Msg<'a> {
         /// Fresh TURN servers for this call (`RTCIceServer[]`), when the
         /// daemon hands out TURN credentials: the `welcome` ones expire.
         ice_servers: Option<RawJson<'a>>,
+        /// The caller's push subscription id, if they gave one: the `to`
+        /// of a later [`Msg::Callback`].
+        callback: Option<AgentId>,
     },
     /// Bot → daemon → caller: call accepted.
     Answer {
@@ -483,6 +489,13 @@ fn id_field(o: &Object<'_>, key: &'static str) -> Result<AgentId, ProtoError> {
     let text: heapless::String<{ id::MAX_ID_LEN }> =
         s.to_heapless().map_err(|_| ProtoError::BadId(key))?;
     AgentId::new(&text).map_err(|_| ProtoError::BadId(key))
+}
+
+fn opt_id(o: &Object<'_>, key: &'static str) -> Result<Option<AgentId>, ProtoError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => id_field(o, key).map(Some),
+    }
 }
 
 fn text_field<'a>(o: &Object<'a>, key: &'static str, max: usize) -> Result<Text<'a>, ProtoError> {
@@ -622,6 +635,7 @@ impl<'a> Msg<'a> {
                 to: id_field(&o, "to")?,
                 sdp_offer: nonempty(text_field(&o, "sdp_offer", MAX_SDP_LEN)?, "sdp_offer")?,
                 proof: o.opt_obj("proof")?.map(proof).transpose()?,
+                callback: opt_id(&o, "callback")?,
             },
             "verify" => Msg::Verify {
                 proof: proof(o.opt_obj("proof")?.ok_or(ProtoError::Missing("proof"))?)?,
@@ -641,6 +655,7 @@ impl<'a> Msg<'a> {
                 attestation: text_field(&o, "attestation", crate::jwt::MAX_TOKEN_LEN)?,
                 hv: opt_text(&o, "hv", 16)?.unwrap_or(Text::Str("")),
                 ice_servers: o.opt_arr("ice_servers")?.map(|a| RawJson(a.raw())),
+                callback: opt_id(&o, "callback")?,
             },
             "answer" => Msg::Answer {
                 call_id: id_field(&o, "call_id")?,
@@ -737,11 +752,15 @@ impl<'a> Msg<'a> {
                 to,
                 sdp_offer,
                 proof,
+                callback,
             } => {
                 w.field_str("to", to)?.key("sdp_offer")?;
                 sdp_offer.write(&mut w)?;
                 if let Some(p) = proof {
                     write_proof(&mut w, p)?;
+                }
+                if let Some(c) = callback {
+                    w.field_str("callback", c)?;
                 }
             }
             Msg::Verify { proof } => write_proof(&mut w, proof)?,
@@ -760,6 +779,7 @@ impl<'a> Msg<'a> {
                 attestation,
                 hv,
                 ice_servers,
+                callback,
             } => {
                 w.field_str("call_id", call_id)?
                     .field_str("from", from)?
@@ -773,6 +793,9 @@ impl<'a> Msg<'a> {
                     && let Ok(v) = json::parse(ice.0)
                 {
                     w.key("ice_servers")?.value(v)?;
+                }
+                if let Some(c) = callback {
+                    w.field_str("callback", c)?;
                 }
             }
             Msg::Answer {
@@ -1076,6 +1099,7 @@ mod tests {
                     challenge: "xyz".into(),
                     nonce: "12".into(),
                 }),
+                callback: Some(id("BTBZMqHH6r4Tts7J_aSIgg")),
             },
             Msg::Verify {
                 proof: Proof {
@@ -1105,6 +1129,7 @@ mod tests {
                     RawJson::new(r#"[{"urls":["turn:h:3478"],"username":"1:b","credential":"c"}]"#)
                         .unwrap(),
                 ),
+                callback: Some(id("BTBZMqHH6r4Tts7J_aSIgg")),
             },
             Msg::Answer {
                 call_id: id("c1"),

@@ -30,10 +30,12 @@ const now = () => performance.now();
 export class Call {
   /**
    * to: agent id; bot: display name; raw: disable the browser's audio
-   * processing; debug: window.botcall; on: {state, progress, remote, level}.
+   * processing; debug: window.botcall; on: {state, progress, remote, level};
+   * callback: our push subscription id for this bot, handed to it so it
+   * may ask us to call back later.
    */
-  constructor({ to, bot = to, raw = false, debug, on = {} }) {
-    Object.assign(this, { to, bot, raw, dbg: debug, on });
+  constructor({ to, bot = to, raw = false, debug, on = {}, callback = null }) {
+    Object.assign(this, { to, bot, raw, dbg: debug, on, callback });
     this.state = 'idle';
     this.callId = null;
     this.pc = null;
@@ -162,6 +164,7 @@ export class Call {
   sendCall(proof) {
     const msg = { type: 'call', to: this.to, sdp_offer: this.sdp };
     if (proof) msg.proof = proof;
+    if (this.callback) msg.callback = this.callback;
     this.sig.send(msg);
   }
 

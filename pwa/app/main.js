@@ -40,7 +40,7 @@ import { unlockAudio } from './meter.js';
 import { createStore } from './store.js';
 import { describe } from './errors.js';
 import { h, ago, clock, hue, levelToUnit } from './ui.js';
-import { pushState, toggle as togglePush, renew as renewPush } from './push.js';
+import { pushState, callbackId, toggle as togglePush, renew as renewPush } from './push.js';
 
 const STATES = ['idle', 'connecting-signaling', 'human-check', 'ringing', 'connecting', 'connected', 'ended', 'error'];
 const ACTIVE = new Set(STATES.slice(1, 6));
@@ -137,7 +137,7 @@ function startCall() {
   $('call-timer').textContent = '00:00';
   $('pow-bar').value = 0;
   call = new Call({
-    to: bot.agent_id, bot: botName(), raw: RAW, debug: dbg,
+    to: bot.agent_id, bot: botName(), raw: RAW, debug: dbg, callback: callbackId(bot.agent_id),
     on: {
       state: onCallState,
       progress: (f) => {

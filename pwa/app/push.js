@@ -41,6 +41,11 @@ async function api(method, path, body) {
   return j;
 }
 
+/** Our subscription id for `agent` when its bell is on (sent with calls). */
+export function callbackId(agent) {
+  return pushState(agent) === 'on' ? load()[agent] : null;
+}
+
 /** `unsupported`, `blocked`, `on` or `off` for `agent`. */
 export function pushState(agent) {
   if (!('serviceWorker' in navigator) || !('PushManager' in window) || !('Notification' in window)) return 'unsupported';

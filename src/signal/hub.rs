@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use botcall_core::id::AgentId;
 use botcall_core::protocol::{Msg, RawJson, Role, Text, close};
 
-use super::call::{Call, Party, Side};
+use super::call::{Call, Offer, Party, Side};
 use super::ice::IceConfig;
 use super::remote;
 use crate::auth::attest::Attestor;
@@ -490,12 +490,17 @@ impl Hub {
                 to,
                 sdp_offer,
                 proof,
+                callback,
             } => {
                 if role != Role::Caller {
                     self.error(conn, "wrong_role", "bots cannot place calls", None);
                     return;
                 }
-                self.place_call(conn, to, sdp_offer, proof.as_ref(), remote_bot, now, unix);
+                let offer = Offer {
+                    sdp: sdp_offer,
+                    callback,
+                };
+                self.place_call(conn, to, offer, proof.as_ref(), remote_bot, now, unix);
             }
             m
             @ (Msg::Answer { .. } | Msg::Reject { .. } | Msg::Ice { .. } | Msg::Hangup { .. }) => {
