@@ -5,6 +5,7 @@
 //! rules is in [`super::shared`].
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
 use botcall_core::b64;
 use botcall_core::id::AgentId;
@@ -339,8 +340,11 @@ pub(crate) struct Table {
     caps: Caps,
     by_id: HashMap<String, Sub>,
     by_agent: HashMap<AgentId, Vec<String>>,
-    by_endpoint: HashMap<(AgentId, String), String>,
+    /// (agent, endpoint) → id, keyed by a keyed hash of both (the endpoint,
+    /// most of a subscription's bytes, is stored once, in `by_id`).
+    by_endpoint: HashMap<u64, String>,
     per_client: HashMap<String, usize>,
+    hasher: RandomState,
 }
 
 impl Table {
@@ -351,7 +355,22 @@ impl Table {
             by_agent: HashMap::new(),
             by_endpoint: HashMap::new(),
             per_client: HashMap::new(),
+            hasher: RandomState::new(),
         }
+    }
+
+    fn endpoint_key(&self, agent: &str, endpoint: &str) -> u64 {
+        self.hasher.hash_one((agent, endpoint))
+    }
+
+    /// The id of the (agent, endpoint) subscription, if there is one.
+    fn find(&self, agent: &str, endpoint: &str) -> Option<&String> {
+        let id = self.by_endpoint.get(&self.endpoint_key(agent, endpoint))?;
+        // A 64-bit keyed hash: a collision is as likely as guessing the key.
+        self.by_id
+            .get(id)
+            .filter(|s| s.agent.as_str() == agent && s.endpoint == endpoint)
+            .map(|s| &s.id)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -361,13 +380,17 @@ impl Table {
     /// Adds `sub`, or renews the subscription with the same agent and
     /// endpoint (new keys, events and expiry, same id). Returns the id.
     pub(crate) fn upsert(&mut self, mut sub: Sub) -> Result<String, SubError> {
-        let key = (sub.agent.clone(), sub.endpoint.clone());
-        if let Some(id) = self.by_endpoint.get(&key) {
-            let old = self.by_id.get_mut(id).ok_or(SubError::Unavailable)?;
+        if let Some(id) = self.find(&sub.agent, &sub.endpoint).cloned() {
+            let old = self.by_id.get_mut(&id).ok_or(SubError::Unavailable)?;
             sub.id = old.id.clone();
             sub.client = old.client.clone();
             *old = sub;
-            return Ok(id.clone());
+            return Ok(id);
+        }
+        let key = self.endpoint_key(&sub.agent, &sub.endpoint);
+        if self.by_endpoint.contains_key(&key) {
+            // Another subscription's hash: not worth a second index.
+            return Err(SubError::Full);
         }
         if self.by_id.len() >= self.caps.total {
             return Err(SubError::Full);
@@ -400,8 +423,8 @@ impl Table {
                 self.by_agent.remove(&sub.agent);
             }
         }
-        self.by_endpoint
-            .remove(&(sub.agent.clone(), sub.endpoint.clone()));
+        let key = self.endpoint_key(&sub.agent, &sub.endpoint);
+        self.by_endpoint.remove(&key);
         if let Some(n) = self.per_client.get_mut(&sub.client) {
             *n -= 1;
             if *n == 0 {
@@ -413,11 +436,8 @@ impl Table {
 
     /// Removes the (agent, endpoint) subscription; whether it existed.
     pub(crate) fn remove_endpoint(&mut self, agent: &AgentId, endpoint: &str) -> bool {
-        match self.by_endpoint.get(&(agent.clone(), endpoint.to_string())) {
-            Some(id) => {
-                let id = id.clone();
-                self.remove(&id)
-            }
+        match self.find(agent, endpoint).cloned() {
+            Some(id) => self.remove(&id),
             None => false,
         }
     }
