@@ -10,6 +10,8 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+#[allow(unused_imports)]
+use common::PushService;
 use common::*;
 use serde_json::{Value, json};
 
@@ -140,6 +142,51 @@ fn online_push_is_encrypted_signed_and_read_by_a_third_party() {
     let dir = d.stop();
     let d2 = Daemon::start_in(dir, &["--push-subject", SUBJECT, "--push-allow-loopback"]);
     assert_eq!(d2.get("/v1/push/key").json()["public_key"], public.as_str());
+}
+
+/// The real path to a push service: name resolution, rustls with a
+/// verified certificate chain, VAPID `aud` = the https origin.
+#[test]
+fn push_goes_over_verified_tls() {
+    let ca = TempDir::new("push-ca");
+    PushService::make_ca(ca.path());
+    let ca_file = ca.path().join("ca.pem");
+    let d = push_daemon(&["--push-ca-file", ca_file.to_str().unwrap()]);
+    register_named(&d, "hs-bot", "Weather");
+    let ps = PushService::start_tls(&d, ca.path());
+    let sub = ps.subscription("tls-1");
+    assert!(
+        sub["endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://localhost:")
+    );
+    assert_eq!(subscribe(&d, "hs-bot", &sub, &["online"]).status, 201);
+    // A daemon that does not trust that CA cannot deliver there.
+    let untrusting = push_daemon(&["--push-ttl", "3", "--push-timeout", "2"]);
+    register_named(&untrusting, "hs-bot", "Weather");
+    let sub2 = ps.subscription("tls-2");
+    assert_eq!(
+        subscribe(&untrusting, "hs-bot", &sub2, &["online"]).status,
+        201
+    );
+
+    let _ws = hs_bot(&d, "hs-bot");
+    let _ws2 = hs_bot(&untrusting, "hs-bot");
+    let got = wait_messages(&d, &ps, "tls-1", 1);
+    assert_eq!(got[0]["status"], 201, "{}", got[0]);
+    assert_eq!(got[0]["payload"]["title"], "Weather is online");
+    let aud = got[0]["vapid"]["aud"].as_str().unwrap();
+    assert!(aud.starts_with("https://localhost:"), "{aud}");
+    assert_eq!(got[0]["vapid"]["ok"], true, "{}", got[0]);
+    untrusting.eventually("the untrusted TLS to fail", WAIT_FLOOR, || {
+        metric(
+            &untrusting,
+            r#"botcall_push_messages_total{event="online",outcome="expired"}"#,
+        ) == 1.0
+    });
+    assert!(ps.received("tls-2").is_empty());
+    assert!(untrusting.log().contains("TLS"), "{}", untrusting.log());
 }
 
 #[test]

@@ -5,16 +5,22 @@ keys it made up, and checks the VAPID token (RFC 8292) with PyJWT against
 the daemon's `GET /v1/push/key`.
 
     python push_service.py http://127.0.0.1:PORT   # prints "PORT <n>", serves
+    python push_service.py --make-ca DIR           # a test CA and a localhost certificate
+    python push_service.py http://127.0.0.1:PORT --tls DIR   # also HTTPS: "PORT <n> <tls>"
 
 Routes:
   GET  /keys/<name>   a subscription for <name>: {endpoint, keys:{p256dh, auth}}
+                      (names starting `tls` get https://localhost:<tls>/p/<name>)
   POST /p/<name>      a push message (201; names starting `gone` get 410,
                       `busy` get 429 with Retry-After: 1 the first time)
   GET  /log           every message received, as JSON
 """
 
 import base64
+import datetime
 import json
+import os
+import ssl
 import sys
 import threading
 import time
@@ -23,10 +29,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import http_ece
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 DAEMON = sys.argv[1]
+TLS_PORT = None
 LOCK = threading.Lock()
 SUBS = {}  # name -> (private key, auth secret)
 LOG = []
@@ -107,6 +116,8 @@ class Handler(BaseHTTPRequestHandler):
                 serialization.PublicFormat.UncompressedPoint,
             )
             host = f"http://127.0.0.1:{self.server.server_address[1]}"
+            if name.startswith("tls"):
+                host = f"https://localhost:{TLS_PORT}"
             sub = {
                 "endpoint": f"{host}/p/{name}",
                 "expirationTime": None,
@@ -126,7 +137,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         name = self.path[len("/p/") :]
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
-        origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "https" if self.server.server_address[1] == TLS_PORT else "http"
+        origin = f"{scheme}://{self.headers.get('host')}"
         rec = {
             "name": name,
             "ttl": self.headers.get("ttl"),
@@ -162,11 +174,85 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(rec["status"], b"", headers)
 
 
+def make_ca(d):
+    """A CA and a certificate for `localhost` it signed (PEM files in `d`)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("botcall test push CA"))
+        .issuer_name(name("botcall test push CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - day)
+        .not_valid_after(now + day)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("localhost"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - day)
+        .not_valid_after(now + day)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    with open(os.path.join(d, "ca.pem"), "wb") as f:
+        f.write(ca.public_bytes(pem))
+    with open(os.path.join(d, "cert.pem"), "wb") as f:
+        f.write(cert.public_bytes(pem))
+    with open(os.path.join(d, "key.pem"), "wb") as f:
+        f.write(
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        )
+
+
 def main():
+    global TLS_PORT
+    if DAEMON == "--make-ca":
+        make_ca(sys.argv[2])
+        return
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    print(f"PORT {server.server_address[1]}", flush=True)
+    servers = [server]
+    ports = [str(server.server_address[1])]
+    if "--tls" in sys.argv:
+        d = sys.argv[sys.argv.index("--tls") + 1]
+        tls = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(d, "cert.pem"), os.path.join(d, "key.pem"))
+        tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
+        TLS_PORT = tls.server_address[1]
+        servers.append(tls)
+        ports.append(str(TLS_PORT))
+        threading.Thread(target=tls.serve_forever, daemon=True).start()
+    print("PORT " + " ".join(ports), flush=True)
     # Bounded: the test kills us, and we stop by ourselves after 10 minutes.
-    threading.Timer(600, server.shutdown).start()
+    threading.Timer(600, lambda: [s.shutdown() for s in servers]).start()
     server.serve_forever()
 
 

@@ -148,13 +148,7 @@ pub(crate) async fn send(
     tls: Option<&TlsClient>,
 ) -> Result<Answer, SendError> {
     let work = async {
-        let addr = resolve(ep).await?;
-        if !allowed_address(addr.ip(), allow_loopback) {
-            return Err(SendError::Forbidden(addr.ip()));
-        }
-        let tcp = async_io::Async::<std::net::TcpStream>::connect(addr)
-            .await
-            .map_err(|e| SendError::Connect(format!("{addr}: {e}")))?;
+        let tcp = connect(ep, allow_loopback).await?;
         let _ = tcp.get_ref().set_nodelay(true);
         let bytes = request_bytes(ep, req);
         if ep.tls {
@@ -174,22 +168,42 @@ pub(crate) async fn send(
     work.or(deadline).await
 }
 
-async fn resolve(ep: &Endpoint) -> Result<SocketAddr, SendError> {
+/// Most addresses of one name tried in turn.
+const MAX_ADDRS: usize = 4;
+
+async fn resolve(ep: &Endpoint) -> Result<Vec<SocketAddr>, SendError> {
     if let Ok(ip) = ep.host.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, ep.port));
+        return Ok(vec![SocketAddr::new(ip, ep.port)]);
     }
     #[cfg(feature = "push")]
     {
-        let addrs = async_net::resolve((ep.host.as_str(), ep.port))
+        async_net::resolve((ep.host.as_str(), ep.port))
             .await
-            .map_err(|e| SendError::Connect(format!("{}: {e}", ep.host)))?;
-        addrs
-            .into_iter()
-            .next()
-            .ok_or_else(|| SendError::Connect(format!("{}: no address", ep.host)))
+            .map_err(|e| SendError::Connect(format!("{}: {e}", ep.host)))
     }
     #[cfg(not(feature = "push"))]
     Err(SendError::NoTls)
+}
+
+/// Connects to the first address of the endpoint's host that we may post
+/// to and that answers (`localhost` is often ::1 first, then 127.0.0.1).
+async fn connect(
+    ep: &Endpoint,
+    allow_loopback: bool,
+) -> Result<async_io::Async<std::net::TcpStream>, SendError> {
+    let addrs = resolve(ep).await?;
+    let mut err = SendError::Connect(format!("{}: no address", ep.host));
+    for addr in addrs.into_iter().take(MAX_ADDRS) {
+        if !allowed_address(addr.ip(), allow_loopback) {
+            err = SendError::Forbidden(addr.ip());
+            continue;
+        }
+        match async_io::Async::<std::net::TcpStream>::connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => err = SendError::Connect(format!("{addr}: {e}")),
+        }
+    }
+    Err(err)
 }
 
 async fn exchange<S>(mut s: S, bytes: &[u8]) -> Result<Answer, SendError>

@@ -8,6 +8,8 @@ use serde_json::Value;
 
 use super::{Daemon, KillOnDrop, http, python};
 
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/push_service.py");
+
 /// The loopback push service, checking VAPID against `d`'s key.
 pub struct PushService {
     _child: KillOnDrop,
@@ -16,10 +18,31 @@ pub struct PushService {
 
 impl PushService {
     pub fn start(d: &Daemon) -> PushService {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/push_service.py");
+        Self::start_with(d, &[])
+    }
+
+    /// Also serves HTTPS for subscriptions named `tls*`, with the
+    /// certificate [`PushService::make_ca`] wrote to `dir`.
+    pub fn start_tls(d: &Daemon, dir: &std::path::Path) -> PushService {
+        Self::start_with(d, &["--tls", dir.to_str().unwrap()])
+    }
+
+    /// Writes a test CA (`dir/ca.pem`) and a `localhost` certificate it signed.
+    pub fn make_ca(dir: &std::path::Path) {
+        let st = Command::new(python())
+            .arg(SCRIPT)
+            .arg("--make-ca")
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    fn start_with(d: &Daemon, extra: &[&str]) -> PushService {
         let mut child = Command::new(python())
-            .arg(script)
+            .arg(SCRIPT)
             .arg(d.url(""))
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -31,6 +54,7 @@ impl PushService {
         let port: u16 = line
             .trim()
             .strip_prefix("PORT ")
+            .and_then(|p| p.split(' ').next())
             .unwrap_or_else(|| panic!("push service said {line:?}"))
             .parse()
             .unwrap();
