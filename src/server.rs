@@ -17,6 +17,7 @@ use crate::auth::attest::Attestor;
 use crate::auth::keys::Keys;
 use crate::client::ClientKey;
 use crate::config::Config;
+use crate::error::StartError;
 use crate::ids::DaemonId;
 use crate::metrics::Metrics;
 use crate::net::Stream;
@@ -68,7 +69,7 @@ fn raise_nofile() -> u64 {
 
 /// The configured store; Redis must be reachable at start unless
 /// `redis_fallback_local` allows starting on the memory store.
-fn open_store(cfg: &Config, me: &DaemonId) -> Result<Store, String> {
+fn open_store(cfg: &Config, me: &DaemonId) -> Result<Store, StartError> {
     let now = crate::app::Clock::new().unix();
     // The share only keys-file agents may use (`reserved_agents` percent).
     let reserved = cfg.max_agents / 100 * usize::from(cfg.reserved_agents)
@@ -95,16 +96,16 @@ fn open_store(cfg: &Config, me: &DaemonId) -> Result<Store, String> {
                     now,
                 )))
             }
-            Err(e) => Err(e),
+            Err(e) => Err(StartError::Store(e)),
         }
     }
     #[cfg(not(feature = "redis"))]
     {
         let _ = me;
-        Err(format!(
+        Err(StartError::Store(format!(
             "store `{}`: this build has no Redis support (feature `redis`)",
             cfg.store
-        ))
+        )))
     }
 }
 
@@ -113,8 +114,8 @@ fn os_random(buf: &mut [u8]) {
     getrandom::fill(buf).expect("the OS random number generator failed");
 }
 
-/// Builds everything and runs until shutdown. Returns the process exit code.
-pub(crate) fn run(cfg: Config) -> Result<(), String> {
+/// Builds everything and runs until shutdown.
+pub(crate) fn run(cfg: Config) -> Result<(), StartError> {
     let nofile = raise_nofile();
     if (nofile as usize) < cfg.max_connections + 64 {
         log_warn!(
@@ -123,7 +124,7 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
         );
     }
     let keys = match &cfg.keys {
-        Some(p) => Keys::load(p)?,
+        Some(p) => Keys::load(p).map_err(StartError::Keys)?,
         None => Keys::default(),
     };
     if keys.len() == 0 && !cfg.open_registration {
@@ -133,7 +134,8 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
         .attestation_key
         .clone()
         .unwrap_or_else(|| cfg.state_dir.join("attestation.jwk"));
-    let (attest, created) = Attestor::load_or_create(&key_path, &cfg.issuer)?;
+    let (attest, created) =
+        Attestor::load_or_create(&key_path, &cfg.issuer).map_err(StartError::AttestationKey)?;
     if created {
         log_info!(
             "generated attestation key {} (kid {})",
@@ -155,15 +157,13 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
         .into()
     };
     let store = open_store(&cfg, &daemon_id)?;
-    let listener = TcpListener::bind(cfg.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
-    let listener = Async::new(listener).map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind(cfg.listen).map_err(|e| StartError::Listen(cfg.listen, e))?;
+    let local = listener.local_addr().map_err(StartError::Socket)?;
+    let listener = Async::new(listener).map_err(StartError::Socket)?;
     let stun_socket = match cfg.stun_listen {
         Some(addr) => {
-            let s =
-                UdpSocket::bind(addr).map_err(|e| format!("cannot bind STUN on {addr}: {e}"))?;
-            Some(Async::new(s).map_err(|e| e.to_string())?)
+            let s = UdpSocket::bind(addr).map_err(|e| StartError::Stun(addr, e))?;
+            Some(Async::new(s).map_err(StartError::Socket)?)
         }
         None => None,
     };
@@ -206,14 +206,14 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
     let ex = Rc::new(LocalExecutor::new());
     #[cfg(feature = "tls")]
     let tls = match (&cfg.tls_cert, &cfg.tls_key) {
-        (Some(c), Some(k)) => Some(crate::net::tls::load(c, k)?),
+        (Some(c), Some(k)) => Some(crate::net::tls::load(c, k).map_err(StartError::Tls)?),
         _ => None,
     };
     #[cfg(not(feature = "tls"))]
     if cfg.tls_cert.is_some() {
-        return Err("tls_cert is set but this botcalld was built without the `tls` feature (cargo build --features tls)".into());
+        return Err(StartError::Tls("tls_cert is set but this botcalld was built without the `tls` feature (cargo build --features tls)".into()));
     }
-    let push = crate::push::Push::new(&cfg.push)?;
+    let push = crate::push::Push::new(&cfg.push).map_err(StartError::Push)?;
     let app = Rc::new(App::new(
         cfg,
         metrics,
@@ -224,7 +224,7 @@ pub(crate) fn run(cfg: Config) -> Result<(), String> {
         push,
         ex.clone(),
     ));
-    async_io::block_on(crate::push::task::start(&app))?;
+    async_io::block_on(crate::push::task::start(&app)).map_err(StartError::Push)?;
     #[cfg(feature = "tls")]
     {
         *app.tls.borrow_mut() = tls;

@@ -14,11 +14,6 @@ fn daemon(redis: &RedisServer, extra: &[&str]) -> Daemon {
     Daemon::start(&args)
 }
 
-fn online(d: &Daemon, id: &str) -> Option<bool> {
-    let r = d.get(&format!("/lookup/{id}"));
-    (r.status == 200).then(|| r.json()["online"].as_bool().unwrap())
-}
-
 #[test]
 fn register_on_one_daemon_look_up_on_another() {
     let redis = RedisServer::start();

@@ -12,11 +12,6 @@ use common::*;
 use serde_json::json;
 use tungstenite::Message;
 
-fn online(d: &Daemon, id: &str) -> Option<bool> {
-    let r = d.get(&format!("/lookup/{id}"));
-    (r.status == 200).then(|| r.json()["online"].as_bool().unwrap())
-}
-
 #[test]
 fn bot_is_online_while_connected() {
     let d = Daemon::start(&[]);

@@ -8,6 +8,7 @@ pub const MAX_ID_LEN: usize = 64;
 
 /// Why an id was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IdError {
     /// Empty.
     Empty,

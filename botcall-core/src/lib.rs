@@ -1,5 +1,6 @@
 //! BotCall's shared core: strict JSON, JWS/JWT (HS256 and ES256) on RustCrypto
-//! primitives, agent ids, and the wire-protocol messages.
+//! primitives, agent ids, and the wire vocabulary both ends share: protocol
+//! messages, close codes, WebSocket framing ([`ws`]) and STUN ([`stun`]).
 //!
 //! `#![no_std]` and usable without an allocator: with default features off,
 //! every parser works on borrowed `&str`/`&[u8]` input with fixed-size scratch
@@ -28,6 +29,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod answer_sig;
 pub mod b64;
 pub mod id;
 pub mod json;
@@ -35,3 +37,5 @@ pub mod jwt;
 pub mod pow;
 pub mod protocol;
 pub mod sdp;
+pub mod stun;
+pub mod ws;

@@ -13,6 +13,7 @@ pub const MAX_DIFFICULTY: u8 = 32;
 
 /// Why a proof was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PowError {
     /// Nonce empty, too long, or not `[A-Za-z0-9]`.
     BadNonce,

@@ -26,6 +26,7 @@ pub const MAX_FPS: usize = 8;
 
 /// Why an offer's fingerprints are unusable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SdpError {
     /// No `a=fingerprint:` line.
     Missing,

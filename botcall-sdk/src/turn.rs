@@ -220,7 +220,8 @@ impl From<StunError> for TurnError {
         match e {
             StunError::BufferTooSmall => TurnError::BufferTooSmall,
             StunError::TooLong => TurnError::TooLong,
-            StunError::NotStun | StunError::NotOurs | StunError::NoAddress => TurnError::Malformed,
+            // NotStun, NotOurs, NoAddress, and whatever else reads as bad input.
+            _ => TurnError::Malformed,
         }
     }
 }

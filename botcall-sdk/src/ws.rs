@@ -1,6 +1,8 @@
 //! A WebSocket client codec (RFC 6455), sans-IO and allocation-free: the
 //! opening handshake, masked client frames, and a decoder for server frames
-//! that assembles fragmented text messages in a fixed buffer.
+//! that assembles fragmented text messages in a fixed buffer. The frame
+//! format itself is botcall-core's ([`botcall_core::ws`]), shared with the
+//! daemon.
 //!
 //! The `std` client uses it over a TCP (or TLS) stream; firmware can use it
 //! over its own network stack.
@@ -8,12 +10,20 @@
 use base64ct::{Base64, Encoding};
 use sha1::{Digest, Sha1};
 
+use botcall_core::ws::{self as frame, FrameError, Sender};
+
 use crate::client::MAX_MESSAGE_LEN;
+
+/// Frame opcodes (botcall-core's, `op as u8` is the wire value).
+pub use botcall_core::ws::Op as Opcode;
+/// A close frame's payload: the code and a reason (≤ 123 bytes, cut on a
+/// character boundary).
+pub use botcall_core::ws::close_payload;
 
 /// Largest frame payload accepted (a whole signaling message).
 pub const MAX_PAYLOAD: usize = MAX_MESSAGE_LEN;
 /// Largest frame header (2 + 8 length bytes + 4 mask bytes).
-pub const MAX_HEADER: usize = 14;
+pub const MAX_HEADER: usize = frame::MAX_HEADER;
 /// Size of the decoder's receive buffer.
 pub const RECV_BUF_LEN: usize = MAX_PAYLOAD + MAX_HEADER;
 /// Largest handshake response head accepted.
@@ -59,23 +69,6 @@ impl core::fmt::Display for WsError {
 }
 
 impl core::error::Error for WsError {}
-
-/// Frame opcodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Opcode {
-    /// Continuation of a fragmented message.
-    Continuation = 0,
-    /// UTF-8 text.
-    Text = 1,
-    /// Binary (the daemon closes sockets that send these).
-    Binary = 2,
-    /// Close.
-    Close = 8,
-    /// Ping.
-    Ping = 9,
-    /// Pong.
-    Pong = 10,
-}
 
 struct Cursor<'a> {
     buf: &'a mut [u8],
@@ -193,38 +186,17 @@ pub fn encode_frame<'o>(
     mask: [u8; 4],
     out: &'o mut [u8],
 ) -> Result<&'o [u8], WsError> {
-    let control = matches!(op, Opcode::Close | Opcode::Ping | Opcode::Pong);
-    if control && payload.len() > 125 {
+    if op.is_control() && payload.len() > frame::MAX_CONTROL_PAYLOAD {
         return Err(WsError::Protocol);
     }
-    let mut c = Cursor { buf: out, len: 0 };
-    c.put(&[0x80 | op as u8])?;
-    let n = payload.len();
-    if n < 126 {
-        c.put(&[0x80 | n as u8])?;
-    } else if n <= 0xFFFF {
-        c.put(&[0x80 | 126])?;
-        c.put(&(n as u16).to_be_bytes())?;
-    } else {
-        c.put(&[0x80 | 127])?;
-        c.put(&(n as u64).to_be_bytes())?;
-    }
-    c.put(&mask)?;
-    let start = c.len;
-    c.put(payload)?;
-    let len = c.len;
-    for (i, b) in out[start..len].iter_mut().enumerate() {
-        *b ^= mask[i % 4];
-    }
+    let mut head = [0u8; MAX_HEADER];
+    let hlen = frame::write_header(op, payload.len(), Some(mask), &mut head);
+    let len = hlen + payload.len();
+    let dst = out.get_mut(..len).ok_or(WsError::BufferTooSmall)?;
+    dst[..hlen].copy_from_slice(&head[..hlen]);
+    dst[hlen..].copy_from_slice(payload);
+    frame::apply_mask(&mut dst[hlen..], mask);
     Ok(&out[..len])
-}
-
-/// A close frame's payload: the code and a reason (≤ 123 bytes).
-pub fn close_payload<'o>(code: u16, reason: &str, out: &'o mut [u8; 125]) -> &'o [u8] {
-    out[..2].copy_from_slice(&code.to_be_bytes());
-    let r = &reason.as_bytes()[..reason.len().min(123)];
-    out[2..2 + r.len()].copy_from_slice(r);
-    &out[..2 + r.len()]
 }
 
 /// One thing the server sent.
@@ -324,56 +296,32 @@ impl Decoder {
         loop {
             self.compact();
             let b = &self.buf[..self.len];
-            if b.len() < 2 {
+            let h = match frame::parse_header(b, Sender::Server, MAX_PAYLOAD) {
+                Ok(Some(h)) => h,
+                Ok(None) => return Ok(None),
+                Err(FrameError::TooBig) => return Err(WsError::TooLarge),
+                // Reserved bits or opcodes, a masked server frame, a bad
+                // length, a fragmented or oversized control frame.
+                Err(_) => return Err(WsError::Protocol),
+            };
+            let (fin, op, hlen, plen) = (h.fin, h.op, h.len, h.payload_len);
+            if b.len() < hlen + plen {
                 return Ok(None);
             }
-            let (b0, b1) = (b[0], b[1]);
-            if b0 & 0x70 != 0 || b1 & 0x80 != 0 {
-                return Err(WsError::Protocol); // RSV bits, or a masked server frame
-            }
-            let fin = b0 & 0x80 != 0;
-            let op = b0 & 0x0F;
-            let (plen, hlen) = match b1 & 0x7F {
-                126 => {
-                    let Some(x) = b.get(2..4) else {
-                        return Ok(None);
-                    };
-                    (u64::from(u16::from_be_bytes([x[0], x[1]])), 4)
-                }
-                127 => {
-                    let Some(x) = b.get(2..10) else {
-                        return Ok(None);
-                    };
-                    let mut a = [0u8; 8];
-                    a.copy_from_slice(x);
-                    (u64::from_be_bytes(a), 10)
-                }
-                n => (u64::from(n), 2),
-            };
-            let control = op >= 8;
-            if control && (!fin || plen > 125) {
-                return Err(WsError::Protocol);
-            }
-            if plen > MAX_PAYLOAD as u64 {
-                return Err(WsError::TooLarge);
-            }
-            let plen = plen as usize;
-            let Some(payload) = b.get(hlen..hlen + plen) else {
-                return Ok(None);
-            };
             self.consumed = hlen + plen;
             match op {
-                0x8 => {
+                Opcode::Close => {
+                    let payload = &self.buf[hlen..hlen + plen];
                     let code = payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
                     return Ok(Some(Frame::Close(code)));
                 }
-                0x9 => {
+                Opcode::Ping => {
                     let p = &self.buf[hlen..hlen + plen];
                     return Ok(Some(Frame::Ping(p)));
                 }
-                0xA => return Ok(Some(Frame::Pong)),
-                0x1 | 0x0 => {
-                    let start = op == 0x1;
+                Opcode::Pong => return Ok(Some(Frame::Pong)),
+                Opcode::Text | Opcode::Continuation => {
+                    let start = op == Opcode::Text;
                     if start == self.in_message {
                         return Err(WsError::Protocol); // continuation without start, or a new start mid-message
                     }
@@ -399,7 +347,7 @@ impl Decoder {
                     }
                     // A middle fragment: keep going.
                 }
-                _ => return Err(WsError::Protocol), // binary or reserved opcodes
+                Opcode::Binary => return Err(WsError::Protocol),
             }
         }
     }

@@ -1,5 +1,5 @@
 //! Fuzzes the daemon's sans-IO HTTP/1.1 request parser
-//! (`src/http/request.rs`, included by path: the daemon is a binary crate).
+//! (`src/http/request.rs`, through the daemon's library: `botcalld::fuzzing`).
 //!
 //! The first input byte picks small limits and a mode; the rest is the wire
 //! bytes. Invariants checked on every input:
@@ -27,11 +27,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[allow(dead_code)]
-#[path = "../../src/http/request.rs"]
-mod request;
-
-use request::{Chunked, Framing, HttpError, Request};
+use botcalld::fuzzing::request::{self, Chunked, Framing, HttpError, Request};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, input)) = data.split_first() else {

@@ -1,5 +1,5 @@
-//! Fuzzes the daemon's sans-IO WebSocket framing (`src/ws/frame.rs`,
-//! included by path: the daemon is a binary crate).
+//! Fuzzes the daemon's sans-IO WebSocket framing (`src/ws/frame.rs` over
+//! botcall-core's `ws` codec, through the daemon's library).
 //!
 //! - `parse` never panics on any bytes and any payload limit; a parsed frame
 //!   lies within the input, its payload within the limit, control frames are
@@ -16,11 +16,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[allow(dead_code)]
-#[path = "../../src/ws/frame.rs"]
-mod frame;
-
-use frame::Op;
+use botcalld::fuzzing::frame::{self, Op};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, input)) = data.split_first() else {

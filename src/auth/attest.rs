@@ -102,6 +102,20 @@ pub(crate) fn private_jwk(key: &SigningKey, kid: Option<&str>) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// What the signaling router needs of the attestation key: a signature
+/// over one call's facts. [`Attestor`] is the daemon's; the router's tests
+/// use a fake, so they need no key file.
+pub(crate) trait Signer {
+    /// Signs `what`, valid `ttl` seconds from `now` (Unix seconds).
+    fn sign(&self, what: &Attestation<'_>, now: u64, ttl: u64) -> String;
+}
+
+impl Signer for Attestor {
+    fn sign(&self, what: &Attestation<'_>, now: u64, ttl: u64) -> String {
+        Attestor::sign(self, what, now, ttl)
+    }
+}
+
 impl Attestor {
     /// Loads the key from `path`, or generates and saves one there.
     pub(crate) fn load_or_create(path: &Path, issuer: &str) -> Result<(Self, bool), String> {

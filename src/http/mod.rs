@@ -1,8 +1,9 @@
 //! HTTP/1.1: request parsing ([`request`]), the connection loop ([`conn`]),
 //! the API routes ([`routes`]) and the embedded PWA ([`static_files`]).
 
+pub(crate) mod agent_card;
 pub(crate) mod conn;
-pub(crate) mod request;
+pub mod request;
 pub(crate) mod routes;
 pub(crate) mod static_files;
 

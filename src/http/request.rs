@@ -9,11 +9,11 @@
 use std::ops::Range;
 
 /// Header slots per request; more headers is a 431.
-pub(crate) const MAX_HEADERS: usize = 48;
+pub const MAX_HEADERS: usize = 48;
 
 /// A request the connection must answer with an error (and then close).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HttpError {
+pub enum HttpError {
     /// 400: malformed request line, header or chunk.
     BadRequest(&'static str),
     /// 431: head larger than the limit or too many headers.
@@ -31,7 +31,7 @@ pub(crate) enum HttpError {
 }
 
 impl HttpError {
-    pub(crate) fn status(&self) -> u16 {
+    pub fn status(&self) -> u16 {
         match self {
             HttpError::BadRequest(_) => 400,
             HttpError::HeadTooLarge => 431,
@@ -42,7 +42,7 @@ impl HttpError {
             HttpError::ExpectationFailed => 417,
         }
     }
-    pub(crate) fn code(&self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             HttpError::BadRequest(_) => "bad_request",
             HttpError::HeadTooLarge => "headers_too_large",
@@ -53,7 +53,7 @@ impl HttpError {
             HttpError::ExpectationFailed => "expectation_failed",
         }
     }
-    pub(crate) fn message(&self) -> &'static str {
+    pub fn message(&self) -> &'static str {
         match self {
             HttpError::BadRequest(m) => m,
             HttpError::HeadTooLarge => "request head too large",
@@ -68,7 +68,7 @@ impl HttpError {
 
 /// How the body of a parsed head is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Framing {
+pub enum Framing {
     /// No body.
     None,
     /// Exactly this many bytes follow the head.
@@ -79,10 +79,10 @@ pub(crate) enum Framing {
 
 /// Facts about a complete request head, independent of the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct HeadInfo {
-    pub(crate) head_len: usize,
-    pub(crate) framing: Framing,
-    pub(crate) expect_continue: bool,
+pub struct HeadInfo {
+    pub head_len: usize,
+    pub framing: Framing,
+    pub expect_continue: bool,
 }
 
 /// httparse reports `Version` for anything but `HTTP/1.0`/`HTTP/1.1` where
@@ -125,7 +125,7 @@ fn version_error<T>(buf: &[u8], max_head: usize) -> Result<Option<T>, HttpError>
 }
 
 /// Parses the head at the start of `buf`. `Ok(None)`: need more bytes.
-pub(crate) fn parse_head(
+pub fn parse_head(
     buf: &[u8],
     max_head: usize,
     max_body: usize,
@@ -136,7 +136,7 @@ pub(crate) fn parse_head(
 /// Parses the head at the start of `buf` once, giving both the framing
 /// facts and the request view (its `body` still empty). `Ok(None)`: need
 /// more bytes.
-pub(crate) fn parse_request(
+pub fn parse_request(
     buf: &[u8],
     max_head: usize,
     max_body: usize,
@@ -235,7 +235,7 @@ pub(crate) fn parse_request(
 
 /// Progress of a chunked body decode.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Chunked {
+pub enum Chunked {
     /// Need more bytes.
     Partial,
     /// Done: the body bytes, and how many input bytes the coding used.
@@ -244,7 +244,7 @@ pub(crate) enum Chunked {
 
 /// Decodes a chunked body from `buf` (which starts right after the head).
 /// Restartable: call again with more bytes after `Partial`.
-pub(crate) fn decode_chunked(buf: &[u8], max_body: usize) -> Result<Chunked, HttpError> {
+pub fn decode_chunked(buf: &[u8], max_body: usize) -> Result<Chunked, HttpError> {
     let mut pos = 0;
     let mut body = Vec::new();
     loop {
@@ -301,21 +301,21 @@ pub(crate) fn decode_chunked(buf: &[u8], max_body: usize) -> Result<Chunked, Htt
 
 /// A complete request, borrowing the connection's buffer.
 #[derive(Debug)]
-pub(crate) struct Request<'b> {
-    pub(crate) method: &'b str,
-    pub(crate) path: &'b str,
-    pub(crate) query: &'b str,
-    pub(crate) minor_version: u8,
-    pub(crate) headers: [httparse::Header<'b>; MAX_HEADERS],
-    pub(crate) header_count: usize,
-    pub(crate) body: &'b [u8],
+pub struct Request<'b> {
+    pub method: &'b str,
+    pub path: &'b str,
+    pub query: &'b str,
+    pub minor_version: u8,
+    pub headers: [httparse::Header<'b>; MAX_HEADERS],
+    pub header_count: usize,
+    pub body: &'b [u8],
 }
 
 impl<'b> Request<'b> {
     /// Re-parses a head already accepted by [`parse_head`] (tests and the
     /// fuzz target; the server gets its view from [`parse_request`]).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn parse(head: &'b [u8], body: &'b [u8]) -> Result<Self, HttpError> {
+    pub fn parse(head: &'b [u8], body: &'b [u8]) -> Result<Self, HttpError> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(head) {
@@ -342,7 +342,7 @@ impl<'b> Request<'b> {
     }
 
     /// The first header named `name` (case-insensitive), as text.
-    pub(crate) fn header(&self, name: &str) -> Option<&'b str> {
+    pub fn header(&self, name: &str) -> Option<&'b str> {
         self.headers[..self.header_count]
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
@@ -351,7 +351,7 @@ impl<'b> Request<'b> {
     }
 
     /// Every line of header `name`, in order (for lists spread over lines).
-    pub(crate) fn headers_all<'s>(
+    pub fn headers_all<'s>(
         &'s self,
         name: &'s str,
     ) -> impl DoubleEndedIterator<Item = &'b str> + 's {
@@ -362,7 +362,7 @@ impl<'b> Request<'b> {
     }
 
     /// Whether a comma-separated header contains `token` (case-insensitive).
-    pub(crate) fn header_has_token(&self, name: &str, token: &str) -> bool {
+    pub fn header_has_token(&self, name: &str, token: &str) -> bool {
         self.headers[..self.header_count]
             .iter()
             .filter(|h| h.name.eq_ignore_ascii_case(name))
@@ -372,7 +372,7 @@ impl<'b> Request<'b> {
     }
 
     /// Whether the connection stays open after this request.
-    pub(crate) fn keep_alive(&self) -> bool {
+    pub fn keep_alive(&self) -> bool {
         if self.minor_version == 0 {
             self.header_has_token("connection", "keep-alive")
         } else {
@@ -381,14 +381,14 @@ impl<'b> Request<'b> {
     }
 
     /// The bearer token in `Authorization`, if any.
-    pub(crate) fn bearer(&self) -> Option<&'b str> {
+    pub fn bearer(&self) -> Option<&'b str> {
         let v = self.header("authorization")?;
         let (scheme, token) = v.split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
     }
 
     /// A query parameter's raw value.
-    pub(crate) fn query_param(&self, name: &str) -> Option<&'b str> {
+    pub fn query_param(&self, name: &str) -> Option<&'b str> {
         self.query
             .split('&')
             .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
@@ -398,7 +398,7 @@ impl<'b> Request<'b> {
 }
 
 /// Byte range of the body within the buffer, for the connection loop.
-pub(crate) fn body_range(info: &HeadInfo) -> Range<usize> {
+pub fn body_range(info: &HeadInfo) -> Range<usize> {
     match info.framing {
         Framing::Length(n) => info.head_len..info.head_len + n,
         _ => info.head_len..info.head_len,

@@ -21,7 +21,7 @@ use botcall_core::protocol::{Msg, RawJson, Role, Text, close};
 use super::call::{Call, Offer, Party, Side};
 use super::ice::IceConfig;
 use super::remote;
-use crate::auth::attest::Attestor;
+use crate::auth::attest::Signer;
 use crate::auth::ratelimit::Limiter;
 use crate::config::HumanCheck;
 use crate::metrics::Metrics;
@@ -124,7 +124,8 @@ pub(crate) struct Hub {
     pub(super) bot_calls: Limiter<AgentId>,
     pub(super) out: VecDeque<Output>,
     rng: Rng,
-    pub(super) attest: Rc<Attestor>,
+    /// Signs the per-call human attestations (the daemon's key; a fake in tests).
+    pub(super) attest: Rc<dyn Signer>,
     pub(super) metrics: Rc<Metrics>,
 }
 
@@ -158,7 +159,7 @@ impl Hub {
         cfg: HubConfig,
         me: DaemonId,
         rng: Rng,
-        attest: Rc<Attestor>,
+        attest: Rc<dyn Signer>,
         metrics: Rc<Metrics>,
         now: Instant,
     ) -> Self {
@@ -557,11 +558,8 @@ impl Hub {
         Some(s)
     }
 
-    /// Ends a session now and closes its socket (auth failure, abuse).
-    pub(crate) fn kick(&mut self, conn: ConnId, code: u16, reason: &'static str) {
-        // The last time we heard from it: sans-IO, no clock read here.
-        let now = self.epoch
-            + Duration::from_secs(self.session(conn).map_or(0, |s| u64::from(s.last_seen)));
+    /// Ends a session at `now` and closes its socket (auth failure, abuse).
+    pub(crate) fn kick(&mut self, conn: ConnId, code: u16, reason: &'static str, now: Instant) {
         self.end_session(conn, "peer_gone", now);
         self.out.push_back(Output::Close(conn, code, reason));
     }

@@ -4,21 +4,13 @@
 use super::reader::Reader;
 use super::{StunError, attr};
 
-/// Fixed header: type, length, magic cookie, transaction id.
-pub(crate) const HEADER_LEN: usize = 20;
-/// RFC 8489 §5: present in every message since RFC 5389.
-pub(crate) const MAGIC_COOKIE: u32 = 0x2112_A442;
-/// RFC 8489 §14.7: XOR-ed into the CRC-32 so FINGERPRINT differs from other CRCs.
-pub(crate) const FINGERPRINT_XOR: u32 = 0x5354_554E;
+// The header's size, the magic cookie (RFC 8489 §5) and FINGERPRINT's
+// CRC-32 (§14.7) are the shared codec's, as the SDK uses them.
+use botcall_core::stun::{HEADER_LEN, MAGIC_COOKIE, fingerprint};
+
 /// Address family values in (XOR-)MAPPED-ADDRESS.
 pub(crate) const FAMILY_IPV4: u8 = 0x01;
 pub(crate) const FAMILY_IPV6: u8 = 0x02;
-
-/// The FINGERPRINT value for `covered`: everything before the FINGERPRINT
-/// attribute, with the header length already counting it.
-pub(crate) fn fingerprint(covered: &[u8]) -> u32 {
-    crc32fast::hash(covered) ^ FINGERPRINT_XOR
-}
 
 /// Zero bytes that pad an attribute value of `len` bytes to a 4-byte boundary.
 pub(crate) fn padding(len: usize) -> usize {

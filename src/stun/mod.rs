@@ -3,7 +3,10 @@
 //! with no third-party STUN server in the path.
 //!
 //! Sans-IO: [`handle`] takes one datagram and its source address and writes
-//! the reply, if any, into a caller buffer; the daemon owns the socket. No
+//! the reply, if any, into a caller buffer; the daemon owns the socket. The
+//! message format (constants, CRC-32, the writer) is botcall-core's
+//! [`botcall_core::stun`], shared with the SDK's client; what is here is
+//! the responder's strict check of requests (RFC 8489 §6.3) and its replies. No
 //! authentication (a Binding answer only tells the sender its own address),
 //! no RFC 3489 classic STUN (no magic cookie → no answer), no allocation.
 
@@ -35,24 +38,8 @@ pub(crate) const MAX_UNKNOWN: usize = 16;
 /// Binding request: method 0x001, class request.
 const BINDING_REQUEST: u16 = 0x0001;
 
-/// Attribute types used here (IANA "STUN Attributes" registry).
-pub(crate) mod attr {
-    pub(crate) const MAPPED_ADDRESS: u16 = 0x0001;
-    pub(crate) const USERNAME: u16 = 0x0006;
-    pub(crate) const MESSAGE_INTEGRITY: u16 = 0x0008;
-    pub(crate) const ERROR_CODE: u16 = 0x0009;
-    pub(crate) const UNKNOWN_ATTRIBUTES: u16 = 0x000A;
-    pub(crate) const REALM: u16 = 0x0014;
-    pub(crate) const NONCE: u16 = 0x0015;
-    pub(crate) const MESSAGE_INTEGRITY_SHA256: u16 = 0x001C;
-    pub(crate) const PASSWORD_ALGORITHM: u16 = 0x001D;
-    pub(crate) const USERHASH: u16 = 0x001E;
-    pub(crate) const XOR_MAPPED_ADDRESS: u16 = 0x0020;
-    pub(crate) const PRIORITY: u16 = 0x0024;
-    pub(crate) const USE_CANDIDATE: u16 = 0x0025;
-    pub(crate) const SOFTWARE: u16 = 0x8022;
-    pub(crate) const FINGERPRINT: u16 = 0x8028;
-}
+/// Attribute types (IANA "STUN Attributes" registry), the shared codec's.
+pub(crate) use botcall_core::stun::attr;
 
 /// Answers one datagram received on the STUN port.
 ///

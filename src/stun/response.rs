@@ -1,105 +1,25 @@
-//! Writing responses: a checked writer and the two replies the responder
-//! sends, Binding success and 420 Unknown Attribute.
+//! Writing responses: the two replies the responder sends, Binding success
+//! and 420 Unknown Attribute, with the shared codec's writer.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
-use super::message::{
-    FAMILY_IPV4, FAMILY_IPV6, HEADER_LEN, MAGIC_COOKIE, fingerprint, padding, xor_address, xor_port,
-};
-use super::{SOFTWARE, StunError, attr};
+use botcall_core::stun::{self as codec, Class, MessageWriter, method};
+
+use super::{MAX_UNKNOWN, SOFTWARE, StunError, attr};
 
 /// Binding success response (class 0b10, method 0x001).
-pub(crate) const BINDING_SUCCESS: u16 = 0x0101;
+#[cfg(test)]
+pub(crate) const BINDING_SUCCESS: u16 = codec::message_type(method::BINDING, Class::Success);
 /// Binding error response (class 0b11, method 0x001).
-pub(crate) const BINDING_ERROR: u16 = 0x0111;
+#[cfg(test)]
+pub(crate) const BINDING_ERROR: u16 = codec::message_type(method::BINDING, Class::Error);
 const UNKNOWN_ATTRIBUTE_REASON: &[u8] = b"Unknown Attribute";
 
-/// Appends to a caller's buffer; running out of room is an error, not a panic.
-struct Writer<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl<'a> Writer<'a> {
-    fn new(buf: &'a mut [u8]) -> Self {
-        Writer { buf, len: 0 }
+/// The writer ran out of room (cannot happen with [`super::RESPONSE_BUF_LEN`]).
+impl From<codec::StunError> for StunError {
+    fn from(_: codec::StunError) -> Self {
+        StunError::ResponseTooLarge
     }
-
-    fn put(&mut self, bytes: &[u8]) -> Result<(), StunError> {
-        let end = self
-            .len
-            .checked_add(bytes.len())
-            .ok_or(StunError::ResponseTooLarge)?;
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(StunError::ResponseTooLarge)?
-            .copy_from_slice(bytes);
-        self.len = end;
-        Ok(())
-    }
-
-    fn put_u16(&mut self, v: u16) -> Result<(), StunError> {
-        self.put(&v.to_be_bytes())
-    }
-
-    /// An attribute whose value is the concatenation of `parts`, padded.
-    fn attribute(&mut self, ty: u16, parts: &[&[u8]]) -> Result<(), StunError> {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        self.put_u16(ty)?;
-        self.put_u16(u16::try_from(len).map_err(|_| StunError::ResponseTooLarge)?)?;
-        for part in parts {
-            self.put(part)?;
-        }
-        self.pad(len)
-    }
-
-    /// Zero padding after a value of `len` bytes.
-    fn pad(&mut self, len: usize) -> Result<(), StunError> {
-        let zeros = [0u8; 3];
-        self.put(
-            zeros
-                .get(..padding(len))
-                .ok_or(StunError::ResponseTooLarge)?,
-        )
-    }
-
-    /// Overwrites the header's length field with `body_len`.
-    fn set_length(&mut self, body_len: usize) -> Result<(), StunError> {
-        let v = u16::try_from(body_len).map_err(|_| StunError::ResponseTooLarge)?;
-        self.buf
-            .get_mut(2..4)
-            .ok_or(StunError::ResponseTooLarge)?
-            .copy_from_slice(&v.to_be_bytes());
-        Ok(())
-    }
-
-    /// Appends FINGERPRINT (length field first, since the CRC covers it) and
-    /// returns the message's total length.
-    fn finish(mut self) -> Result<usize, StunError> {
-        let body_len = self
-            .len
-            .checked_sub(HEADER_LEN)
-            .ok_or(StunError::ResponseTooLarge)?;
-        self.set_length(body_len + 8)?;
-        let covered = self
-            .buf
-            .get(..self.len)
-            .ok_or(StunError::ResponseTooLarge)?;
-        let crc = fingerprint(covered).to_be_bytes();
-        self.attribute(attr::FINGERPRINT, &[&crc])?;
-        Ok(self.len)
-    }
-}
-
-fn header(
-    w: &mut Writer<'_>,
-    message_type: u16,
-    transaction_id: &[u8; 12],
-) -> Result<(), StunError> {
-    w.put_u16(message_type)?;
-    w.put_u16(0)?; // set by `finish`
-    w.put(&MAGIC_COOKIE.to_be_bytes())?;
-    w.put(transaction_id)
 }
 
 /// Writes a Binding success response telling `from` its own address:
@@ -109,25 +29,14 @@ pub(super) fn write_success(
     transaction_id: &[u8; 12],
     from: SocketAddr,
 ) -> Result<usize, StunError> {
-    let mut w = Writer::new(out);
-    header(&mut w, BINDING_SUCCESS, transaction_id)?;
-    let port = xor_port(from.port()).to_be_bytes();
+    let mut w = MessageWriter::new(out, method::BINDING, Class::Success, transaction_id)?;
     // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; they are
     // IPv4 to their NAT and their ICE agent, so answer with family IPv4.
-    match from.ip().to_canonical() {
-        IpAddr::V4(ip) => {
-            let mut ip = ip.octets();
-            xor_address(&mut ip, transaction_id);
-            w.attribute(attr::XOR_MAPPED_ADDRESS, &[&[0, FAMILY_IPV4], &port, &ip])?;
-        }
-        IpAddr::V6(ip) => {
-            let mut ip = ip.octets();
-            xor_address(&mut ip, transaction_id);
-            w.attribute(attr::XOR_MAPPED_ADDRESS, &[&[0, FAMILY_IPV6], &port, &ip])?;
-        }
-    }
-    w.attribute(attr::SOFTWARE, &[SOFTWARE.as_bytes()])?;
-    w.finish()
+    let from = SocketAddr::new(from.ip().to_canonical(), from.port());
+    w.xor_addr(attr::XOR_MAPPED_ADDRESS, from)?;
+    w.attr(attr::SOFTWARE, SOFTWARE.as_bytes())?;
+    w.fingerprint()?;
+    Ok(w.finish())
 }
 
 /// Writes a 420 Unknown Attribute error response listing `unknown`
@@ -138,24 +47,20 @@ pub(super) fn write_unknown_attributes(
     transaction_id: &[u8; 12],
     unknown: &[u16],
 ) -> Result<usize, StunError> {
-    let mut w = Writer::new(out);
-    header(&mut w, BINDING_ERROR, transaction_id)?;
+    let mut w = MessageWriter::new(out, method::BINDING, Class::Error, transaction_id)?;
     // Reserved 21 bits, class 4, number 20, then the reason phrase.
-    w.attribute(
-        attr::ERROR_CODE,
-        &[&[0, 0, 4, 20], UNKNOWN_ATTRIBUTE_REASON],
-    )?;
-    let len = unknown
-        .len()
-        .checked_mul(2)
-        .ok_or(StunError::ResponseTooLarge)?;
-    w.put_u16(attr::UNKNOWN_ATTRIBUTES)?;
-    w.put_u16(u16::try_from(len).map_err(|_| StunError::ResponseTooLarge)?)?;
-    for &ty in unknown {
-        w.put_u16(ty)?;
+    let mut error = [0u8; 4 + UNKNOWN_ATTRIBUTE_REASON.len()];
+    error[..4].copy_from_slice(&[0, 0, 4, 20]);
+    error[4..].copy_from_slice(UNKNOWN_ATTRIBUTE_REASON);
+    w.attr(attr::ERROR_CODE, &error)?;
+    let mut list = [0u8; 2 * MAX_UNKNOWN];
+    for (slot, ty) in list.chunks_exact_mut(2).zip(unknown) {
+        slot.copy_from_slice(&ty.to_be_bytes());
     }
-    // RFC 8489 pads this like any other attribute (RFC 3489 repeated an entry).
-    w.pad(len)?;
-    w.attribute(attr::SOFTWARE, &[SOFTWARE.as_bytes()])?;
-    w.finish()
+    let len = unknown.len().min(MAX_UNKNOWN) * 2;
+    // Padded like any other attribute (RFC 8489; RFC 3489 repeated an entry).
+    w.attr(attr::UNKNOWN_ATTRIBUTES, &list[..len])?;
+    w.attr(attr::SOFTWARE, SOFTWARE.as_bytes())?;
+    w.fingerprint()?;
+    Ok(w.finish())
 }

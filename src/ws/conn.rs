@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 
-use super::frame::{self, FrameError, Op};
+use super::frame::{self, FrameError};
 use super::handshake::PreHello;
 use super::route;
+use super::session::{Action, Dropped, Limits, Session};
 use crate::app::{App, ConnGuard};
 use crate::budget::Held;
 use crate::client::ClientKey;
@@ -43,9 +44,9 @@ thread_local! {
 struct ConnState {
     /// Bytes of an incomplete frame.
     pending: Vec<u8>,
-    /// A fragmented text message being assembled.
-    fragments: Option<Vec<u8>>,
-    /// What `pending` and `fragments` (capacity) take from the budget.
+    /// The protocol state: fragments, the rate budget.
+    session: Session,
+    /// What `pending` and the session's fragments (capacity) take from the budget.
     held: Held,
     /// Armed while a frame or message is incomplete: it must be complete
     /// within `header_timeout`, or the socket is closed (a client cannot
@@ -55,9 +56,6 @@ struct ConnState {
     pre: Option<Box<PreHello>>,
     /// Who is at the other end (per-client limits on hello and calls).
     client: ClientKey,
-    tokens: f32,
-    last_refill: Instant,
-    dropped: u32,
     close_timer: Option<Pin<Box<async_io::Timer>>>,
     /// The last read drained the socket: wait for readiness before reading
     /// again (a read now would only return EAGAIN — two of them with
@@ -67,7 +65,7 @@ struct ConnState {
 
 impl ConnState {
     fn is_partial(&self) -> bool {
-        !self.pending.is_empty() || self.fragments.is_some()
+        !self.pending.is_empty() || self.session.is_partial()
     }
 }
 
@@ -89,14 +87,18 @@ pub(crate) fn spawn(
     app.hub.borrow_mut().open(id, Instant::now());
     let st = ConnState {
         pending: leftover,
-        fragments: None,
+        session: Session::new(
+            Limits {
+                max_message: app.cfg.max_message_bytes,
+                rate: app.cfg.ws_rate,
+                burst: app.cfg.ws_burst,
+            },
+            Instant::now(),
+        ),
         held: Held::new(&app.budget),
         partial_deadline: None,
         pre: Some(Box::new(pre)),
         client,
-        tokens: app.cfg.ws_burst as f32,
-        last_refill: Instant::now(),
-        dropped: 0,
         close_timer: None,
         drained: false,
     };
@@ -156,14 +158,14 @@ fn shut(app: &App, id: ConnId, code: u16, reason: &str) {
 /// Brings the budget in line with what the socket's inbound buffers hold
 /// now; `false` when they grew and the budget is spent (the caller closes).
 fn account(st: &mut ConnState) -> bool {
-    let now = st.pending.capacity() + st.fragments.as_ref().map_or(0, Vec::capacity);
+    let now = st.pending.capacity() + st.session.held();
     st.held.resize(now)
 }
 
 /// Frees the inbound buffers (the socket is closing) and their budget.
 fn drop_inbound(st: &mut ConnState) {
     st.pending = Vec::new();
-    st.fragments = None;
+    st.session.drop_inbound();
     st.partial_deadline = None;
     st.held.resize(0);
 }
@@ -349,35 +351,6 @@ fn drain_pending(app: &App, id: ConnId, st: &mut ConnState) -> Step {
     step
 }
 
-/// What happened to a frame over the socket's message rate.
-enum Dropped {
-    /// Dropped and counted.
-    Quietly,
-    /// Dropped, and the client was told (`error rate_limited`).
-    Told,
-    /// Too many: the socket is closing (1008).
-    Closed,
-}
-
-/// A frame over the socket's rate (control frames included: a ping costs
-/// us a pong): dropped and counted; the first and every 20th drop get an
-/// `error`, past 200 the socket is closed.
-fn over_rate(app: &App, id: ConnId, st: &mut ConnState) -> Dropped {
-    st.dropped += 1;
-    app.metrics.rate_limited.inc("ws");
-    if st.dropped > 200 {
-        shut(app, id, close::POLICY, "rate limit exceeded");
-        return Dropped::Closed;
-    }
-    if st.dropped == 1 || st.dropped.is_multiple_of(20) {
-        app.hub
-            .borrow_mut()
-            .error(id, "rate_limited", "too many messages; slow down", None);
-        return Dropped::Told;
-    }
-    Dropped::Quietly
-}
-
 /// Parses frames from `data` until it runs out, a message completes, or the
 /// socket must close. Returns what happened and how many bytes were used.
 fn process(app: &App, id: ConnId, st: &mut ConnState, data: &mut [u8]) -> (Step, usize) {
@@ -394,92 +367,51 @@ fn process(app: &App, id: ConnId, st: &mut ConnState, data: &mut [u8]) -> (Step,
             }
         };
         used += n;
-        app.hub.borrow_mut().touch(id, Instant::now());
-        match frame.op {
-            Op::Ping | Op::Pong => {
-                if !take_token(app, st) {
-                    match over_rate(app, id, st) {
-                        Dropped::Quietly => {}
-                        Dropped::Told => wrote = true,
-                        Dropped::Closed => return (Step::Wrote, data.len()),
-                    }
-                    continue;
+        let now = Instant::now();
+        app.hub.borrow_mut().touch(id, now);
+        match st.session.on_frame(frame, now) {
+            Action::None => {}
+            Action::Message(message) => return (Step::Message(message), used),
+            Action::Pong(payload) => {
+                let queued = app
+                    .ws
+                    .borrow_mut()
+                    .push_pong(id, payload, app.cfg.ws_queue_bytes);
+                if let Err(e) = queued {
+                    app.refuse_output(id, e);
+                    return (Step::Wrote, data.len());
                 }
-                if frame.op == Op::Ping {
-                    let queued =
-                        app.ws
-                            .borrow_mut()
-                            .push_pong(id, frame.payload, app.cfg.ws_queue_bytes);
-                    if let Err(e) = queued {
-                        app.refuse_output(id, e);
+                wrote = true;
+            }
+            Action::Dropped(how) => {
+                app.metrics.rate_limited.inc("ws");
+                match how {
+                    Dropped::Quietly => {}
+                    Dropped::Told => {
+                        app.hub.borrow_mut().error(
+                            id,
+                            "rate_limited",
+                            "too many messages; slow down",
+                            None,
+                        );
+                        wrote = true;
+                    }
+                    Dropped::Closed => {
+                        shut(app, id, close::POLICY, "rate limit exceeded");
                         return (Step::Wrote, data.len());
                     }
-                    wrote = true;
                 }
             }
-            Op::Close => {
-                let code = match frame::check_close(frame.payload) {
-                    Ok(c) => c,
-                    Err(FrameError(c, _)) => c,
-                };
+            Action::Close(code, why) => {
+                shut(app, id, code, why);
+                return (Step::Wrote, data.len());
+            }
+            Action::PeerClosed(code) => {
                 app.metrics.ws_closed.inc(code);
                 app.ws.borrow_mut().close(id, code, "", false);
-                app.hub.borrow_mut().close(id, Instant::now());
+                app.hub.borrow_mut().close(id, now);
                 return (Step::Wrote, data.len());
-            }
-            Op::Binary => {
-                shut(app, id, close::UNSUPPORTED, "only JSON text messages");
-                return (Step::Wrote, data.len());
-            }
-            Op::Text | Op::Continuation => {
-                let is_start = frame.op == Op::Text;
-                let message = match (&mut st.fragments, is_start) {
-                    (None, true) if frame.fin => Some(frame.payload.to_vec()),
-                    (None, true) => {
-                        st.fragments = Some(frame.payload.to_vec());
-                        None
-                    }
-                    (Some(buf), false) => {
-                        if buf.len() + frame.payload.len() > max {
-                            shut(app, id, close::TOO_BIG, "message too big");
-                            return (Step::Wrote, data.len());
-                        }
-                        buf.extend_from_slice(frame.payload);
-                        if frame.fin { st.fragments.take() } else { None }
-                    }
-                    _ => {
-                        shut(app, id, close::PROTOCOL, "unexpected continuation");
-                        return (Step::Wrote, data.len());
-                    }
-                };
-                let Some(message) = message else { continue };
-                if !take_token(app, st) {
-                    match over_rate(app, id, st) {
-                        Dropped::Quietly => {}
-                        Dropped::Told => wrote = true,
-                        Dropped::Closed => return (Step::Wrote, data.len()),
-                    }
-                    continue;
-                }
-                return (Step::Message(message), used);
             }
         }
-    }
-}
-
-fn take_token(app: &App, st: &mut ConnState) -> bool {
-    let rate = app.cfg.ws_rate as f32;
-    if rate == 0.0 {
-        return true;
-    }
-    let now = Instant::now();
-    let dt = now.saturating_duration_since(st.last_refill).as_secs_f32();
-    st.last_refill = now;
-    st.tokens = (st.tokens + dt * rate).min(app.cfg.ws_burst.max(1) as f32);
-    if st.tokens >= 1.0 {
-        st.tokens -= 1.0;
-        true
-    } else {
-        false
     }
 }

@@ -1,58 +1,30 @@
 //! Sans-IO WebSocket framing (RFC 6455 §5), server side: parses masked
-//! client frames in place, encodes unmasked server frames. No buffering
-//! policy here — the connection decides what to keep.
+//! client frames in place, encodes unmasked server frames. The frame
+//! format is botcall-core's ([`botcall_core::ws`], shared with the SDK);
+//! this is its server half. No buffering policy here — the connection
+//! decides what to keep.
 
-/// Close codes we send (see `docs/protocol.md`); one home with the SDK's.
-pub(crate) use botcall_core::protocol::close;
+use botcall_core::ws::{self as codec, Sender};
 
 /// Frame opcodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Op {
-    Continuation,
-    Text,
-    Binary,
-    Close,
-    Ping,
-    Pong,
-}
-
-impl Op {
-    fn from_u8(b: u8) -> Option<Op> {
-        Some(match b {
-            0 => Op::Continuation,
-            1 => Op::Text,
-            2 => Op::Binary,
-            8 => Op::Close,
-            9 => Op::Ping,
-            10 => Op::Pong,
-            _ => return None,
-        })
-    }
-    fn code(self) -> u8 {
-        match self {
-            Op::Continuation => 0,
-            Op::Text => 1,
-            Op::Binary => 2,
-            Op::Close => 8,
-            Op::Ping => 9,
-            Op::Pong => 10,
-        }
-    }
-    pub(crate) fn is_control(self) -> bool {
-        matches!(self, Op::Close | Op::Ping | Op::Pong)
-    }
-}
+pub use botcall_core::ws::Op;
 
 /// A frame that must close the connection with this code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FrameError(pub(crate) u16, pub(crate) &'static str);
+pub struct FrameError(pub u16, pub &'static str);
+
+impl From<codec::FrameError> for FrameError {
+    fn from(e: codec::FrameError) -> Self {
+        FrameError(e.close_code(), e.reason())
+    }
+}
 
 /// A parsed frame; `payload` is unmasked, inside the caller's buffer.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Frame<'a> {
-    pub(crate) fin: bool,
-    pub(crate) op: Op,
-    pub(crate) payload: &'a [u8],
+pub struct Frame<'a> {
+    pub fin: bool,
+    pub op: Op,
+    pub payload: &'a [u8],
 }
 
 /// Parses one frame at the start of `buf`, unmasking it in place.
@@ -60,65 +32,21 @@ pub(crate) struct Frame<'a> {
 ///
 /// Payloads above `max_payload` are refused from the header alone, before
 /// any of the payload is buffered.
-pub(crate) fn parse(
-    buf: &mut [u8],
-    max_payload: usize,
-) -> Result<Option<(Frame<'_>, usize)>, FrameError> {
-    let (Some(&b0), Some(&b1)) = (buf.first(), buf.get(1)) else {
+pub fn parse(buf: &mut [u8], max_payload: usize) -> Result<Option<(Frame<'_>, usize)>, FrameError> {
+    let Some(h) = codec::parse_header(buf, Sender::Client, max_payload)? else {
         return Ok(None);
     };
-    if b0 & 0x70 != 0 {
-        return Err(FrameError(close::PROTOCOL, "reserved bits set"));
-    }
-    let fin = b0 & 0x80 != 0;
-    let op = Op::from_u8(b0 & 0x0f).ok_or(FrameError(close::PROTOCOL, "unknown opcode"))?;
-    if b1 & 0x80 == 0 {
-        return Err(FrameError(close::PROTOCOL, "client frames must be masked"));
-    }
-    let (len, mut at) = match b1 & 0x7f {
-        126 => {
-            let Some(b) = buf.get(2..4) else {
-                return Ok(None);
-            };
-            (u64::from(u16::from_be_bytes([b[0], b[1]])), 4)
-        }
-        127 => {
-            let Some(b) = buf.get(2..10) else {
-                return Ok(None);
-            };
-            let mut a = [0u8; 8];
-            a.copy_from_slice(b);
-            let n = u64::from_be_bytes(a);
-            if n >> 63 != 0 {
-                return Err(FrameError(close::PROTOCOL, "bad length"));
-            }
-            (n, 10)
-        }
-        n => (u64::from(n), 2),
-    };
-    if op.is_control() && (len > 125 || !fin) {
-        return Err(FrameError(close::PROTOCOL, "bad control frame"));
-    }
-    if len > max_payload as u64 {
-        return Err(FrameError(close::TOO_BIG, "message too big"));
-    }
-    let len = len as usize;
-    let Some(mask) = buf.get(at..at + 4) else {
-        return Ok(None);
-    };
-    let mask = [mask[0], mask[1], mask[2], mask[3]];
-    at += 4;
-    let end = at + len;
+    let (at, end) = (h.len, h.len + h.payload_len);
     let Some(payload) = buf.get_mut(at..end) else {
         return Ok(None);
     };
-    for (i, b) in payload.iter_mut().enumerate() {
-        *b ^= mask[i & 3];
+    if let Some(mask) = h.mask {
+        codec::apply_mask(payload, mask);
     }
     Ok(Some((
         Frame {
-            fin,
-            op,
+            fin: h.fin,
+            op: h.op,
             payload: &buf[at..end],
         },
         end,
@@ -126,57 +54,32 @@ pub(crate) fn parse(
 }
 
 /// Appends an unmasked, final server frame to `out`.
-pub(crate) fn encode(op: Op, payload: &[u8], out: &mut Vec<u8>) {
-    out.push(0x80 | op.code());
-    let n = payload.len();
-    if n < 126 {
-        out.push(n as u8);
-    } else if n <= 0xffff {
-        out.push(126);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        out.push(127);
-        out.extend_from_slice(&(n as u64).to_be_bytes());
-    }
+pub fn encode(op: Op, payload: &[u8], out: &mut Vec<u8>) {
+    let mut head = [0u8; codec::MAX_HEADER];
+    let n = codec::write_header(op, payload.len(), None, &mut head);
+    out.extend_from_slice(&head[..n]);
     out.extend_from_slice(payload);
 }
 
 /// A close frame with `code` and `reason` (reason cut to fit 123 bytes on a char boundary).
-pub(crate) fn close_frame(code: u16, reason: &str) -> Vec<u8> {
-    let mut cut = reason.len().min(123);
-    while !reason.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let mut payload = Vec::with_capacity(2 + cut);
-    payload.extend_from_slice(&code.to_be_bytes());
-    payload.extend_from_slice(&reason.as_bytes()[..cut]);
+pub fn close_frame(code: u16, reason: &str) -> Vec<u8> {
+    let mut buf = [0u8; 125];
+    let payload = codec::close_payload(code, reason, &mut buf);
     let mut out = Vec::with_capacity(4 + payload.len());
-    encode(Op::Close, &payload, &mut out);
+    encode(Op::Close, payload, &mut out);
     out
 }
 
 /// Checks a received close payload: empty, or a valid code and UTF-8 reason.
 /// Returns the code to echo.
-pub(crate) fn check_close(payload: &[u8]) -> Result<u16, FrameError> {
-    match payload.len() {
-        0 => Ok(close::NORMAL),
-        1 => Err(FrameError(close::PROTOCOL, "bad close frame")),
-        _ => {
-            let code = u16::from_be_bytes([payload[0], payload[1]]);
-            let valid = matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999);
-            if !valid {
-                return Err(FrameError(close::PROTOCOL, "bad close code"));
-            }
-            std::str::from_utf8(&payload[2..])
-                .map_err(|_| FrameError(close::BAD_DATA, "close reason not UTF-8"))?;
-            Ok(code)
-        }
-    }
+pub fn check_close(payload: &[u8]) -> Result<u16, FrameError> {
+    Ok(codec::check_close(payload)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use botcall_core::protocol::close;
 
     fn masked(op: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
         let mask = [0x37, 0xfa, 0x21, 0x3d];

@@ -4,10 +4,11 @@
 //! queues of all sockets ([`registry`]).
 
 pub(crate) mod conn;
-pub(crate) mod frame;
+pub mod frame;
 pub(crate) mod handshake;
 pub(crate) mod registry;
 pub(crate) mod route;
+pub(crate) mod session;
 
 pub(crate) use conn::spawn;
 pub(crate) use handshake::{handshake, is_upgrade};

@@ -65,6 +65,7 @@ pub(crate) async fn on_message(
                     refuse(
                         app,
                         conn,
+                        now,
                         "forbidden_origin",
                         "callers must come from this daemon's own web app (or an allowed origin)",
                         close::POLICY,
@@ -83,6 +84,7 @@ pub(crate) async fn on_message(
                                 refuse(
                                     app,
                                     conn,
+                                    now,
                                     "unauthorized",
                                     "a bot hello needs a BotAuth token",
                                     close::POLICY,
@@ -176,10 +178,17 @@ async fn callback(app: &App, conn: ConnId, to: &str, text: &protocol::Text<'_>) 
     }
 }
 
-fn refuse(app: &App, conn: ConnId, code: &'static str, message: &str, close_code: u16) {
+fn refuse(
+    app: &App,
+    conn: ConnId,
+    now: Instant,
+    code: &'static str,
+    message: &str,
+    close_code: u16,
+) {
     let mut hub = app.hub.borrow_mut();
     hub.error(conn, code, message, None);
-    hub.kick(conn, close_code, code);
+    hub.kick(conn, close_code, code, now);
 }
 
 /// A bot's `hello`, as the socket saw it.
@@ -207,7 +216,7 @@ async fn bot_hello(
     {
         app.metrics.rate_limited.inc("hello");
         let m = format!("too many requests; try again in {retry} s");
-        refuse(app, conn, "rate_limited", &m, close::POLICY);
+        refuse(app, conn, now, "rate_limited", &m, close::POLICY);
         return Outcome::Handled;
     }
     let authed = match app
@@ -217,12 +226,19 @@ async fn bot_hello(
         Ok(a) => a,
         Err(e @ AuthError::Busy(_)) => {
             app.metrics.rate_limited.inc("verify");
-            refuse(app, conn, "server_busy", &e.message(), close::TRY_AGAIN);
+            refuse(
+                app,
+                conn,
+                now,
+                "server_busy",
+                &e.message(),
+                close::TRY_AGAIN,
+            );
             return Outcome::Handled;
         }
         Err(e) => {
             app.metrics.auth_failures.inc(e.reason());
-            refuse(app, conn, "unauthorized", &e.message(), close::POLICY);
+            refuse(app, conn, now, "unauthorized", &e.message(), close::POLICY);
             return Outcome::Handled;
         }
     };
@@ -238,7 +254,7 @@ async fn bot_hello(
             Ok(()) => {}
             Err(OpenRefused::Quota(retry)) => {
                 let m = format!("too many new ids from your address; try again in {retry} s");
-                refuse(app, conn, "rate_limited", &m, close::POLICY);
+                refuse(app, conn, now, "rate_limited", &m, close::POLICY);
                 return Outcome::Handled;
             }
             Err(OpenRefused::Store(_)) => {
@@ -246,6 +262,7 @@ async fn bot_hello(
                 refuse(
                     app,
                     conn,
+                    now,
                     "server_busy",
                     "the store is unavailable, try again",
                     close::TRY_AGAIN,
@@ -293,6 +310,7 @@ async fn bot_hello(
             refuse(
                 app,
                 conn,
+                now,
                 "id_taken",
                 "another key owns this agent id",
                 close::POLICY,
@@ -304,6 +322,7 @@ async fn bot_hello(
             refuse(
                 app,
                 conn,
+                now,
                 "server_busy",
                 "the agent table is full",
                 close::TRY_AGAIN,
@@ -315,6 +334,7 @@ async fn bot_hello(
             refuse(
                 app,
                 conn,
+                now,
                 "server_busy",
                 "the store is unavailable, try again",
                 close::TRY_AGAIN,

@@ -529,6 +529,7 @@ pub fn ws_upgrade_from(
         match s.read(&mut b) {
             Ok(1) => head.push(b[0]),
             Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) if head.is_empty() => return Err(none(format!("read: {e}"))),
             Err(_) => break,
         }
@@ -560,7 +561,59 @@ pub fn register(d: &Daemon, token: &str, body: &str) -> Resp {
     )
 }
 
-pub type Ws = tungstenite::WebSocket<TcpStream>;
+/// Whether agent `id` is online, as `GET /lookup/{id}` says; `None` when
+/// the lookup is not 200 (unknown or expired).
+pub fn online(d: &Daemon, id: &str) -> Option<bool> {
+    let r = d.get(&format!("/lookup/{id}"));
+    (r.status == 200).then(|| r.json()["online"].as_bool().unwrap())
+}
+
+pub type Ws = tungstenite::WebSocket<Sock>;
+
+/// A client socket whose reads and writes retry on `EINTR`. A blocking
+/// socket call with a timeout fails with `EINTR` when the test process is
+/// stopped and resumed (a stop signal, the cgroup freezer) — which a busy
+/// shared machine does — and tungstenite would take that for a broken
+/// connection. Derefs to the `TcpStream` (timeouts, raw access).
+pub struct Sock(pub TcpStream);
+
+impl Read for Sock {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
+}
+
+impl Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.write(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl std::ops::Deref for Sock {
+    type Target = TcpStream;
+    fn deref(&self) -> &TcpStream {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Sock {
+    fn deref_mut(&mut self) -> &mut TcpStream {
+        &mut self.0
+    }
+}
 
 /// Opens a WebSocket to the daemon (extra request headers allowed).
 pub fn ws_connect(d: &Daemon, headers: &[(&str, &str)]) -> Ws {
@@ -579,7 +632,7 @@ pub fn ws_connect_from(d: &Daemon, src: Option<IpAddr>, headers: &[(&str, &str)]
     }
     let stream = connect_from(src, d.addr).unwrap();
     stream.set_read_timeout(Some(WAIT_FLOOR)).unwrap();
-    let (ws, _) = tungstenite::client(req, stream)
+    let (ws, _) = tungstenite::client(req, Sock(stream))
         .unwrap_or_else(|e| panic!("websocket handshake from {src:?}: {e}"));
     ws
 }

@@ -9,7 +9,12 @@
 //! `futures_lite::future::block_on` in plain threads).
 
 mod call;
+mod cmd;
 mod error;
+mod gather;
+mod ice_url;
+mod incoming;
+mod media;
 mod net;
 mod presence;
 #[cfg(feature = "tls")]
@@ -27,11 +32,13 @@ use botcall_core::jwt::{self, SigningKey};
 pub(crate) use crate::attest::HumanAttestation;
 pub use call::{Call, CallStats, OpusFrame};
 pub use error::{BotError, EndReason};
+pub use incoming::Incoming;
 
 use crate::attest::HvPolicy;
 use crate::client::MAX_CALLS;
+use cmd::Cmd;
 use net::DaemonUrl;
-use presence::{Cmd, Pending, Presence};
+use presence::{Pending, Presence};
 
 /// An ICE server the bot uses for its own candidates.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -417,25 +424,11 @@ impl Bot {
     /// [`BotError::Closed`] after shutdown.
     pub async fn accept_call(&self) -> Result<Call, BotError> {
         loop {
-            let pending = match self.incoming.recv().await {
-                Ok(Ok(p)) => p,
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(BotError::Closed),
-            };
-            let (tx, rx) = async_channel::bounded(1);
-            self.cmd
-                .send(Cmd::Accept {
-                    call_id: pending.call_id,
-                    reply: tx,
-                })
-                .await
-                .map_err(|_| BotError::Closed)?;
-            match rx.recv().await {
-                Ok(Ok(call)) => return Ok(call),
+            let call = self.next_incoming().await?;
+            match self.answer(call).await {
                 // The caller hung up while the call waited: take the next one.
-                Ok(Err(None)) => continue,
-                Ok(Err(Some(e))) => return Err(e),
-                Err(_) => return Err(BotError::Closed),
+                Err(BotError::Ended(EndReason::RemoteGone)) => continue,
+                r => return r,
             }
         }
     }

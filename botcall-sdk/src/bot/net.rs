@@ -121,7 +121,7 @@ pub(crate) async fn timeout<T>(
 pub(crate) enum Stream {
     Tcp(Async<TcpStream>),
     #[cfg(feature = "tls")]
-    Tls(Box<futures_rustls::client::TlsStream<Async<TcpStream>>>),
+    Tls(Box<super::tls::TlsStream>),
 }
 
 impl Stream {
@@ -190,7 +190,9 @@ pub(crate) async fn connect(url: &DaemonUrl) -> Result<Stream, BotError> {
                 let _ = s.get_ref().set_nodelay(true);
                 #[cfg(feature = "tls")]
                 if url.tls {
-                    return super::tls::wrap(s, &url.host, url.tls_ca.as_deref()).await;
+                    return super::tls::wrap(s, &url.host, url.tls_ca.as_deref())
+                        .await
+                        .map(Stream::Tls);
                 }
                 return Ok(Stream::Tcp(s));
             }

@@ -13,7 +13,9 @@ use futures_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use futures_rustls::rustls::{ClientConfig, RootCertStore};
 
 use super::BotError;
-use super::net::Stream;
+
+/// A TLS stream over TCP (`net::Stream::Tls` holds it).
+pub(crate) type TlsStream = futures_rustls::client::TlsStream<Async<TcpStream>>;
 
 fn webpki_roots() -> RootCertStore {
     RootCertStore {
@@ -70,12 +72,12 @@ pub(crate) async fn wrap(
     tcp: Async<TcpStream>,
     host: &str,
     ca: Option<&Path>,
-) -> Result<Stream, BotError> {
+) -> Result<Box<TlsStream>, BotError> {
     let name = ServerName::try_from(host.to_string())
         .map_err(|e| BotError::Config(format!("TLS server name {host:?}: {e}")))?;
     let s = TlsConnector::from(config(ca)?)
         .connect(name, tcp)
         .await
         .map_err(|e| BotError::io("TLS handshake", &e))?;
-    Ok(Stream::Tls(Box::new(s)))
+    Ok(Box::new(s))
 }
