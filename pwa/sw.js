@@ -12,7 +12,7 @@ const CACHE = `botcall-${VERSION}`;
 const SHELL = [
   '/', '/app.css', '/manifest.json', '/icon.svg', '/icon-192.png', '/icon-512.png', '/icon-maskable-512.png',
   '/app/main.js', '/app/api.js', '/app/call.js', '/app/signal.js', '/app/pow.js', '/app/pow-worker.js',
-  '/app/meter.js', '/app/store.js', '/app/errors.js', '/app/ui.js',
+  '/app/meter.js', '/app/store.js', '/app/errors.js', '/app/ui.js', '/app/answer-sig.js',
 ];
 const NETWORK_ONLY = /^\/(lookup|agents|register|v1|ws|healthz|metrics|\.well-known)(\/|$)/;
 

@@ -72,8 +72,12 @@ fn aiortc_calls_the_echo_bot_with_its_three_fingerprint_offer() {
     let dir = TempDir::new("aiortc");
     let wav = dir.path().join("speech.wav");
     speech(&wav);
-    let r = aiortc_call(&d, &wav, &[]);
+    // aiortc's side checks echo_bot's answer signature with PyJWT: a third
+    // verifier, written independently of botcall-core's and the PWA's.
+    let jwk = Keys::public_jwk(&Keys::new().ec);
+    let r = aiortc_call(&d, &wav, &["--bot-jwk", &jwk]);
     println!("aiortc caller: {r}");
+    assert_eq!(r["answer_sig"], "verified", "{r}");
 
     // aiortc's own offer, as sent: one certificate, three hash functions.
     let fps: Vec<&str> = r["offer_fingerprints"]

@@ -225,6 +225,10 @@ async def caller(a):
             if m["type"] == "ringing":
                 call_id = m["call_id"]
             elif m["type"] == "answer":
+                if a.bot_jwk:
+                    out["answer_sig"] = verify_answer_sig(
+                        m.get("answer_sig"), json.loads(a.bot_jwk), a.to, call_id, offer, m
+                    )
                 await pc.setRemoteDescription(
                     RTCSessionDescription(m["sdp_answer"], "answer")
                 )
@@ -262,6 +266,48 @@ async def caller(a):
         received_frames=rec.frames,
     )
     print("RESULT " + json.dumps(out), flush=True)
+
+
+def verify_answer_sig(token, bot_jwk, agent, call_id, offer, msg):
+    """A caller's check of the bot's answer signature, with PyJWT: an
+    implementation independent of botcall_core::answer_sig and the PWA's."""
+    if not token:
+        raise SystemExit("the answer is not signed")
+    header = jwt.get_unverified_header(token)
+    if header.get("typ") != "botcall-answer+jwt":
+        raise SystemExit(f"not an answer signature: {header}")
+    key = jwt.PyJWK(bot_jwk).key
+    claims = jwt.decode(
+        token, key, algorithms=["ES256"], leeway=60, options={"require": ["exp", "iat", "sub"]}
+    )
+    if claims["exp"] - claims["iat"] > 120 or claims["sub"] != agent:
+        raise SystemExit(f"bad claims {claims}")
+    if claims["call_id"] != call_id:
+        raise SystemExit("answer signed for another call")
+    sha256 = [f for f in fingerprints(offer) if f.startswith("sha-256 ")]
+    if [claims["fp"]] != sha256:
+        raise SystemExit(f"signed caller fp {claims['fp']} is not ours {sha256}")
+    if sorted(claims["bfps"]) != sorted(fingerprints(msg["sdp_answer"])):
+        raise SystemExit(f"bfps {claims['bfps']} are not the answer's")
+    return "verified"
+
+
+def sign_answer(key_file, agent, call_id, offer, answer):
+    """The bot's answer signature (docs/protocol.md), made with PyJWT."""
+    with open(key_file) as f:
+        private = json.load(f)
+    public = {k: private[k] for k in ("kty", "crv", "x", "y")}
+    now = int(time.time())
+    claims = {
+        "sub": agent,
+        "call_id": call_id,
+        "fp": next(f for f in fingerprints(offer) if f.startswith("sha-256 ")),
+        "bfps": fingerprints(answer),
+        "iat": now,
+        "exp": now + 60,
+    }
+    headers = {"typ": "botcall-answer+jwt", "jwk": public}
+    return jwt.encode(claims, jwt.PyJWK(private).key, algorithm="ES256", headers=headers)
 
 
 def verify_attestation(token, jwks, agent, call_id, offer):
@@ -311,9 +357,10 @@ async def bot(a):
         out["answer_fingerprint_lines"] = sum(
             1 for l in answer.splitlines() if l.startswith("a=fingerprint:")
         )
-        await ws.send(
-            json.dumps({"type": "answer", "call_id": call_id, "sdp_answer": answer})
-        )
+        msg = {"type": "answer", "call_id": call_id, "sdp_answer": answer}
+        if a.sign_key:
+            msg["answer_sig"] = sign_answer(a.sign_key, a.agent, call_id, offer, answer)
+        await ws.send(json.dumps(msg))
         while True:
             m = await next_msg(ws, max(1.0, deadline - time.time()))
             if m["type"] == "ice" and m.get("call_id") == call_id:
@@ -341,11 +388,13 @@ def main():
     c.add_argument("--to", required=True)
     c.add_argument("--wav", required=True)
     c.add_argument("--no-hangup", action="store_true")
+    c.add_argument("--bot-jwk", help="the bot's public JWK: check the answer's answer_sig")
     b = sub.add_parser("bot")
     b.add_argument("--ws", required=True)
     b.add_argument("--jwks", required=True)
     b.add_argument("--agent", required=True)
     b.add_argument("--token", required=True)
+    b.add_argument("--sign-key", help="the bot's private JWK file: sign the answer")
     a = p.parse_args()
     try:
         asyncio.run(caller(a) if a.mode == "caller" else bot(a))

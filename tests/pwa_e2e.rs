@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use botcall_core::jwt::SigningKey;
 use common::*;
 
 fn e2e_dir() -> PathBuf {
@@ -110,9 +111,9 @@ fn the_pwa_is_installable_and_loads_offline() {
     assert_eq!(r["offlineDeepLink"], "some-bot", "deep links load offline");
 }
 
-/// `call.mjs`: the PWA calls `ec-bot` on `d` with `wav` as the microphone,
+/// `call.mjs`: the PWA calls `bot` on `d` with `wav` as the microphone,
 /// listens, mutes, hangs up; screenshots go to `shots`.
-fn call_page(d: &Daemon, wav: &Path, shots: &Path) -> serde_json::Value {
+fn call_page(d: &Daemon, bot: &str, wav: &Path, shots: &Path) -> serde_json::Value {
     let url = format!("http://{}", d.addr);
     node(
         "call.mjs",
@@ -120,7 +121,7 @@ fn call_page(d: &Daemon, wav: &Path, shots: &Path) -> serde_json::Value {
             "--url",
             &url,
             "--bot",
-            "ec-bot",
+            bot,
             "--wav",
             wav.to_str().unwrap(),
             "--shots",
@@ -135,7 +136,11 @@ fn a_person_calls_the_echo_bot_from_the_pwa() {
     let bot = EchoBot::start(&d);
     let wav = bot.wav.clone();
 
-    let r = call_page(&d, &wav, &shots_dir());
+    let r = call_page(&d, "ec-bot", &wav, &shots_dir());
+    // echo_bot has an ES256 key: its signed answer was checked before use.
+    assert_eq!(r["verified"], "key", "{r:#}");
+    assert_eq!(r["badge"], "Verified bot", "{r:#}");
+    assert!(r["trustNote"].is_null(), "{r:#}");
 
     // The page heard the bot: RTP packets and a non-silent level on the remote stream.
     let inbound = &r["stats"]["inbound"];
@@ -235,22 +240,26 @@ fn a_lost_audio_path_ends_the_call_with_a_retry_that_works() {
     );
 }
 
-/// aiortc (Python, PyPI) as the bot, answering a call from the PWA in
-/// Chromium: it verifies the attestation itself (PyJWT against the JWKS),
-/// answers with its own three-fingerprint SDP, and audio flows both ways —
-/// the page hears aiortc's tone, aiortc hears the page's 440 Hz microphone.
-#[test]
-fn aiortc_as_a_bot_answers_a_call_from_the_pwa() {
+/// aiortc (Python, PyPI) as the bot `agent`, answering one call from the
+/// PWA in Chromium: it verifies the attestation itself (PyJWT against the
+/// JWKS) and answers with its own three-fingerprint SDP (`extra`: more
+/// `aiortc_peer.py bot` arguments). Returns the page's and aiortc's results.
+fn aiortc_bot_answers_the_pwa(
+    agent: &str,
+    key: &SigningKey,
+    extra: &[&str],
+) -> (serde_json::Value, serde_json::Value) {
     let d = Daemon::start(&[]);
     let dir = TempDir::new("aiortc-bot");
     let wav = dir.path().join("tone440.wav");
     write_tone_wav(&wav, 10);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/aiortc_peer.py");
-    let tok = token(&Keys::new().ec, "ec-bot", 300);
+    let tok = token(key, agent, 300);
     let jwks = d.url("/.well-known/jwks.json");
     let mut child = Command::new(python())
         .args([script, "bot", "--ws", &d.ws_url(), "--jwks", &jwks])
-        .args(["--agent", "ec-bot", "--token", &tok])
+        .args(["--agent", agent, "--token", &tok])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -272,13 +281,14 @@ fn aiortc_as_a_bot_answers_a_call_from_the_pwa() {
             let _ = tx2.send(format!("stderr: {l}"));
         }
     });
+    let lookup = format!("/lookup/{agent}");
     d.eventually("the aiortc bot online", Duration::from_secs(30), || {
-        let r = d.get("/lookup/ec-bot");
+        let r = d.get(&lookup);
         r.status == 200 && r.json()["online"] == true
     });
 
     let shots = TempDir::new("aiortc-shots");
-    let r = call_page(&d, &wav, shots.path());
+    let r = call_page(&d, agent, &wav, shots.path());
     // The page heard aiortc: RTP and a non-silent level (660 Hz at 0.3).
     assert!(
         r["stats"]["inbound"]["packetsReceived"].as_u64().unwrap() > 50,
@@ -312,4 +322,148 @@ fn aiortc_as_a_bot_answers_a_call_from_the_pwa() {
         d.metric("botcall_calls_active") == 0.0
             && d.metric("botcall_calls_ended_total{reason=\"caller_hangup\"}") == 1.0
     });
+    (r, result)
+}
+
+/// aiortc as an HS256 bot: audio flows both ways — the page hears aiortc's
+/// tone, aiortc hears the page's 440 Hz microphone — and the page says the
+/// bot cannot be verified (a shared secret signs nothing a caller can check).
+#[test]
+fn aiortc_as_a_bot_answers_a_call_from_the_pwa() {
+    let (r, _) = aiortc_bot_answers_the_pwa("hs-bot", &Keys::new().hs, &[]);
+    assert_eq!(r["verified"], "none", "{r:#}");
+    assert_eq!(r["badge"], "Unverified bot", "{r:#}");
+    assert!(
+        r["trustNote"]
+            .as_str()
+            .is_some_and(|t| t.contains("shared-secret key")),
+        "{r:#}"
+    );
+}
+
+/// aiortc as an ES256 bot that signs its answer with PyJWT (the recipe in
+/// docs/protocol.md): the page's WebCrypto check accepts a signature made
+/// by another implementation, and shows "Verified bot".
+#[test]
+fn an_aiortc_bot_signs_its_answer_with_pyjwt_and_the_pwa_verifies_it() {
+    let k = Keys::new();
+    let dir = TempDir::new("aiortc-key");
+    let key_file = dir.path().join("bot.jwk");
+    let mut jwk = Vec::new();
+    k.ec.write_jwk(&mut botcall_core::json::Writer::new(&mut jwk), None)
+        .unwrap();
+    std::fs::write(&key_file, jwk).unwrap();
+    let (r, _) =
+        aiortc_bot_answers_the_pwa("ec-bot", &k.ec, &["--sign-key", key_file.to_str().unwrap()]);
+    assert_eq!(r["verified"], "key", "{r:#}");
+    assert_eq!(r["badge"], "Verified bot", "{r:#}");
+}
+
+/// The caller verifies the bot, in Chromium, through a real tampering proxy
+/// process between the PWA and the daemon (`tests/e2e/tamper-proxy.mjs`):
+/// an honest answer from `echo_bot` (ES256) shows "Verified bot"; the same
+/// call with the answer's `a=fingerprint` rewritten on the way is refused
+/// with a clear message and no media, as is the same answer with its signature
+/// stripped; and once the bot's key has changed
+/// (another daemon behind the same origin publishes another key) the page
+/// warns, until the person trusts the new key.
+#[test]
+fn the_pwa_verifies_the_bot_refuses_a_tampered_answer_and_warns_on_a_key_change() {
+    let a = Daemon::start(&[]);
+    let bot_a = EchoBot::start(&a);
+    let k = Keys::new();
+    let dir = TempDir::new("key-changed");
+    let file = k
+        .file()
+        .replace(&Keys::public_jwk(&k.ec), &Keys::public_jwk(&k.other_ec));
+    std::fs::write(dir.path().join("keys.json"), file).unwrap();
+    let b = Daemon::start_in(dir, &[]);
+    let bot_b = EchoBot::start_keyed(&b, &k.other_ec, &[]);
+    let r = node(
+        "trust.mjs",
+        &[
+            "--a",
+            &a.addr.to_string(),
+            "--b",
+            &b.addr.to_string(),
+            "--bot",
+            "ec-bot",
+            "--wav",
+            bot_a.wav.to_str().unwrap(),
+            "--shots",
+            shots_dir().to_str().unwrap(),
+        ],
+    );
+    // 1. Honest: verified with the published key, pinned, audio arrived.
+    let h = &r["honest"];
+    assert_eq!(h["state"], "connected", "{r:#}");
+    assert_eq!(h["verified"], "key", "{r:#}");
+    assert_eq!(h["badge"]["text"], "Verified bot", "{r:#}");
+    assert_eq!(h["badge"]["warning"], false, "{r:#}");
+    assert!(h["firstInboundPacketAt"].is_number(), "{r:#}");
+    let pin: serde_json::Value = serde_json::from_str(r["pins"].as_str().unwrap()).unwrap();
+    let published: serde_json::Value = serde_json::from_str(&Keys::public_jwk(&k.ec)).unwrap();
+    assert_eq!(pin["ec-bot"]["x"], published["x"], "{r:#}");
+    // 2. Tampered: the proxy rewrote the answer, the page refused it before
+    //    applying it: no connection, no packet, a clear message.
+    let t = &r["tampered"];
+    assert_eq!(r["tamperedLines"].as_array().unwrap().len(), 1, "{r:#}");
+    assert_eq!(t["state"], "error", "{r:#}");
+    assert_eq!(t["error"]["code"], "answer_unverified", "{r:#}");
+    assert_eq!(t["verified"], "refused:bot_fingerprint", "{r:#}");
+    let text = t["errorText"].as_str().unwrap();
+    assert!(
+        text.contains("did not come from")
+            && text.contains("changed on the way")
+            && text.contains("no audio was connected"),
+        "{text}"
+    );
+    assert!(
+        t["connectedAt"].is_null() && t["firstInboundPacketAt"].is_null(),
+        "{r:#}"
+    );
+    // The signature stripped on the way: refused too (a bot with a key must sign).
+    let st = &r["stripped"];
+    assert_eq!(st["state"], "error", "{r:#}");
+    assert_eq!(st["verified"], "refused:missing", "{r:#}");
+    assert!(
+        st["errorText"]
+            .as_str()
+            .unwrap()
+            .contains("not signed by the bot"),
+        "{r:#}"
+    );
+    assert!(st["connectedAt"].is_null(), "{r:#}");
+    let rewritten = r["proxyLog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l.as_str().unwrap().starts_with("TAMPERED "))
+        .count();
+    assert_eq!(rewritten, 2, "{r:#}");
+    // The bot was told, and never had media: the daemon ended the call on
+    // the page's hangup.
+    let ended = bot_a.ended(&a, t["callId"].as_str().unwrap());
+    assert!(ended.contains("remote_hangup"), "{ended}");
+    // 3. Key changed: verified with the new published key, but the page warns.
+    let c = &r["changed"];
+    assert_eq!(c["state"], "connected", "{r:#}");
+    assert_eq!(c["badge"]["trust"], "changed", "{r:#}");
+    assert_eq!(c["badge"]["text"], "Key changed", "{r:#}");
+    assert_eq!(c["badge"]["warning"], true, "{r:#}");
+    assert!(
+        c["badge"]["warningText"]
+            .as_str()
+            .unwrap()
+            .contains("key has changed"),
+        "{r:#}"
+    );
+    // Trusting the new key re-pins it; the next call is plainly verified.
+    assert_eq!(r["afterTrust"]["warning"], false, "{r:#}");
+    let pin: serde_json::Value = serde_json::from_str(r["pinsAfter"].as_str().unwrap()).unwrap();
+    let new: serde_json::Value = serde_json::from_str(&Keys::public_jwk(&k.other_ec)).unwrap();
+    assert_eq!(pin["ec-bot"]["x"], new["x"], "{r:#}");
+    assert_eq!(r["again"]["badge"]["text"], "Verified bot", "{r:#}");
+    assert_eq!(r["again"]["badge"]["warning"], false, "{r:#}");
+    drop(bot_b);
 }

@@ -5,6 +5,7 @@
 
 use std::hint::black_box;
 
+use botcall_core::answer_sig;
 use botcall_core::jwt::{self, HeaderOpts, Scratch, SigningKey};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -96,6 +97,33 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             jwt::verify_bot_auth(black_box(&es_token), &es_key, 60, Some("botcalld"), NOW).unwrap()
         })
+    });
+    // The bot's answer signature: the SDK signs one per answered call, a
+    // caller verifies one per call (self-certifying: with a thumbprint).
+    let offer = "v=0\r\na=fingerprint:sha-256 0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9\r\n";
+    let answer = "v=0\r\na=fingerprint:sha-256 B2:C3:D4:E5:F6:07:18:29:3A:4B:5C:6D:7E:8F:90:A1:B2:C3:D4:E5:F6:07:18:29:3A:4B:5C:6D:7E:8F:90:A1\r\n";
+    let id = jwt::thumbprint(&vk);
+    let mut buf = [0u8; answer_sig::MAX_LEN];
+    let sig = answer_sig::sign(esk, &id, "c-1", offer, answer, NOW, &mut buf)
+        .unwrap()
+        .to_owned();
+    g.bench_function("answer_sig_sign", |b| {
+        let mut out = [0u8; answer_sig::MAX_LEN];
+        b.iter(|| {
+            answer_sig::sign(esk, &id, "c-1", black_box(offer), answer, NOW, &mut out)
+                .unwrap()
+                .len()
+        })
+    });
+    g.bench_function("answer_sig_verify_self_certifying", |b| {
+        let expect = answer_sig::Expect {
+            agent_id: &id,
+            call_id: "c-1",
+            offer_sdp: offer,
+            answer_sdp: answer,
+            key: None,
+        };
+        b.iter(|| answer_sig::verify(black_box(&sig), &expect, NOW).unwrap())
     });
     g.finish();
 }

@@ -29,6 +29,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod answer_sig;
 pub mod b64;
 pub mod id;
 pub mod json;

@@ -431,6 +431,9 @@ pub enum Msg<'a> {
         call_id: AgentId,
         /// The bot's SDP answer.
         sdp_answer: Text<'a>,
+        /// The bot's ES256 signature over the call and both DTLS
+        /// fingerprints ([`crate::answer_sig`]); relayed untouched.
+        answer_sig: Option<Text<'a>>,
     },
     /// Bot → daemon → caller: call refused.
     Reject {
@@ -634,6 +637,7 @@ impl<'a> Msg<'a> {
             "answer" => Msg::Answer {
                 call_id: id_field(&o, "call_id")?,
                 sdp_answer: nonempty(text_field(&o, "sdp_answer", MAX_SDP_LEN)?, "sdp_answer")?,
+                answer_sig: opt_text(&o, "answer_sig", crate::answer_sig::MAX_LEN)?,
             },
             "reject" => Msg::Reject {
                 call_id: id_field(&o, "call_id")?,
@@ -763,9 +767,14 @@ impl<'a> Msg<'a> {
             Msg::Answer {
                 call_id,
                 sdp_answer,
+                answer_sig,
             } => {
                 w.field_str("call_id", call_id)?.key("sdp_answer")?;
                 sdp_answer.write(&mut w)?;
+                if let Some(sig) = answer_sig {
+                    w.key("answer_sig")?;
+                    sig.write(&mut w)?;
+                }
             }
             Msg::Reject { call_id, reason } | Msg::Hangup { call_id, reason } => {
                 w.field_str("call_id", call_id)?.key("reason")?;
@@ -950,6 +959,32 @@ impl<'a> RegisterRequest<'a> {
     }
 }
 
+/// How a caller checks a bot's `answer_sig` ([`crate::answer_sig`]): the
+/// `answer_sig` and `key` members of a lookup answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerKey<'a> {
+    /// The id is the RFC 7638 thumbprint of the bot's ES256 key (open
+    /// registration): the signature carries the key, the id proves it.
+    Thumbprint,
+    /// The bot's ES256 public key from the daemon's keys file (trust it on
+    /// first use: the daemon publishes it).
+    Key(&'a p256::ecdsa::VerifyingKey),
+    /// No key a caller can check (an HS256 shared secret): the answer is
+    /// not signed and the caller cannot tell it from the daemon's.
+    None,
+}
+
+impl AnswerKey<'_> {
+    /// The wire name (`answer_sig` member).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AnswerKey::Thumbprint => "thumbprint",
+            AnswerKey::Key(_) => "key",
+            AnswerKey::None => "none",
+        }
+    }
+}
+
 /// `GET /lookup/{id}` answer (and each entry of `GET /agents`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentInfo<'a> {
@@ -969,6 +1004,8 @@ pub struct AgentInfo<'a> {
     pub listed: bool,
     /// Simultaneous calls accepted.
     pub max_calls: u64,
+    /// How callers check the bot's answers.
+    pub answer_key: AnswerKey<'a>,
 }
 
 impl AgentInfo<'_> {
@@ -994,6 +1031,14 @@ impl AgentInfo<'_> {
         w.field_u64("expires_in", self.expires_in)?;
         w.key("listed")?.bool(self.listed)?;
         w.field_u64("max_calls", self.max_calls)?;
+        w.field_str("answer_sig", self.answer_key.as_str())?;
+        w.key("key")?;
+        match self.answer_key {
+            AnswerKey::Key(vk) => crate::jwt::key::write_public_jwk(w, vk, None)?,
+            _ => {
+                w.null()?;
+            }
+        }
         w.end_obj()?;
         Ok(())
     }
@@ -1090,6 +1135,12 @@ mod tests {
             Msg::Answer {
                 call_id: id("c1"),
                 sdp_answer: sdp.into(),
+                answer_sig: None,
+            },
+            Msg::Answer {
+                call_id: id("c1"),
+                sdp_answer: sdp.into(),
+                answer_sig: Some("eyJ.eyJ.sig".into()),
             },
             Msg::Reject {
                 call_id: id("c1"),
@@ -1146,7 +1197,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_messages() {
-        let cases: [(&str, ProtoError); 12] = [
+        let cases: [(&str, ProtoError); 13] = [
             ("[]", ProtoError::BadField("(document)")),
             ("{}", ProtoError::NoType),
             (r#"{"type":"dance"}"#, ProtoError::UnknownType),
@@ -1183,12 +1234,26 @@ mod tests {
                 r#"{"type":"ping","type":"pong"}"#,
                 ProtoError::Json(JsonError::DuplicateKey),
             ),
+            (
+                r#"{"type":"answer","call_id":"c","sdp_answer":"v=0","answer_sig":7}"#,
+                ProtoError::BadField("answer_sig"),
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(Msg::decode(text), Err(want), "{text}");
         }
         let long_reason = r#"{"type":"hangup","call_id":"c","reason":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#;
         assert_eq!(Msg::decode(long_reason), Err(ProtoError::TooLong("reason")));
+        #[cfg(feature = "alloc")]
+        let long_sig = alloc::format!(
+            r#"{{"type":"answer","call_id":"c","sdp_answer":"v=0","answer_sig":"{}"}}"#,
+            "x".repeat(crate::answer_sig::MAX_LEN + 1)
+        );
+        #[cfg(feature = "alloc")]
+        assert_eq!(
+            Msg::decode(&long_sig),
+            Err(ProtoError::TooLong("answer_sig"))
+        );
         assert_eq!(ProtoError::UnknownType.code(), "unknown_type");
         assert_eq!(ProtoError::BadId("agent_id").code(), "invalid_agent_id");
     }
@@ -1250,12 +1315,31 @@ mod tests {
             expires_in: 42,
             listed: false,
             max_calls: 1,
+            answer_key: AnswerKey::None,
         };
         let mut v = heapless::Vec::<u8, 512>::new();
         info.write(&mut Writer::new(&mut v)).unwrap();
         assert_eq!(
             core::str::from_utf8(&v).unwrap(),
-            r#"{"agent_id":"w","endpoint":null,"name":"W\"x","online":true,"capabilities":{"audio":["opus"]},"expires_in":42,"listed":false,"max_calls":1}"#
+            r#"{"agent_id":"w","endpoint":null,"name":"W\"x","online":true,"capabilities":{"audio":["opus"]},"expires_in":42,"listed":false,"max_calls":1,"answer_sig":"none","key":null}"#
         );
+        // An ES256 keys-file bot publishes its public JWK.
+        let d = [7u8; 32];
+        let sk = p256::ecdsa::SigningKey::from_slice(&d).unwrap();
+        let vk = *sk.verifying_key();
+        let info = AgentInfo {
+            answer_key: AnswerKey::Key(&vk),
+            ..info
+        };
+        let mut v = heapless::Vec::<u8, 1024>::new();
+        info.write(&mut Writer::new(&mut v)).unwrap();
+        let text = core::str::from_utf8(&v).unwrap();
+        assert!(
+            text.contains(r#""answer_sig":"key","key":{"kty":"EC","crv":"P-256""#),
+            "{text}"
+        );
+        let o = json::parse_object(text).unwrap();
+        let jwk = o.opt_obj("key").unwrap().unwrap();
+        assert_eq!(crate::jwt::key::ec_public_from_jwk(&jwk), Ok(vk));
     }
 }

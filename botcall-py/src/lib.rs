@@ -10,6 +10,7 @@
 #![allow(clippy::useless_conversion)] // PyO3 macro expansions
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -89,7 +90,52 @@ fn ended(py: Python<'_>, r: &EndReason) -> PyErr {
     e
 }
 
+/// Rust futures started for Python and not yet finished or cancelled.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one running future in [`RUNNING`] while it lives.
+struct Running;
+
+impl Running {
+    fn new() -> Self {
+        RUNNING.fetch_add(1, Ordering::Relaxed);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The Rust side of one Python future: its done-callback. When the Python
+/// future was cancelled (`task.cancel()`, `asyncio.wait_for` timing out),
+/// this drops the Rust future at its await point, so a cancelled
+/// `next_call()` does not go on to take (and drop) the next call.
+#[pyclass(module = "botcall._native", frozen)]
+struct OnDone {
+    task: Mutex<Option<async_executor::Task<()>>>,
+}
+
+#[pymethods]
+impl OnDone {
+    fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
+        let cancelled: bool = fut.call_method0("cancelled")?.extract()?;
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = task {
+            if cancelled {
+                drop(t); // cancels; never blocks (async-task)
+            } else {
+                t.detach();
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Runs `fut` on the SDK side and returns an `asyncio.Future` for its result.
+/// Cancelling that future cancels `fut`.
 fn spawn<F>(py: Python<'_>, fut: F) -> PyResult<Py<PyAny>>
 where
     F: Future<Output = Produce> + Send + 'static,
@@ -98,27 +144,41 @@ where
     let pyfut = lp.call_method0("create_future")?;
     let lp: Py<PyAny> = lp.unbind();
     let out: Py<PyAny> = pyfut.clone().unbind();
-    executor()
-        .spawn(async move {
-            let produce = fut.await;
-            Python::attach(|py| {
-                let (ok, val) = match produce(py) {
-                    Ok(v) => (true, v),
-                    Err(e) => (false, e.into_value(py).into_any()),
-                };
-                let res = py
-                    .import("botcall._util")
-                    .and_then(|m| m.getattr("resolve"))
-                    .and_then(|resolve| {
-                        lp.bind(py)
-                            .call_method1("call_soon_threadsafe", (resolve, &out, ok, val))
-                    });
-                // The loop is closed: nobody waits any more.
-                drop(res);
-            });
-        })
-        .detach();
+    let running = Running::new();
+    let task = executor().spawn(async move {
+        let _running = running;
+        let produce = fut.await;
+        Python::attach(|py| {
+            let (ok, val) = match produce(py) {
+                Ok(v) => (true, v),
+                Err(e) => (false, e.into_value(py).into_any()),
+            };
+            let res = py
+                .import("botcall._util")
+                .and_then(|m| m.getattr("resolve"))
+                .and_then(|resolve| {
+                    lp.bind(py)
+                        .call_method1("call_soon_threadsafe", (resolve, &out, ok, val))
+                });
+            // The loop is closed: nobody waits any more.
+            drop(res);
+        });
+    });
+    let on_done = Py::new(
+        py,
+        OnDone {
+            task: Mutex::new(Some(task)),
+        },
+    )?;
+    pyfut.call_method1("add_done_callback", (on_done,))?;
     Ok(pyfut.unbind())
+}
+
+/// How many Rust futures started for Python are still running (tests check
+/// that cancelled and finished ones are gone).
+#[pyfunction]
+fn running_tasks() -> usize {
+    RUNNING.load(Ordering::Relaxed)
 }
 
 fn err_produce(e: BotError) -> Produce {
@@ -128,7 +188,32 @@ fn err_produce(e: BotError) -> Produce {
 /// A registered bot (`botcall.Bot` wraps it).
 #[pyclass(module = "botcall._native", frozen)]
 struct NativeBot {
-    bot: Arc<Bot>,
+    /// `None` once shut down.
+    bot: Mutex<Option<Arc<Bot>>>,
+    agent_id: String,
+    /// Closed by `shutdown`: wakes every pending `next_call` with `BotClosed`.
+    closed: async_channel::Sender<()>,
+    on_close: async_channel::Receiver<()>,
+}
+
+impl NativeBot {
+    fn new(bot: Bot) -> Self {
+        let (closed, on_close) = async_channel::bounded(1);
+        NativeBot {
+            agent_id: bot.agent_id().to_string(),
+            bot: Mutex::new(Some(Arc::new(bot))),
+            closed,
+            on_close,
+        }
+    }
+
+    fn bot(&self, py: Python<'_>) -> PyResult<Arc<Bot>> {
+        self.bot
+            .lock()
+            .ok()
+            .and_then(|b| b.clone())
+            .ok_or_else(|| raise(py, "BotClosed", "the bot was shut down"))
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -181,9 +266,10 @@ fn connect(
     }
     spawn(py, async move {
         match register_with_discovery(cfg).await {
-            Ok(bot) => Box::new(move |py: Python<'_>| {
-                Ok(Py::new(py, NativeBot { bot: Arc::new(bot) })?.into_any())
-            }) as Produce,
+            Ok(bot) => {
+                Box::new(move |py: Python<'_>| Ok(Py::new(py, NativeBot::new(bot))?.into_any()))
+                    as Produce
+            }
             Err(e) => err_produce(e),
         }
     })
@@ -193,12 +279,15 @@ fn connect(
 impl NativeBot {
     #[getter]
     fn agent_id(&self) -> String {
-        self.bot.agent_id().to_string()
+        self.agent_id.clone()
     }
 
     /// `{online, sessions, connect_attempts, refused_calls, last_error}`.
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.bot.status();
+        let s = match self.bot(py) {
+            Ok(b) => b.status(),
+            Err(_) => Default::default(),
+        };
         let d = PyDict::new(py);
         d.set_item("online", s.online)?;
         d.set_item("sessions", s.sessions)?;
@@ -210,40 +299,58 @@ impl NativeBot {
 
     /// The next verified, answered call (refused ones are skipped here).
     fn next_call(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let bot = self.bot.clone();
+        let bot = self.bot(py)?;
+        let on_close = self.on_close.clone();
         spawn(py, async move {
-            loop {
-                match bot.accept_call().await {
-                    Ok(call) => {
-                        return Box::new(move |py: Python<'_>| {
-                            Ok(Py::new(
-                                py,
-                                NativeCall {
-                                    call: Arc::new(call),
-                                },
-                            )?
-                            .into_any())
-                        }) as Produce;
+            let accept = async {
+                loop {
+                    match bot.accept_call().await {
+                        Err(e) if e.is_refused_call() => continue,
+                        r => return r,
                     }
-                    Err(e) if e.is_refused_call() => continue,
-                    Err(e) => return err_produce(e),
                 }
+            };
+            let closed = async {
+                let _ = on_close.recv().await;
+                Err(BotError::Closed)
+            };
+            match futures_lite::future::or(closed, accept).await {
+                Ok(call) => Box::new(move |py: Python<'_>| {
+                    Ok(Py::new(
+                        py,
+                        NativeCall {
+                            call: Arc::new(call),
+                        },
+                    )?
+                    .into_any())
+                }) as Produce,
+                Err(e) => err_produce(e),
             }
         })
     }
 
-    /// Hangs up every call and goes offline.
-    fn shutdown(&self) {
-        // The SDK's Bot::shutdown consumes it; its drop does the same without
-        // waiting. Other handles (a pending next_call) keep it until they end.
-        let bot = self.bot.clone();
-        executor()
-            .spawn(async move {
-                if let Ok(b) = Arc::try_unwrap(bot) {
-                    b.shutdown().await;
+    /// Hangs up every call and goes offline; pending `next_call`s raise
+    /// `BotClosed`. The future completes once the SDK has shut down (≤ 2 s).
+    fn shutdown(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.closed.close();
+        let bot = self.bot.lock().ok().and_then(|mut b| b.take());
+        spawn(py, async move {
+            if let Some(mut bot) = bot {
+                // The woken next_calls drop their handles in a moment; the
+                // last handle dropped shuts the bot down in any case.
+                for _ in 0..200 {
+                    match Arc::try_unwrap(bot) {
+                        Ok(b) => {
+                            b.shutdown().await;
+                            break;
+                        }
+                        Err(b) => bot = b,
+                    }
+                    async_io::Timer::after(Duration::from_millis(10)).await;
                 }
-            })
-            .detach();
+            }
+            Box::new(|py: Python<'_>| Ok(py.None())) as Produce
+        })
     }
 }
 
@@ -449,6 +556,8 @@ impl NativeOutput {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connect, m)?)?;
+    m.add_function(wrap_pyfunction!(running_tasks, m)?)?;
+    m.add_class::<OnDone>()?;
     m.add_class::<NativeBot>()?;
     m.add_class::<NativeCall>()?;
     m.add_class::<NativeInput>()?;

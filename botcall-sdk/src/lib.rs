@@ -93,7 +93,7 @@ pub use time::Instant;
 #[cfg(feature = "std")]
 pub use bot::{
     Bot, BotConfig, BotError, BotStatus, Call, CallStats, DEFAULT_MEDIA_TIMEOUT, EndReason,
-    IcePolicy, IceServerConfig, OpusFrame, load_key, register_with_discovery,
+    IcePolicy, IceServerConfig, Incoming, OpusFrame, load_key, register_with_discovery,
 };
 
 /// Re-exported so users can name keys and ids without a direct dependency.

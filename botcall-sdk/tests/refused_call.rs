@@ -214,6 +214,7 @@ fn bad_attestations_are_refused_and_the_next_call_is_answered() {
                     if let botcall_core::protocol::Msg::Answer {
                         call_id,
                         sdp_answer,
+                        ..
                     } = m
                     {
                         assert_eq!(call_id.as_str(), "c-good");

@@ -2,7 +2,8 @@
  * One outgoing call, from the Call click to the end, without any DOM:
  * microphone (getUserMedia) and signaling (signal.js) in parallel, the human
  * check when the welcome carries a challenge (pow.js), RTCPeerConnection
- * with the welcome's ice_servers, call/ringing/answer, trickle ICE in both
+ * with the welcome's ice_servers, call/ringing/answer (the answer applied
+ * only once the bot's answer_sig checked out, answer-sig.js), trickle ICE in both
  * directions, and end detection (hangup, reject, errors, WebSocket loss,
  * ICE failed or 'disconnected' for more than 5 s, no audio packets for
  * 8 s, the bot's DTLS close, device offline). A call that ends on our side
@@ -17,6 +18,7 @@ import { Signal } from './signal.js';
 import { solvePow } from './pow.js';
 import { startMeter } from './meter.js';
 import { describe, micErrorCode } from './errors.js';
+import { check, REASONS } from './answer-sig.js';
 
 const DISCONNECT_GRACE_MS = 5000;
 // No inbound audio packets for this long ends a connected call (the SDK's
@@ -30,10 +32,12 @@ const now = () => performance.now();
 export class Call {
   /**
    * to: agent id; bot: display name; raw: disable the browser's audio
-   * processing; debug: window.botcall; on: {state, progress, remote, level}.
+   * processing; key: the bot's public JWK (lookup or pin) that its
+   * answer_sig must verify with, or null; debug: window.botcall;
+   * on: {state, progress, remote, level, verified}.
    */
-  constructor({ to, bot = to, raw = false, debug, on = {} }) {
-    Object.assign(this, { to, bot, raw, dbg: debug, on });
+  constructor({ to, bot = to, raw = false, key = null, debug, on = {} }) {
+    Object.assign(this, { to, bot, raw, key, dbg: debug, on });
     this.state = 'idle';
     this.callId = null;
     this.pc = null;
@@ -180,7 +184,7 @@ export class Call {
         this.set('ringing');
         return;
       case 'answer':
-        if (mine && !this.answered) this.onAnswer(msg.sdp_answer);
+        if (mine && !this.answered) this.onAnswer(msg.sdp_answer, msg.answer_sig);
         return;
       case 'ice':
         if (!mine) return;
@@ -232,9 +236,22 @@ export class Call {
       .catch((e) => this.fail(e.code || 'human_check_failed', e.message));
   }
 
-  async onAnswer(sdp) {
+  async onAnswer(sdp, sig) {
     this.answered = true;
     this.dbg.timings.answerAt = now();
+    // The bot's signature first: an answer the bot did not make (swapped on
+    // the way) is never applied, so no media can reach whoever made it.
+    try {
+      const v = await check(sig, { agentId: this.to, callId: this.callId, offerSdp: this.sdp, answerSdp: sdp, key: this.key },
+        Math.floor(Date.now() / 1000));
+      this.dbg.verified = v.trust;
+      if (this.done) return;
+      this.on.verified?.(v);
+    } catch (e) {
+      this.dbg.verified = `refused:${e.code}`;
+      this.fail('answer_unverified', REASONS[e.code] || e.code || e.message);
+      return;
+    }
     this.set('connecting');
     this.later('connect', CONNECT_TIMEOUT_MS, () => this.fail('ice_failed', 'connect timeout'));
     try {

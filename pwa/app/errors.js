@@ -35,6 +35,7 @@ export function describe(code, { bot = 'The bot', detail = '' } = {}) {
     table_full: 'The server is busy. Try again later.',
     server_shutdown: 'The server is restarting. Try again in a moment.',
     policy: 'The server closed the connection.',
+    answer_unverified: `Call refused: the answer did not come from ${bot}${detail ? `: ${detail}` : ''}. The server may be tampering with the call, so no audio was connected.`,
     unsupported_version: 'This app is out of date for the server. Reload the page.',
   }[code];
   return {

@@ -21,12 +21,20 @@
  *   retry-button    repeats the failed lookup or call (only when sensible)
  *   back-button     after ended/error: back to state idle
  *   level-meter     role="meter", aria-valuenow 0..100 (bot voice level)
+ *   bot-verified    after the answer: "Verified bot" (its signature checked:
+ *                   self-certifying id or pinned key), "Unverified bot"
+ *                   (HS256: it cannot prove itself) or "Key changed";
+ *                   attribute data-trust: self, key, none, changed
+ *   trust-note      shown for "Unverified bot": why it cannot be verified
+ *   key-warning     shown when a pinned bot’s published key changed
+ *   trust-key       in key-warning: pin the new key
  * window.botcall:
  *   state           same string as call-state
  *   pc              the current RTCPeerConnection, or null
  *   callId          call_id from `ringing`, or null
  *   remoteLevel     latest RMS 0..1 of the remote stream (AnalyserNode)
  *   error           {code, message} of the last call error, or null
+ *   verified        the answer check: self, key, none, or refused:<code>
  *   timings         performance.now() values, null until reached, reset per
  *                   call: callPressedAt, welcomeAt, powStartedAt, powDoneAt,
  *                   ringingAt, answerAt, connectedAt, firstRemoteLevelAt
@@ -39,6 +47,7 @@ import { Call } from './call.js';
 import { unlockAudio } from './meter.js';
 import { createStore } from './store.js';
 import { describe } from './errors.js';
+import { pins } from './answer-sig.js';
 import { h, ago, clock, hue, levelToUnit } from './ui.js';
 
 const STATES = ['idle', 'connecting-signaling', 'human-check', 'ringing', 'connecting', 'connected', 'ended', 'error'];
@@ -51,6 +60,7 @@ const RAW = new URLSearchParams(location.search).get('raw') === '1';
 
 const $ = (id) => document.getElementById(id);
 const store = createStore();
+const pinned = pins();
 const dbg = {
   state: 'idle', pc: null, callId: null, remoteLevel: 0, error: null, raw: RAW,
   timings: Object.fromEntries(['callPressedAt', 'welcomeAt', 'powStartedAt', 'powDoneAt', 'ringingAt', 'answerAt',
@@ -130,15 +140,21 @@ function startCall() {
   const t0 = performance.now();
   unlockAudio(); // inside the click: iOS and autoplay policies need the gesture
   for (const k of Object.keys(dbg.timings)) dbg.timings[k] = null;
-  Object.assign(dbg, { callId: null, error: null, remoteLevel: 0, pc: null });
+  Object.assign(dbg, { callId: null, error: null, remoteLevel: 0, pc: null, verified: null });
+  showTrust(null);
+  const key = pinned.key(bot.agent_id, bot.answer_sig === 'key' ? bot.key : null);
   dbg.timings.callPressedAt = t0;
   hideError();
   $('call-timer').textContent = '00:00';
   $('pow-bar').value = 0;
   call = new Call({
-    to: bot.agent_id, bot: botName(), raw: RAW, debug: dbg,
+    to: bot.agent_id, bot: botName(), raw: RAW, debug: dbg, key: key.key,
     on: {
       state: onCallState,
+      verified: (v) => {
+        if (v.trust === 'key' && key.state === 'new') pinned.pin(bot.agent_id, v.jwk);
+        showTrust(v.trust === 'key' && key.state === 'changed' ? 'changed' : v.trust);
+      },
       progress: (f) => {
         $('pow-bar').value = Math.round(f * 100);
         $('pow-label').textContent = `Checking you’re human… ${Math.round(f * 100)}%`;
@@ -154,6 +170,24 @@ function startCall() {
   setMuted(false);
   call.start();
   $('hangup-btn').focus();
+}
+
+/** The badge after the answer check (null: hidden). */
+function showTrust(trust) {
+  const b = $('bot-trust');
+  b.hidden = !trust;
+  b.dataset.trust = trust || '';
+  b.classList.toggle('on', trust === 'self' || trust === 'key');
+  b.textContent = { self: 'Verified bot', key: 'Verified bot', none: 'Unverified bot', changed: 'Key changed' }[trust] || '';
+  b.title = {
+    self: 'The bot signed its answer with the key its id is made from.',
+    key: 'The bot signed its answer with the key you first saw for it.',
+    none: 'This bot’s key (a shared secret) cannot prove to you that the answer is its own.',
+    changed: 'The bot’s key is not the one you first saw for it.',
+  }[trust] || '';
+  $('key-warning').hidden = trust !== 'changed';
+  $('trust-note').hidden = trust !== 'none';
+  if (trust === 'changed') announce('Warning: this bot’s key has changed');
 }
 
 function setMuted(m) {
@@ -227,6 +261,7 @@ function showBot(a, id) {
   $('star').setAttribute('aria-label', `Favourite ${name}`);
   store.renameFavourite(bot.agent_id, a.name);
   $('stage').hidden = false;
+  showTrust(null);
   setState('idle');
 }
 
@@ -346,6 +381,11 @@ $('back-btn').addEventListener('click', () => {
   $('call-btn').focus();
 });
 $('retry-btn').addEventListener('click', () => retryAction?.());
+$('trust-key').addEventListener('click', () => {
+  if (!bot?.key) return;
+  pinned.pin(bot.agent_id, bot.key);
+  showTrust('key');
+});
 $('star').addEventListener('click', () => {
   if (!bot) return;
   const on = store.toggleFavourite(bot.agent_id, bot.name || '');

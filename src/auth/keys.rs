@@ -91,7 +91,26 @@ impl Keys {
     /// Reads and parses a keys file.
     pub(crate) fn load(path: &std::path::Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let keys = Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        for id in keys.uncallable_hs256_ids() {
+            crate::log_warn!(
+                "keys file: {id} has an HS256 key and an id of 43 base64url characters, which \
+                 callers read as an ES256 key thumbprint: they will refuse its unsigned answers \
+                 (pick another id, or an ES256 key)"
+            );
+        }
+        Ok(keys)
+    }
+
+    /// HS256 agents whose id has a thumbprint's shape: callers require
+    /// signed answers from such ids, which an HS256 key cannot make.
+    pub(crate) fn uncallable_hs256_ids(&self) -> impl Iterator<Item = &str> {
+        self.agents
+            .iter()
+            .filter(|(id, (k, _))| {
+                matches!(k, Key::Hs256(_)) && botcall_core::answer_sig::is_thumbprint_id(id)
+            })
+            .map(|(id, _)| id.as_str())
     }
 
     /// The key that verifies tokens for `agent_id`.
@@ -158,6 +177,17 @@ mod tests {
             k.for_agent("a1").unwrap().1,
             k.for_agent("fleet-7.x").unwrap().1
         );
+    }
+
+    #[test]
+    fn hs256_bots_with_thumbprint_shaped_ids_are_named() {
+        let hs = r#"{"kty":"oct","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0xMjM0NTY"}"#;
+        let tp = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+        let k = Keys::parse(&format!(
+            r#"{{"agents":{{"{tp}":{hs},"{tp}x":{hs},"hs-bot":{hs}}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(k.uncallable_hs256_ids().collect::<Vec<_>>(), vec![tp]);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use botcall_core::id::AgentId;
 use botcall_core::json;
 use botcall_core::jwt::{self, BotAuth, JwtError, Key, Scratch};
+use botcall_core::protocol::AnswerKey;
 
 use crate::client::ClientKey;
 use crate::ids::Owner;
@@ -103,6 +104,19 @@ impl Auth {
                 cfg.open_ids_per_hour,
             )),
             verify_limiter: RefCell::new(Limiter::new(1, cfg.verify_rate, cfg.verify_burst)),
+        }
+    }
+
+    /// What `lookup` tells callers about checking `agent_id`'s answers: a
+    /// keys-file ES256 key is published, an HS256 secret never is (it cannot
+    /// prove anything to a caller), and an id that is not in the keys file
+    /// registered through open registration, so it is the key's thumbprint.
+    pub(crate) fn answer_key(&self, agent_id: &str) -> AnswerKey<'_> {
+        match self.keys.for_agent(agent_id) {
+            Some((Key::Es256(vk), _)) => AnswerKey::Key(vk),
+            Some((Key::Hs256(_), _)) => AnswerKey::None,
+            None if self.open_registration && agent_id.len() == 43 => AnswerKey::Thumbprint,
+            None => AnswerKey::None,
         }
     }
 

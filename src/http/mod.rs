@@ -1,6 +1,7 @@
 //! HTTP/1.1: request parsing ([`request`]), the connection loop ([`conn`]),
 //! the API routes ([`routes`]) and the embedded PWA ([`static_files`]).
 
+pub(crate) mod agent_card;
 pub(crate) mod conn;
 pub mod request;
 pub(crate) mod routes;

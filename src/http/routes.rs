@@ -71,6 +71,8 @@ fn route_name(path: &str) -> (&'static str, bool) {
         p if p.starts_with("/register/") => ("unregister", true),
         p if p.starts_with("/lookup/") => ("lookup", true),
         "/agents" => ("agents", true),
+        p if p.starts_with("/agents/") && p.ends_with("/agent-card.json") => ("agent_card", true),
+        "/.well-known/agent-card.json" => ("directory_card", false),
         "/.well-known/jwks.json" => ("jwks", false),
         "/healthz" => ("healthz", false),
         "/metrics" => ("metrics", false),
@@ -121,6 +123,13 @@ async fn dispatch(
         "lookup" => method_not_allowed("GET, HEAD"),
         "agents" if is_get(req) => agents(app, req).await,
         "agents" => method_not_allowed("GET, HEAD"),
+        "agent_card" | "directory_card" if is_get(req) => {
+            let id = path
+                .strip_prefix("/agents/")
+                .and_then(|p| p.strip_suffix("/agent-card.json"));
+            agent_card(app, req, peer, id).await
+        }
+        "agent_card" | "directory_card" => method_not_allowed("GET, HEAD"),
         "jwks" if is_get(req) => Response::json(200, app.attest.jwks().as_bytes().to_vec())
             .with_header("cache-control", "public, max-age=300"),
         "healthz" if is_get(req) => healthz(app),
@@ -382,6 +391,7 @@ async fn unregister(app: &App, req: &Request<'_>, id: &str) -> Response {
 }
 
 fn write_agent(
+    app: &App,
     w: &mut Writer<'_, Vec<u8>>,
     a: &AgentView,
 ) -> Result<(), botcall_core::json::write::Full> {
@@ -394,26 +404,62 @@ fn write_agent(
         expires_in: a.expires_in,
         listed: a.rec.listed,
         max_calls: u64::from(a.rec.max_calls),
+        answer_key: app.auth.answer_key(a.rec.agent_id.as_str()),
     }
     .write(w)
+}
+
+fn invalid_id() -> Response {
+    Response::error(
+        400,
+        "invalid_agent_id",
+        "agent ids are 1-64 characters of A-Z a-z 0-9 . _ -",
+    )
 }
 
 /// `GET /lookup/{id}`.
 async fn lookup(app: &App, id: &str) -> Response {
     if id::validate(id).is_err() {
-        return Response::error(
-            400,
-            "invalid_agent_id",
-            "agent ids are 1-64 characters of A-Z a-z 0-9 . _ -",
-        );
+        return invalid_id();
     }
     match app.store.lookup(id, app.clock.unix()).await {
         Ok(Some(a)) => {
             let mut body = Vec::with_capacity(256);
-            let _ = write_agent(&mut Writer::new(&mut body), &a);
+            let _ = write_agent(app, &mut Writer::new(&mut body), &a);
             Response::json(200, body).with_header("cache-control", "no-store")
         }
         Ok(None) => Response::error(404, "not_found", "no such agent"),
+        Err(e) => store_error(app, e),
+    }
+}
+
+/// `GET /.well-known/agent-card.json` (`id` None) and
+/// `GET /agents/{id}/agent-card.json` (listed bots only): A2A agent cards.
+async fn agent_card(app: &App, req: &Request<'_>, peer: SocketAddr, id: Option<&str>) -> Response {
+    use super::agent_card as card;
+    let https = app.cfg.tls_cert.is_some()
+        || (app.cfg.trusted_proxies.contains(&peer.ip())
+            && req
+                .header("x-forwarded-proto")
+                .is_some_and(|p| p.eq_ignore_ascii_case("https")));
+    let fallback = app.cfg.listen.to_string();
+    let base = card::base_url(https, req.header("host"), &fallback);
+    let mut body = Vec::with_capacity(1024);
+    let Some(id) = id else {
+        let _ = card::write_daemon_card(&mut Writer::new(&mut body), &base);
+        return Response::json(200, body).with_header("cache-control", "public, max-age=300");
+    };
+    if id::validate(id).is_err() {
+        return invalid_id();
+    }
+    match app.store.lookup(id, app.clock.unix()).await {
+        // Cards describe the directory's entries: unlisted bots have none.
+        Ok(Some(a)) if a.rec.listed => {
+            let key = app.auth.answer_key(id);
+            let _ = card::write_bot_card(&mut Writer::new(&mut body), &base, &a, key);
+            Response::json(200, body).with_header("cache-control", "no-store")
+        }
+        Ok(_) => Response::error(404, "not_found", "no such listed agent"),
         Err(e) => store_error(app, e),
     }
 }
@@ -452,7 +498,7 @@ async fn agents(app: &App, req: &Request<'_>) -> Response {
             let _ = (|| -> Result<(), botcall_core::json::write::Full> {
                 w.begin_obj()?.key("agents")?.begin_arr()?;
                 for a in &page.agents {
-                    write_agent(&mut w, a)?;
+                    write_agent(app, &mut w, a)?;
                 }
                 w.end_arr()?.key("next_cursor")?;
                 match &page.next_cursor {

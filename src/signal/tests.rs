@@ -154,10 +154,15 @@ fn local_call_ring_answer_hangup() {
     handle(
         &mut h,
         1,
-        &format!(r#"{{"type":"answer","call_id":"{call_id}","sdp_answer":"v=0"}}"#),
+        &format!(
+            r#"{{"type":"answer","call_id":"{call_id}","sdp_answer":"v=0","answer_sig":"e30.e30.c2ln\u002d"}}"#
+        ),
         t0,
     );
-    assert_eq!(msg_for(&drain(&mut h), 2)[0]["type"], "answer");
+    let answer = &msg_for(&drain(&mut h), 2)[0];
+    assert_eq!(answer["type"], "answer");
+    // The bot's signature reaches the caller untouched (escapes decoded the same).
+    assert_eq!(answer["answer_sig"], "e30.e30.c2ln-");
     handle(
         &mut h,
         2,
@@ -310,7 +315,7 @@ fn a_call_across_two_hubs() {
     b.handle(
         7,
         Msg::decode(&format!(
-            r#"{{"type":"answer","call_id":"{call_id}","sdp_answer":"v=0"}}"#
+            r#"{{"type":"answer","call_id":"{call_id}","sdp_answer":"v=0","answer_sig":"h.p.s"}}"#
         ))
         .unwrap(),
         None,
@@ -319,7 +324,12 @@ fn a_call_across_two_hubs() {
     );
     let db = drain(&mut b);
     pass(&db, &mut [("d-a", &mut a)], t0);
-    assert_eq!(msg_for(&drain(&mut a), 1)[0]["type"], "answer");
+    let answer = &msg_for(&drain(&mut a), 1)[0];
+    assert_eq!(answer["type"], "answer");
+    assert_eq!(
+        answer["answer_sig"], "h.p.s",
+        "relayed across daemons untouched"
+    );
     // A forged envelope from a third daemon about this call is ignored.
     let forged = remote::encode(
         "d-evil",

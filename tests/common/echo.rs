@@ -73,11 +73,19 @@ impl EchoBot {
 
     /// As [`EchoBot::start`], with more `echo_bot` arguments.
     pub fn start_with(d: &Daemon, extra: &[&str]) -> EchoBot {
+        Self::start_keyed(d, &Keys::new().ec, extra)
+    }
+
+    /// As [`EchoBot::start_with`], signing with `signing_key`.
+    pub fn start_keyed(
+        d: &Daemon,
+        signing_key: &botcall_core::jwt::SigningKey,
+        extra: &[&str],
+    ) -> EchoBot {
         let dir = TempDir::new("pwa-call");
         let key = dir.path().join("bot.jwk");
         let mut jwk = Vec::new();
-        Keys::new()
-            .ec
+        signing_key
             .write_jwk(&mut botcall_core::json::Writer::new(&mut jwk), None)
             .unwrap();
         std::fs::write(&key, jwk).unwrap();

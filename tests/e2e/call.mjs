@@ -58,6 +58,12 @@ try {
   out.callToAudioMs = Math.round(t.firstAudioAt - t.callPressedAt);
   out.callToConnectedMs = Math.round(t.connectedAt - t.callPressedAt);
   out.callId = await page.evaluate(() => window.botcall.callId);
+  out.verified = await page.evaluate(() => window.botcall.verified);
+  out.badge = await page.textContent('[data-testid=bot-verified]');
+  out.trustNote = await page.evaluate(() => {
+    const n = document.querySelector('[data-testid=trust-note]');
+    return n.hidden ? null : n.textContent;
+  });
   out.timerText = await page.textContent('[data-testid=call-timer]');
   out.meter = await page.getAttribute('[data-testid=level-meter]', 'aria-valuenow');
   await page.screenshot({ path: `${a.shots}/in-call.png` });

@@ -24,7 +24,9 @@ fn register_hs256_and_lookup_shows_every_field() {
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     let mut want = vec![
         "agent_id",
+        "answer_sig",
         "capabilities",
+        "key",
         "endpoint",
         "expires_in",
         "listed",
@@ -46,6 +48,11 @@ fn register_hs256_and_lookup_shows_every_field() {
     assert!((118..=120).contains(&e), "expires_in {e}");
     assert_eq!(v["listed"], true);
     assert_eq!(v["max_calls"], 3);
+    // An HS256 bot cannot prove its answers to a caller: nothing published.
+    assert_eq!(
+        (&v["answer_sig"], &v["key"]),
+        (&json!("none"), &Value::Null)
+    );
 
     // Defaults: no endpoint/name (null), opus, ttl 300, 1 call, unlisted.
     let r = reg(&d, &k.hs, "hs-bot-2", json!({}));
@@ -98,9 +105,22 @@ fn register_open_mode_uses_the_key_thumbprint() {
         r.json(),
         json!({"confirmed": true, "agent_id": id, "expires_in": 300})
     );
-    assert_eq!(d.get(&format!("/lookup/{id}")).json()["agent_id"], id);
+    let v = d.get(&format!("/lookup/{id}")).json();
+    assert_eq!(v["agent_id"], id);
+    // The id is the key's thumbprint: the answer signature carries the key.
+    assert_eq!(
+        (&v["answer_sig"], &v["key"]),
+        (&json!("thumbprint"), &Value::Null)
+    );
     // Keys-file agents still work in open mode.
     assert_eq!(reg(&d, &k.hs, "hs-bot", json!({})).status, 200);
+    // An ES256 keys-file bot: `lookup` publishes its public JWK (no `d`).
+    assert_eq!(reg(&d, &k.ec, "ec-bot", json!({})).status, 200);
+    let v = d.get("/lookup/ec-bot").json();
+    assert_eq!(v["answer_sig"], "key");
+    let published: Value = serde_json::from_str(&Keys::public_jwk(&k.ec)).unwrap();
+    assert_eq!(v["key"], published);
+    assert!(v["key"].get("d").is_none());
     // Without open registration an embedded key proves nothing: no key for that id.
     let closed = Daemon::start(&[]);
     let r = register(&closed, &open_token(&k.other_ec, &id), &reg_body(&id));

@@ -9,66 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import botcall
 import pytest
+from _daemon import BOTCALLD, Daemon
 
 ROOT = Path(__file__).resolve().parents[2]
-BOTCALLD = os.environ.get("BOTCALLD", str(ROOT / "target" / "debug" / "botcalld"))
-
-
-class Daemon:
-    def __init__(self, tmp: Path, port: int = 0, extra: tuple[str, ...] = ()) -> None:
-        self.tmp = tmp
-        self.proc = subprocess.Popen(
-            [
-                BOTCALLD,
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--stun-listen",
-                "127.0.0.1:0",
-                "--open-registration",
-                "--state-dir",
-                str(tmp / "state"),
-                *extra,
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stderr is not None
-        deadline = time.time() + 30
-        for line in self.proc.stderr:
-            m = re.search(r"listening on http://([0-9.]+):(\d+)", line)
-            if m:
-                self.port = int(m.group(2))
-                break
-            assert time.time() < deadline, "botcalld did not start"
-        else:
-            raise AssertionError("botcalld exited")
-        # Keep draining its log so it never blocks on a full pipe.
-        import threading
-
-        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/ws"
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
 
 
 @pytest.fixture
@@ -105,8 +54,7 @@ async def caller(daemon: Daemon, agent: str, wav: str, *extra: str):
         "caller",
         "--ws",
         daemon.ws,
-        "--to",
-        agent,
+        f"--to={agent}",  # a thumbprint may start with "-"
         "--wav",
         wav,
         *extra,

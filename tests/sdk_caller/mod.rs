@@ -12,6 +12,8 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use botcall_core::answer_sig::{self, AnswerSigError};
+use botcall_core::jwt::Key;
 use botcall_sdk::codec::{OpusDecoder, OpusEncoder, Tone, rms};
 use botcall_sdk::{Bot, BotConfig, BotError, Call, EndReason, register_with_discovery};
 use futures_lite::future;
@@ -50,6 +52,12 @@ pub struct Caller {
     pub bot_candidate_lines: Vec<String>,
     /// Every address a datagram came from on the media socket.
     pub rx_sources: std::collections::BTreeSet<SocketAddr>,
+    /// Check the answer's `answer_sig` as a caller should: (agent id, the
+    /// bot's key if known). `None`: apply any answer (the other tests).
+    pub answer_check: Option<(String, Option<Key>)>,
+    /// The check's verdict on the answer; an `Err` answer is not applied,
+    /// so no media can flow.
+    pub answer_verdict: Option<Result<Option<answer_sig::Trust>, AnswerSigError>>,
 }
 
 impl Caller {
@@ -89,6 +97,8 @@ impl Caller {
             end_of_candidates: false,
             bot_candidate_lines: Vec::new(),
             rx_sources: std::collections::BTreeSet::new(),
+            answer_check: None,
+            answer_verdict: None,
         }
     }
 
@@ -144,7 +154,32 @@ impl Caller {
     pub fn on_signal(&mut self, v: serde_json::Value) {
         match v["type"].as_str() {
             Some("answer") => {
-                let answer = SdpAnswer::from_sdp_string(v["sdp_answer"].as_str().unwrap()).unwrap();
+                let sdp = v["sdp_answer"].as_str().unwrap();
+                if let Some((agent, key)) = &self.answer_check {
+                    let verdict = answer_sig::check(
+                        v["answer_sig"].as_str(),
+                        &answer_sig::Expect {
+                            agent_id: agent,
+                            call_id: self.call_id.as_deref().unwrap_or(""),
+                            offer_sdp: &self.offer_sdp,
+                            answer_sdp: sdp,
+                            key: match key {
+                                Some(Key::Es256(vk)) => Some(vk),
+                                _ => None,
+                            },
+                        },
+                        super::common::now(),
+                    )
+                    .map(|v| v.map(|v| v.trust));
+                    let refused = verdict.is_err();
+                    self.answer_verdict = Some(verdict);
+                    if refused {
+                        // As the PWA: tell the bot, never apply the answer.
+                        self.hang_up("error");
+                        return;
+                    }
+                }
+                let answer = SdpAnswer::from_sdp_string(sdp).unwrap();
                 let pending = self.pending.take().expect("one answer");
                 self.rtc.sdp_api().accept_answer(pending, answer).unwrap();
             }

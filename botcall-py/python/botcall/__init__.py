@@ -7,7 +7,6 @@ without the GIL). See docs/python.md.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, AsyncIterator, Optional
 
 from . import _native
@@ -72,6 +71,8 @@ class AudioInput:
         return self
 
     async def __anext__(self) -> AudioFrame:
+        # Cancelling this await stops the read in Rust (the frame being
+        # handed over at that instant, if any, is dropped).
         data = await self._native.next()
         if data is None:
             raise StopAsyncIteration
@@ -229,7 +230,12 @@ class Bot:
         return self._native.status()
 
     async def next_call(self) -> Call:
-        """The next call whose attestation verified, answered."""
+        """The next call whose attestation verified, answered.
+
+        Cancelling the waiting task (or an `asyncio.wait_for` timeout) stops
+        the wait in Rust too: no call is taken for it. Raises `BotClosed`
+        once `close()` was called, also in a task already waiting.
+        """
         if self._closed:
             raise BotClosed("the bot was shut down")
         return Call(await self._native.next_call())
@@ -243,10 +249,12 @@ class Bot:
                 return
 
     async def close(self) -> None:
-        """Hangs up every call and goes offline."""
+        """Hangs up every call and goes offline. A task waiting in `calls()`
+        ends its loop; one waiting in `next_call()` gets `BotClosed`."""
+        if self._closed:
+            return
         self._closed = True
-        self._native.shutdown()
-        await asyncio.sleep(0)
+        await self._native.shutdown()
 
     async def __aenter__(self) -> Bot:
         return self

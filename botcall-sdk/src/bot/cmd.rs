@@ -19,6 +19,8 @@ pub(crate) enum Cmd {
         candidate: Option<String>,
         mid: Option<String>,
     },
+    /// The application rejects a ringing call (`reject` with this reason).
+    Reject { call_id: String, reason: String },
     /// A media task ended its call.
     Hangup {
         call_id: String,
@@ -33,6 +35,7 @@ impl std::fmt::Debug for Cmd {
         match self {
             Cmd::Accept { call_id, .. } => write!(f, "Accept({call_id})"),
             Cmd::LocalCandidate { call_id, .. } => write!(f, "LocalCandidate({call_id})"),
+            Cmd::Reject { call_id, .. } => write!(f, "Reject({call_id})"),
             Cmd::Hangup { call_id, .. } => write!(f, "Hangup({call_id})"),
             Cmd::Shutdown => f.write_str("Shutdown"),
         }

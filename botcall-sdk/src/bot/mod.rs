@@ -13,6 +13,7 @@ mod cmd;
 mod error;
 mod gather;
 mod ice_url;
+mod incoming;
 mod media;
 mod net;
 mod presence;
@@ -31,6 +32,7 @@ use botcall_core::jwt::{self, SigningKey};
 pub(crate) use crate::attest::HumanAttestation;
 pub use call::{Call, CallStats, OpusFrame};
 pub use error::{BotError, EndReason};
+pub use incoming::Incoming;
 
 use crate::attest::HvPolicy;
 use crate::client::MAX_CALLS;
@@ -422,25 +424,11 @@ impl Bot {
     /// [`BotError::Closed`] after shutdown.
     pub async fn accept_call(&self) -> Result<Call, BotError> {
         loop {
-            let pending = match self.incoming.recv().await {
-                Ok(Ok(p)) => p,
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(BotError::Closed),
-            };
-            let (tx, rx) = async_channel::bounded(1);
-            self.cmd
-                .send(Cmd::Accept {
-                    call_id: pending.call_id,
-                    reply: tx,
-                })
-                .await
-                .map_err(|_| BotError::Closed)?;
-            match rx.recv().await {
-                Ok(Ok(call)) => return Ok(call),
+            let call = self.next_incoming().await?;
+            match self.answer(call).await {
                 // The caller hung up while the call waited: take the next one.
-                Ok(Err(None)) => continue,
-                Ok(Err(Some(e))) => return Err(e),
-                Err(_) => return Err(BotError::Closed),
+                Err(BotError::Ended(EndReason::RemoteGone)) => continue,
+                r => return r,
             }
         }
     }

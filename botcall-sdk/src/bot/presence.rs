@@ -12,7 +12,7 @@ use async_channel::{Receiver, Sender, TrySendError};
 use async_executor::LocalExecutor;
 use async_io::Timer;
 use botcall_core::json::Writer;
-use botcall_core::jwt::{self, HeaderOpts};
+use botcall_core::jwt::{self, HeaderOpts, SigningKey};
 use botcall_core::protocol::close;
 use futures_lite::future;
 
@@ -20,13 +20,15 @@ use super::call::MediaCmd;
 use super::cmd::Cmd;
 use super::media::{self, MediaSetup};
 use super::net::{self, DaemonUrl, WsConn, WsIn};
-use super::{BotConfig, BotError, BotStatus, Call, EndReason, IceServerConfig};
+use super::{BotConfig, BotError, BotStatus, Call, EndReason, HumanAttestation, IceServerConfig};
 use crate::client::{Client, ClientConfig, Event, Input, OfflineReason, Output, Rng};
 
 /// A verified call waiting for `accept_call`.
 #[derive(Debug)]
 pub(crate) struct Pending {
     pub(crate) call_id: String,
+    /// The verified attestation it arrived with.
+    pub(crate) caller: HumanAttestation,
 }
 
 /// Pending remote candidates kept per ringing call.
@@ -291,10 +293,14 @@ impl Presence {
             }
             Event::Incoming { call_id } => {
                 let id = call_id.to_string();
+                let Some(caller) = self.client.caller(&id).cloned() else {
+                    return;
+                };
                 self.calls.insert(id.clone(), CallEntry::default());
                 if let Err(TrySendError::Full(_) | TrySendError::Closed(_)) =
                     self.incoming.try_send(Ok(Pending {
                         call_id: id.clone(),
+                        caller,
                     }))
                 {
                     let _ = self.client.reject(&id, "busy");
@@ -400,10 +406,11 @@ impl Presence {
             self.calls.remove(&call_id);
             return Err(None);
         };
+        let offer = offer.to_string();
         let setup = MediaSetup {
             call_id: call_id.clone(),
             caller: caller.clone(),
-            offer: offer.to_string(),
+            offer: offer.clone(),
             local_ip: self
                 .local_ip
                 .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
@@ -421,7 +428,11 @@ impl Presence {
                 return Err(Some(e));
             }
         };
-        if let Err(e) = self.client.answer(&call_id, &started.answer) {
+        let sig = self.answer_sig(&call_id, &offer, &started.answer);
+        if let Err(e) = self
+            .client
+            .answer_signed(&call_id, &started.answer, sig.as_deref())
+        {
             let _ = self.client.hangup(&call_id, "error");
             self.calls.remove(&call_id);
             return Err(Some(BotError::Signaling(e)));
@@ -434,6 +445,31 @@ impl Presence {
         }
         self.ex.spawn(started.media.run()).detach();
         Ok(started.call)
+    }
+
+    /// The `answer_sig` of an ES256 bot (HS256 keys cannot prove anything
+    /// to a caller: they sign nothing). A failure is logged and the answer
+    /// goes out unsigned, which a caller that knows the bot's key refuses.
+    fn answer_sig(&self, call_id: &str, offer: &str, answer: &str) -> Option<String> {
+        let SigningKey::Es256(key) = &self.cfg.key else {
+            return None;
+        };
+        let mut out = vec![0u8; botcall_core::answer_sig::MAX_LEN];
+        match botcall_core::answer_sig::sign(
+            key,
+            &self.agent_id,
+            call_id,
+            offer,
+            answer,
+            unix_now(),
+            &mut out,
+        ) {
+            Ok(t) => Some(t.to_string()),
+            Err(e) => {
+                tracing::warn!(call_id, error = %e, "answer not signed");
+                None
+            }
+        }
     }
 
     fn on_cmd(&mut self, cmd: Cmd) {
@@ -450,6 +486,11 @@ impl Presence {
                 let _ = self
                     .client
                     .send_candidate(&call_id, candidate.as_deref(), mid.as_deref());
+            }
+            Cmd::Reject { call_id, reason } => {
+                if self.calls.remove(&call_id).is_some() {
+                    let _ = self.client.reject(&call_id, &reason);
+                }
             }
             Cmd::Hangup { call_id, reason } => {
                 self.calls.remove(&call_id);

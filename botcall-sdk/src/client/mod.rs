@@ -734,6 +734,21 @@ impl Client {
     /// [`Error::Offline`], [`Error::UnknownCall`], [`Error::WrongCallState`]
     /// (already answered), [`Error::TooLarge`]/[`Error::Full`].
     pub fn answer(&mut self, call_id: &str, sdp_answer: &str) -> Result<(), Error> {
+        self.answer_signed(call_id, sdp_answer, None)
+    }
+
+    /// As [`Client::answer`], with the bot's `answer_sig`
+    /// ([`botcall_core::answer_sig::sign`] over this call's offer and
+    /// `sdp_answer`), which lets the caller check the answer is the bot's.
+    ///
+    /// # Errors
+    /// As [`Client::answer`].
+    pub fn answer_signed(
+        &mut self,
+        call_id: &str,
+        sdp_answer: &str,
+        answer_sig: Option<&str>,
+    ) -> Result<(), Error> {
         self.require_online()?;
         let i = self.slot(call_id).ok_or(Error::UnknownCall)?;
         if self.slots[i].state != SlotState::Ringing {
@@ -743,6 +758,7 @@ impl Client {
         self.send(&Msg::Answer {
             call_id: id,
             sdp_answer: Text::Str(sdp_answer),
+            answer_sig: answer_sig.map(Text::Str),
         })?;
         self.slots[i].state = SlotState::Answered;
         Ok(())

@@ -149,6 +149,7 @@ mod tests {
         let msg = Msg::Answer {
             call_id: AgentId::new("c").unwrap(),
             sdp_answer: Text::Str(&big),
+            answer_sig: None,
         };
         // Fits a few times, then the queue is full.
         let mut n = 0;
@@ -171,6 +172,7 @@ mod tests {
         let msg = Msg::Answer {
             call_id: AgentId::new("c").unwrap(),
             sdp_answer: Text::Str(&huge),
+            answer_sig: None,
         };
         assert_eq!(o.push(&msg), Err(Error::TooLarge("message")));
         assert!(o.is_empty());

@@ -229,6 +229,25 @@ fn a_verified_call_is_answered_with_trickle_ice_and_hangup() {
 }
 
 #[test]
+fn a_signed_answer_carries_answer_sig_verbatim() {
+    let mut h = Harness::new();
+    h.online();
+    h.msg(&good("c-1")).unwrap();
+    h.outs();
+    h.c.answer_signed("c-1", "v=0", Some("h.p.s")).unwrap();
+    assert_eq!(
+        h.c.answer_signed("c-1", "v=0", Some("h.p.s")),
+        Err(Error::WrongCallState)
+    );
+    assert_eq!(
+        h.outs(),
+        vec![Out::Send(
+            r#"{"type":"answer","call_id":"c-1","sdp_answer":"v=0","answer_sig":"h.p.s"}"#.into()
+        )]
+    );
+}
+
+#[test]
 fn bad_attestations_are_rejected_and_the_next_call_works() {
     let mut h = Harness::new();
     h.online();
