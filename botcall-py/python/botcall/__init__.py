@@ -101,8 +101,8 @@ class AudioOutput:
 class Call:
     """A verified call. It rings until answered (`async with call:`, or
     `await call.answer()`) or turned down (`await call.reject(reason)`);
-    `async with call:` hangs up on exit. Dropping a call never answered
-    rejects it with `declined`.
+    `async with call:` hangs up on exit. `await call.hangup()` on a ringing
+    call rejects it as `declined`; dropping it undecided rejects it as `busy`.
     """
 
     def __init__(self, incoming: Any) -> None:
