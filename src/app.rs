@@ -143,6 +143,8 @@ pub(crate) struct App {
     pub(crate) attest: Rc<Attestor>,
     pub(crate) hub: RefCell<Hub>,
     pub(crate) ws: RefCell<Registry>,
+    /// Web Push: subscriptions, the VAPID key, the send queue.
+    pub(crate) push: crate::push::Push,
     /// Bytes connections hold in buffers (`buffer_budget`).
     pub(crate) budget: Rc<Budget>,
     /// Open connections per client (`max_connections_per_ip`).
@@ -173,6 +175,7 @@ impl App {
         auth: Auth,
         attest: Rc<Attestor>,
         hub: Hub,
+        push: crate::push::Push,
         ex: Rc<LocalExecutor<'static>>,
     ) -> Self {
         let budget = Rc::new(Budget::new(cfg.buffer_budget));
@@ -184,6 +187,7 @@ impl App {
             auth,
             attest,
             hub: RefCell::new(hub),
+            push,
             ws: RefCell::new(Registry::new(budget.clone())),
             budget,
             conns,

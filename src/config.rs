@@ -106,6 +106,21 @@ opts! {
     "tls_cert" = "": "PEM certificate chain (feature `tls`); reloaded on SIGHUP",
     "tls_key" = "": "PEM private key (feature `tls`)",
     "redis_fallback_local" = "false": "start local-only when Redis is unreachable at start",
+    "push_subject" = "": "Web Push VAPID contact, mailto:you@your.domain or https://your.site/contact; push notifications are off until it is set",
+    "push_vapid_key" = "": "VAPID ES256 private JWK (default: <state_dir>/vapid.jwk, generated; one key for all daemons on a Redis store)",
+    "push_max_subscriptions" = "10000" [1, 10_000_000]: "push subscriptions kept in all (memory store: ~0.9 KB each, measured); more get 503",
+    "push_per_agent" = "10000" [1, 10_000_000]: "push subscriptions per agent; more get 429",
+    "push_per_ip" = "20" [1, 1_000_000]: "push subscriptions per client IP (IPv6: per ipv6_prefix); more get 429",
+    "push_subscription_days" = "30" [1, 365]: "days a push subscription lives unless the PWA renews it",
+    "push_concurrency" = "8" [1, 1000]: "push requests in flight at once",
+    "push_queue" = "10000" [1, 1_000_000]: "push messages waiting or being retried; more are dropped and counted",
+    "push_timeout" = "10" [1, 300]: "seconds one push request (connect, TLS, answer) may take",
+    "push_ttl" = "3600" [0, 2_419_200]: "TTL of a push message, seconds: how long the push service keeps it, and how long we retry",
+    "push_online_debounce" = "600" [0, DAY]: "seconds after an `online` notification before the same bot's next one (a flapping bot does not spam)",
+    "push_callbacks_per_bot" = "30" [0, 1_000_000]: "callback notifications one bot may send per hour (0: none)",
+    "push_callbacks_per_subscriber" = "3" [0, 1_000_000]: "callback notifications one subscription may receive per hour (0: none)",
+    "push_allow_loopback" = "false": "TESTS ONLY: accept http:// push endpoints on loopback addresses",
+    "push_ca_file" = "": "extra PEM CA certificates trusted for push services (besides Mozilla's roots)",
 }
 
 /// Human check required before a call.
@@ -190,6 +205,7 @@ pub(crate) struct Config {
     pub(crate) tls_cert: Option<PathBuf>,
     pub(crate) tls_key: Option<PathBuf>,
     pub(crate) redis_fallback_local: bool,
+    pub(crate) push: crate::push_config::PushSettings,
 }
 
 /// A configuration problem, naming the option and where it came from.
@@ -288,6 +304,7 @@ impl Config {
             tls_cert: None,
             tls_key: None,
             redis_fallback_local: false,
+            push: Default::default(),
         };
         for o in OPTIONS {
             // The defaults table is ours; a failure here is a bug caught by the unit test.
@@ -443,6 +460,7 @@ impl Config {
             "tls_cert" => self.tls_cert = opt_str(v).map(PathBuf::from),
             "tls_key" => self.tls_key = opt_str(v).map(PathBuf::from),
             "redis_fallback_local" => self.redis_fallback_local = b(v)?,
+            n if n.starts_with("push_") && self.push.set(n, v).map_err(ConfigError)? => {}
             _ => {
                 return Err(ConfigError(format!(
                     "unknown option `{name}` (see botcalld --help)"
@@ -534,6 +552,9 @@ impl Config {
         }
         if self.open_max_ttl < self.min_ttl {
             return bad("open_max_ttl must be at least min_ttl");
+        }
+        if self.push.enabled() {
+            crate::push_config::check_subject(&self.push.subject).map_err(ConfigError)?;
         }
         Ok(())
     }

@@ -27,6 +27,9 @@ pub enum StartError {
     Stun(SocketAddr, io::Error),
     /// A bound socket could not be set up for the event loop.
     Socket(io::Error),
+    /// Web Push: the VAPID key could not be read, created or shared, or
+    /// `push_ca_file` could not be read.
+    Push(String),
 }
 
 impl fmt::Display for StartError {
@@ -36,7 +39,8 @@ impl fmt::Display for StartError {
             | StartError::Keys(m)
             | StartError::AttestationKey(m)
             | StartError::Store(m)
-            | StartError::Tls(m) => f.write_str(m),
+            | StartError::Tls(m)
+            | StartError::Push(m) => f.write_str(m),
             StartError::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             StartError::Stun(addr, e) => write!(f, "cannot bind STUN on {addr}: {e}"),
             StartError::Socket(e) => write!(f, "{e}"),

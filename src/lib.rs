@@ -28,6 +28,8 @@ mod log;
 mod metrics;
 mod net;
 mod ops;
+mod push;
+mod push_config;
 mod server;
 mod signal;
 mod slots;

@@ -121,6 +121,14 @@ pub(crate) struct Metrics {
     pub(crate) redis_up: Gauge,
     pub(crate) tls_failures: Counter,
     pub(crate) remote_messages: Family<&'static str>,
+    /// Web Push messages by event and outcome.
+    pub(crate) push_messages: Family<(&'static str, &'static str)>,
+    /// Web Push subscription changes and refusals, by outcome.
+    pub(crate) push_subscriptions: Family<&'static str>,
+    /// Web Push events (a bot online, a callback) by event and outcome.
+    pub(crate) push_events: Family<(&'static str, &'static str)>,
+    /// Subscriptions in the memory table.
+    pub(crate) push_table: Gauge,
 }
 
 /// Store-side figures read at render time.
@@ -443,7 +451,40 @@ impl Metrics {
             "Resident set size.",
             process_rss_bytes(),
         );
+        self.render_push(&mut o);
         o
+    }
+
+    /// The Web Push series.
+    fn render_push(&self, o: &mut String) {
+        family(
+            o,
+            "botcall_push_messages_total",
+            "Web Push messages by event (online, callback) and outcome (delivered, gone, retried, rejected, expired, forbidden, failed, queue_full).",
+            &self.push_messages,
+            |(e, r)| format!("event=\"{e}\",outcome=\"{r}\""),
+        );
+        family(
+            o,
+            "botcall_push_subscriptions_total",
+            "Web Push subscription changes (added, renewed, removed, removed_gone) and refusals (by error code).",
+            &self.push_subscriptions,
+            |r| format!("outcome=\"{r}\""),
+        );
+        family(
+            o,
+            "botcall_push_events_total",
+            "Web Push events by kind (online, callback) and outcome (sent, debounced, not_subscribed, rate_limited, store_error).",
+            &self.push_events,
+            |(e, r)| format!("event=\"{e}\",outcome=\"{r}\""),
+        );
+        single(
+            o,
+            "botcall_push_subscriptions",
+            "gauge",
+            "Web Push subscriptions in the memory table (0 on a Redis store).",
+            self.push_table.get(),
+        );
     }
 }
 

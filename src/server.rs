@@ -213,7 +213,18 @@ pub(crate) fn run(cfg: Config) -> Result<(), StartError> {
     if cfg.tls_cert.is_some() {
         return Err(StartError::Tls("tls_cert is set but this botcalld was built without the `tls` feature (cargo build --features tls)".into()));
     }
-    let app = Rc::new(App::new(cfg, metrics, store, auth, attest, hub, ex.clone()));
+    let push = crate::push::Push::new(&cfg.push).map_err(StartError::Push)?;
+    let app = Rc::new(App::new(
+        cfg,
+        metrics,
+        store,
+        auth,
+        attest,
+        hub,
+        push,
+        ex.clone(),
+    ));
+    async_io::block_on(crate::push::task::start(&app)).map_err(StartError::Push)?;
     #[cfg(feature = "tls")]
     {
         *app.tls.borrow_mut() = tls;
@@ -405,6 +416,7 @@ async fn tick_loop(app: Rc<App>) {
         app.hub.borrow_mut().tick(Instant::now());
         app.deliver();
         app.store.expire(app.clock.unix());
+        app.push.tick(app.clock.unix());
         // After a burst (an attack, a mass reconnect) ends, RSS comes back.
         if trim.due(app.budget.used(), app.metrics.connections_open.get()) {
             crate::trim::release_free_memory();

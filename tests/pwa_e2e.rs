@@ -467,3 +467,74 @@ fn the_pwa_verifies_the_bot_refuses_a_tampered_answer_and_warns_on_a_key_change(
     assert_eq!(r["again"]["badge"]["warning"], false, "{r:#}");
     drop(bot_b);
 }
+
+/// `push.mjs`: the bell subscribes (a fake `PushManager.subscribe` hands out
+/// the loopback push service's endpoint and keys), the daemon's `online`
+/// push reaches that service (which decrypts it with `http_ece` and checks
+/// VAPID with PyJWT), the same payload delivered to the real service worker
+/// shows the notification, its click opens `/call/ec-bot`, and the call
+/// there carries audio.
+#[test]
+fn a_push_notification_leads_to_a_call_with_audio() {
+    let d = Daemon::start(&[
+        "--push-subject",
+        "mailto:ops@botcall.example",
+        "--push-allow-loopback",
+    ]);
+    // Known but offline: the person subscribes before it comes online.
+    let r = register(
+        &d,
+        &token(&Keys::new().ec, "ec-bot", 300),
+        r#"{"agent_id":"ec-bot","name":"Echo"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let ps = PushService::start(&d);
+    let sub = ps.subscription("pwa").to_string();
+    let wav_dir = TempDir::new("push-wav");
+    let wav = wav_dir.path().join("tone440.wav");
+    write_tone_wav(&wav, 10);
+    let url = format!("http://{}", d.addr);
+    let push = format!("http://{}", ps.addr);
+    let shots = shots_dir().display().to_string();
+    let wav_s = wav.display().to_string();
+    let page = std::thread::spawn(move || {
+        node(
+            "push.mjs",
+            &[
+                "--url", &url, "--bot", "ec-bot", "--wav", &wav_s, "--sub", &sub, "--push", &push,
+                "--name", "pwa", "--shots", &shots,
+            ],
+        )
+    });
+    d.eventually("the PWA's subscription", Duration::from_secs(120), || {
+        // A page that failed first ends the wait (its error is reported below).
+        page.is_finished()
+            || d.metric(r#"botcall_push_subscriptions_total{outcome="added"}"#) == 1.0
+    });
+    let _bot = EchoBot::start(&d);
+    let r = page.join().expect("push.mjs");
+
+    assert_eq!(r["bellBefore"], "false", "{r:#}");
+    assert_eq!(r["bellAfter"], "true");
+    assert_eq!(r["stored"]["ec-bot"].as_str().unwrap().len(), 22);
+    let pushed = &r["pushed"];
+    assert_eq!(pushed["status"], 201, "{pushed}");
+    assert_eq!(pushed["vapid"]["ok"], true, "{pushed}");
+    assert_eq!(pushed["payload"]["url"], "/call/ec-bot");
+    let n = &r["notification"];
+    assert_eq!(n["title"], "Echo is online", "{r:#}");
+    assert_eq!(n["body"], "Tap to call");
+    assert_eq!(n["data"]["url"], "/call/ec-bot");
+    assert_eq!(n["tag"], "online-ec-bot");
+    assert_eq!(r["pathBeforeClick"], "/");
+    assert_eq!(r["pathAfterClick"], "/call/ec-bot");
+    assert_eq!(r["notificationsLeft"], 0);
+    assert_eq!(r["stateAfterCall"], "connected");
+    assert!(r["packets"][0].as_u64().unwrap() >= 100, "{r:#}");
+    assert!(r["maxRemoteLevel"].as_f64().unwrap() > 0.05, "{r:#}");
+    assert_eq!(r["storedAfterOff"], serde_json::json!({}));
+    assert_eq!(
+        d.metric(r#"botcall_push_subscriptions_total{outcome="removed"}"#),
+        1.0
+    );
+}

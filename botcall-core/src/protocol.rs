@@ -23,6 +23,8 @@ pub const MIN_TTL: u64 = 1;
 pub const MAX_TTL: u64 = 86_400;
 /// TTL when a registration gives none.
 pub const DEFAULT_TTL: u64 = 300;
+/// Longest `text` of a bot's `callback` (bytes, after JSON unescaping).
+pub const MAX_CALLBACK_TEXT: usize = 200;
 /// Most simultaneous calls an agent may declare.
 pub const MAX_CALLS: u64 = 64;
 
@@ -389,6 +391,9 @@ pub enum Msg<'a> {
         sdp_offer: Text<'a>,
         /// Human-check proof, if required.
         proof: Option<Proof<'a>>,
+        /// The caller's push subscription id for this bot's `callback`s,
+        /// passed on to the bot in `incoming` (docs/protocol.md, "Push").
+        callback: Option<AgentId>,
     },
     /// Caller → daemon: prove humanity ahead of a call.
     Verify {
@@ -424,6 +429,9 @@ pub enum Msg<'a> {
         /// Fresh TURN servers for this call (`RTCIceServer[]`), when the
         /// daemon hands out TURN credentials: the `welcome` ones expire.
         ice_servers: Option<RawJson<'a>>,
+        /// The caller's push subscription id, if they gave one: the `to`
+        /// of a later [`Msg::Callback`].
+        callback: Option<AgentId>,
     },
     /// Bot → daemon → caller: call accepted.
     Answer {
@@ -456,6 +464,14 @@ pub enum Msg<'a> {
         /// Why.
         reason: Text<'a>,
     },
+    /// Bot → daemon: ask a person subscribed to this bot's `callback`
+    /// event to call back (a Web Push notification; docs/protocol.md).
+    Callback {
+        /// The person's push subscription id.
+        to: AgentId,
+        /// What the notification says (at most [`MAX_CALLBACK_TEXT`] bytes).
+        text: Text<'a>,
+    },
     /// App-level liveness probe.
     Ping,
     /// Answer to [`Msg::Ping`].
@@ -476,6 +492,13 @@ fn id_field(o: &Object<'_>, key: &'static str) -> Result<AgentId, ProtoError> {
     let text: heapless::String<{ id::MAX_ID_LEN }> =
         s.to_heapless().map_err(|_| ProtoError::BadId(key))?;
     AgentId::new(&text).map_err(|_| ProtoError::BadId(key))
+}
+
+fn opt_id(o: &Object<'_>, key: &'static str) -> Result<Option<AgentId>, ProtoError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => id_field(o, key).map(Some),
+    }
 }
 
 fn text_field<'a>(o: &Object<'a>, key: &'static str, max: usize) -> Result<Text<'a>, ProtoError> {
@@ -525,6 +548,7 @@ impl<'a> Msg<'a> {
             Msg::Reject { .. } => "reject",
             Msg::Ice { .. } => "ice",
             Msg::Hangup { .. } => "hangup",
+            Msg::Callback { .. } => "callback",
             Msg::Ping => "ping",
             Msg::Pong => "pong",
             Msg::Error { .. } => "error",
@@ -614,6 +638,7 @@ impl<'a> Msg<'a> {
                 to: id_field(&o, "to")?,
                 sdp_offer: nonempty(text_field(&o, "sdp_offer", MAX_SDP_LEN)?, "sdp_offer")?,
                 proof: o.opt_obj("proof")?.map(proof).transpose()?,
+                callback: opt_id(&o, "callback")?,
             },
             "verify" => Msg::Verify {
                 proof: proof(o.opt_obj("proof")?.ok_or(ProtoError::Missing("proof"))?)?,
@@ -633,6 +658,7 @@ impl<'a> Msg<'a> {
                 attestation: text_field(&o, "attestation", crate::jwt::MAX_TOKEN_LEN)?,
                 hv: opt_text(&o, "hv", 16)?.unwrap_or(Text::Str("")),
                 ice_servers: o.opt_arr("ice_servers")?.map(|a| RawJson(a.raw())),
+                callback: opt_id(&o, "callback")?,
             },
             "answer" => Msg::Answer {
                 call_id: id_field(&o, "call_id")?,
@@ -658,6 +684,10 @@ impl<'a> Msg<'a> {
             "hangup" => Msg::Hangup {
                 call_id: id_field(&o, "call_id")?,
                 reason: opt_text(&o, "reason", MAX_REASON_LEN)?.unwrap_or(Text::Str("hangup")),
+            },
+            "callback" => Msg::Callback {
+                to: id_field(&o, "to")?,
+                text: nonempty(text_field(&o, "text", MAX_CALLBACK_TEXT)?, "text")?,
             },
             "ping" => Msg::Ping,
             "pong" => Msg::Pong,
@@ -726,11 +756,15 @@ impl<'a> Msg<'a> {
                 to,
                 sdp_offer,
                 proof,
+                callback,
             } => {
                 w.field_str("to", to)?.key("sdp_offer")?;
                 sdp_offer.write(&mut w)?;
                 if let Some(p) = proof {
                     write_proof(&mut w, p)?;
+                }
+                if let Some(c) = callback {
+                    w.field_str("callback", c)?;
                 }
             }
             Msg::Verify { proof } => write_proof(&mut w, proof)?,
@@ -749,6 +783,7 @@ impl<'a> Msg<'a> {
                 attestation,
                 hv,
                 ice_servers,
+                callback,
             } => {
                 w.field_str("call_id", call_id)?
                     .field_str("from", from)?
@@ -762,6 +797,9 @@ impl<'a> Msg<'a> {
                     && let Ok(v) = json::parse(ice.0)
                 {
                     w.key("ice_servers")?.value(v)?;
+                }
+                if let Some(c) = callback {
+                    w.field_str("callback", c)?;
                 }
             }
             Msg::Answer {
@@ -783,6 +821,10 @@ impl<'a> Msg<'a> {
             Msg::Ice { call_id, candidate } => {
                 w.field_str("call_id", call_id)?.key("candidate")?;
                 candidate.write(&mut w)?;
+            }
+            Msg::Callback { to, text } => {
+                w.field_str("to", to)?.key("text")?;
+                text.write(&mut w)?;
             }
             Msg::Ping | Msg::Pong => {}
             Msg::Error {
@@ -1102,6 +1144,7 @@ mod tests {
                     challenge: "xyz".into(),
                     nonce: "12".into(),
                 }),
+                callback: Some(id("BTBZMqHH6r4Tts7J_aSIgg")),
             },
             Msg::Verify {
                 proof: Proof {
@@ -1131,6 +1174,7 @@ mod tests {
                     RawJson::new(r#"[{"urls":["turn:h:3478"],"username":"1:b","credential":"c"}]"#)
                         .unwrap(),
                 ),
+                callback: Some(id("BTBZMqHH6r4Tts7J_aSIgg")),
             },
             Msg::Answer {
                 call_id: id("c1"),
@@ -1161,6 +1205,10 @@ mod tests {
             Msg::Hangup {
                 call_id: id("c1"),
                 reason: "bye".into(),
+            },
+            Msg::Callback {
+                to: id("BTBZMqHH6r4Tts7J_aSIgg"),
+                text: r"Your order is ready \u2014 call me".into(),
             },
             Msg::Ping,
             Msg::Pong,

@@ -146,7 +146,8 @@ typedef struct BotcallMsg {
   // `attestation` (incoming).
   struct BotcallStr attestation;
   // `reason` (reject, hangup), `code` (error), `hv` (incoming, verified),
-  // `candidate` (ice; empty for end-of-candidates), `token` (hello).
+  // `candidate` (ice; empty for end-of-candidates), `token` (hello),
+  // `answer_sig` (answer).
   struct BotcallStr text;
   // `message` (error), `ice_servers` JSON (welcome, incoming).
   struct BotcallStr extra;
@@ -536,7 +537,9 @@ BotcallStatus botcall_msg_encode_hello(const uint8_t *token,
                                        size_t cap,
                                        size_t *out_len);
 
-// Encodes `answer` for `call_id` with the bot's SDP answer.
+// Encodes `answer` for `call_id` with the bot's SDP answer and its
+// `answer_sig` (the ES256 answer signature, docs/protocol.md; empty: none,
+// as an HS256 bot sends; at most 2048 bytes).
 //
 // # Safety
 // As `botcall_msg_encode_hello`.
@@ -544,6 +547,8 @@ BotcallStatus botcall_msg_encode_answer(const uint8_t *call_id,
                                         size_t call_id_len,
                                         const uint8_t *sdp,
                                         size_t sdp_len,
+                                        const uint8_t *answer_sig,
+                                        size_t answer_sig_len,
                                         uint8_t *out,
                                         size_t cap,
                                         size_t *out_len);

@@ -292,7 +292,8 @@ pub struct BotcallMsg {
     /// `attestation` (incoming).
     pub attestation: BotcallStr,
     /// `reason` (reject, hangup), `code` (error), `hv` (incoming, verified),
-    /// `candidate` (ice; empty for end-of-candidates), `token` (hello).
+    /// `candidate` (ice; empty for end-of-candidates), `token` (hello),
+    /// `answer_sig` (answer).
     pub text: BotcallStr,
     /// `message` (error), `ice_servers` JSON (welcome, incoming).
     pub extra: BotcallStr,
@@ -438,8 +439,13 @@ pub unsafe extern "C" fn botcall_msg_decode(
                 }
                 BOTCALL_MSG_INCOMING
             }
-            Msg::Answer { sdp_answer, .. } => {
+            Msg::Answer {
+                sdp_answer,
+                answer_sig,
+                ..
+            } => {
                 m.sdp = s.put(sdp_answer)?;
+                m.text = s.put_opt(answer_sig.as_ref())?;
                 BOTCALL_MSG_ANSWER
             }
             Msg::Reject { reason, .. } => {
@@ -545,7 +551,9 @@ pub unsafe extern "C" fn botcall_msg_encode_hello(
     })
 }
 
-/// Encodes `answer` for `call_id` with the bot's SDP answer.
+/// Encodes `answer` for `call_id` with the bot's SDP answer and its
+/// `answer_sig` (the ES256 answer signature, docs/protocol.md; empty: none,
+/// as an HS256 bot sends; at most 2048 bytes).
 ///
 /// # Safety
 /// As `botcall_msg_encode_hello`.
@@ -555,16 +563,31 @@ pub unsafe extern "C" fn botcall_msg_encode_answer(
     call_id_len: usize,
     sdp: *const u8,
     sdp_len: usize,
+    answer_sig: *const u8,
+    answer_sig_len: usize,
     out: *mut u8,
     cap: usize,
     out_len: *mut usize,
 ) -> BotcallStatus {
     guard(|| {
         // SAFETY: the caller's contract.
-        let (id, sdp) = unsafe { (text(call_id, call_id_len)?, text(sdp, sdp_len)?) };
+        let (id, sdp, sig) = unsafe {
+            (
+                text(call_id, call_id_len)?,
+                text(sdp, sdp_len)?,
+                text(answer_sig, answer_sig_len)?,
+            )
+        };
+        if sig.len() > botcall_core::answer_sig::MAX_LEN {
+            return Err(note(
+                BOTCALL_ERR_MALFORMED,
+                "an answer_sig is at most 2048 bytes",
+            ));
+        }
         let msg = Msg::Answer {
             call_id: agent_id(id)?,
             sdp_answer: Text::Str(sdp),
+            answer_sig: (!sig.is_empty()).then_some(Text::Str(sig)),
         };
         encode(&msg, out, cap, out_len)
     })

@@ -249,6 +249,32 @@ fn messages_decode_strictly_and_encode_into_caller_buffers() {
         &big[..len],
         br#"{"type":"reject","call_id":"c-1","reason":"busy"}"#
     );
+    // An answer with its answer_sig, and back.
+    let mut ans = vec![0u8; 256];
+    // SAFETY: as above.
+    let s = unsafe {
+        botcall_msg_encode_answer(
+            b"c-1".as_ptr(),
+            3,
+            b"v=0\r\n".as_ptr(),
+            5,
+            b"h.p.s".as_ptr(),
+            5,
+            ans.as_mut_ptr(),
+            ans.len(),
+            &mut len,
+        )
+    };
+    assert_eq!(s, BOTCALL_OK);
+    let (s, m) = decode(&ans[..len], &mut scratch);
+    assert_eq!(s, BOTCALL_OK);
+    let m = m.unwrap();
+    assert_eq!(m.kind, BOTCALL_MSG_ANSWER);
+    // SAFETY: points into `scratch`, still alive.
+    assert_eq!(
+        unsafe { std::slice::from_raw_parts(m.text.ptr, m.text.len) },
+        b"h.p.s"
+    );
     let long = [b'x'; 65];
     // SAFETY: as above.
     let s = unsafe {

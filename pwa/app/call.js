@@ -34,10 +34,12 @@ export class Call {
    * to: agent id; bot: display name; raw: disable the browser's audio
    * processing; key: the bot's public JWK (lookup or pin) that its
    * answer_sig must verify with, or null; debug: window.botcall;
-   * on: {state, progress, remote, level, verified}.
+   * on: {state, progress, remote, level, verified}; callback: our push
+   * subscription id for this bot, handed to it so it may ask us to call
+   * back later.
    */
-  constructor({ to, bot = to, raw = false, key = null, debug, on = {} }) {
-    Object.assign(this, { to, bot, raw, key, dbg: debug, on });
+  constructor({ to, bot = to, raw = false, key = null, debug, on = {}, callback = null }) {
+    Object.assign(this, { to, bot, raw, key, dbg: debug, on, callback });
     this.state = 'idle';
     this.callId = null;
     this.pc = null;
@@ -166,6 +168,7 @@ export class Call {
   sendCall(proof) {
     const msg = { type: 'call', to: this.to, sdp_offer: this.sdp };
     if (proof) msg.proof = proof;
+    if (this.callback) msg.callback = this.callback;
     this.sig.send(msg);
   }
 

@@ -37,6 +37,9 @@ export function describe(code, { bot = 'The bot', detail = '' } = {}) {
     policy: 'The server closed the connection.',
     answer_unverified: `Call refused: the answer did not come from ${bot}${detail ? `: ${detail}` : ''}. The server may be tampering with the call, so no audio was connected.`,
     unsupported_version: 'This app is out of date for the server. Reload the page.',
+    push_disabled: 'This server does not send notifications.',
+    too_many_subscriptions: 'Too many notification sign-ups from your network. Turn some off first.',
+    push_failed: `Notifications could not be turned on${d}.`,
   }[code];
   return {
     code,

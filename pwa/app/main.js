@@ -49,6 +49,7 @@ import { createStore } from './store.js';
 import { describe } from './errors.js';
 import { pins } from './answer-sig.js';
 import { h, ago, clock, hue, levelToUnit } from './ui.js';
+import { pushState, callbackId, toggle as togglePush, renew as renewPush } from './push.js';
 
 const STATES = ['idle', 'connecting-signaling', 'human-check', 'ringing', 'connecting', 'connected', 'ended', 'error'];
 const ACTIVE = new Set(STATES.slice(1, 6));
@@ -148,7 +149,7 @@ function startCall() {
   $('call-timer').textContent = '00:00';
   $('pow-bar').value = 0;
   call = new Call({
-    to: bot.agent_id, bot: botName(), raw: RAW, debug: dbg, key: key.key,
+    to: bot.agent_id, bot: botName(), raw: RAW, debug: dbg, key: key.key, callback: callbackId(bot.agent_id),
     on: {
       state: onCallState,
       verified: (v) => {
@@ -260,9 +261,21 @@ function showBot(a, id) {
   $('star').setAttribute('aria-pressed', String(store.isFavourite(bot.agent_id)));
   $('star').setAttribute('aria-label', `Favourite ${name}`);
   store.renameFavourite(bot.agent_id, a.name);
+  showBell(pushState(bot.agent_id));
   $('stage').hidden = false;
   showTrust(null);
   setState('idle');
+}
+
+const BELL = { on: 'Notifications on for', off: 'Notify me about', blocked: 'Notifications blocked for', working: 'Working on notifications for' };
+
+function showBell(s) {
+  const b = $('bell');
+  b.hidden = s === 'unsupported';
+  b.dataset.state = s;
+  b.setAttribute('aria-pressed', String(s === 'on'));
+  b.setAttribute('aria-label', `${BELL[s] || BELL.off} ${botName()}`);
+  b.title = s === 'blocked' ? 'Notifications are blocked in your browser settings' : b.getAttribute('aria-label');
 }
 
 function select(id) {
@@ -393,6 +406,20 @@ $('star').addEventListener('click', () => {
   announce(on ? `${botName()} added to favourites` : `${botName()} removed from favourites`);
   renderSaved();
 });
+$('bell').addEventListener('click', async () => {
+  if (!bot || $('bell').dataset.state === 'working') return;
+  const id = bot.agent_id;
+  showBell('working');
+  let s;
+  try {
+    s = await togglePush(id);
+  } catch (e) {
+    s = pushState(id);
+    showError(describe(e.code || 'push_failed', { detail: e.message }), null);
+  }
+  if (bot?.agent_id === id) showBell(s);
+  announce(s === 'on' ? `You’ll be told when ${botName()} is online` : s === 'blocked' ? 'Notifications are blocked' : `Notifications off for ${botName()}`);
+});
 $('dir-refresh').addEventListener('click', () => loadDirectory(false));
 $('dir-more').addEventListener('click', () => loadDirectory(true));
 window.addEventListener('hashchange', route);
@@ -405,5 +432,5 @@ route();
 loadDirectory();
 
 if ('serviceWorker' in navigator && window.isSecureContext) {
-  navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch(() => {});
+  navigator.serviceWorker.register('/sw.js', { scope: '/' }).then(renewPush, () => {});
 }

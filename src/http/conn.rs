@@ -217,15 +217,17 @@ pub(crate) async fn serve(
                     finish(&app, &mut stream, &mut out).await;
                     return;
                 }
-                let fallback = stream
-                    .local_addr()
-                    .map(|a| a.ip().to_string())
-                    .unwrap_or_default();
+                let fallback = || {
+                    stream
+                        .local_addr()
+                        .map(|a| a.ip().to_string())
+                        .unwrap_or_default()
+                };
                 let own = crate::ws::handshake::OwnOrigin {
                     public_host: &app.cfg.public_host,
                     allowed: &app.cfg.allowed_origins,
                 };
-                match crate::ws::handshake(&req, &app.cfg.public_host, &fallback, &own) {
+                match crate::ws::handshake(&req, &app.cfg.public_host, fallback, &own) {
                     Ok((resp, hello)) => {
                         resp.write_to(&mut out, &app.date());
                         if !flush(&app, &mut stream, &mut out).await {

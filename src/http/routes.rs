@@ -76,6 +76,8 @@ fn route_name(path: &str) -> (&'static str, bool) {
         "/.well-known/jwks.json" => ("jwks", false),
         "/healthz" => ("healthz", false),
         "/metrics" => ("metrics", false),
+        "/push/key" => ("push_key", true),
+        "/push/subscriptions" => ("push_subscriptions", true),
         "/ws" | "/v1/ws" => ("ws", false),
         _ => ("static", false),
     }
@@ -145,9 +147,15 @@ async fn dispatch(
             let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
             app.metrics.buffer_bytes.set(gauge(app.budget.used()));
             app.metrics.buffer_budget.set(gauge(app.budget.limit()));
+            app.metrics.push_table.set(gauge(app.push.table_len()));
             let mut r = Response::json(200, app.metrics.render(gauges).into_bytes());
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
             r
+        }
+        "push_key" if is_get(req) => crate::push::routes::key(app),
+        "push_key" => method_not_allowed("GET, HEAD"),
+        "push_subscriptions" => {
+            crate::push::routes::subscriptions(app, req, client_key(app, req, peer)).await
         }
         "ws" => Response::error(426, "upgrade_required", "this endpoint speaks WebSocket")
             .with_header("upgrade", "websocket"),

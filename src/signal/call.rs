@@ -15,6 +15,14 @@ use botcall_core::protocol::{Msg, Text, hangup};
 
 use crate::ids::{ConnId, DaemonId, SessionId};
 
+/// What a caller offers a bot: the SDP, and the caller's push subscription
+/// id for the bot's later `callback`s (passed on in `incoming`).
+#[derive(Debug, Clone)]
+pub(crate) struct Offer<'a> {
+    pub(crate) sdp: Text<'a>,
+    pub(crate) callback: Option<AgentId>,
+}
+
 /// One side of a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Party {

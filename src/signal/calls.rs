@@ -9,7 +9,7 @@ use botcall_core::id::AgentId;
 use botcall_core::protocol::{Msg, Proof, RawJson, Text, close, hangup};
 use botcall_core::sdp;
 
-use super::call::{Call, CallState, Party, Side, Step, end_label};
+use super::call::{Call, CallState, Offer, Party, Side, Step, end_label};
 use super::hub::{Hub, Output, encode};
 use super::remote::{self, Kind};
 use crate::auth::attest::Attestation;
@@ -144,7 +144,7 @@ impl Hub {
         &mut self,
         conn: ConnId,
         to: AgentId,
-        offer: Text<'_>,
+        offer: Offer<'_>,
         proof: Option<&Proof<'_>>,
         remote_bot: Option<DaemonId>,
         now: Instant,
@@ -213,8 +213,9 @@ impl Hub {
         };
         let msg = Msg::Call {
             to: to.clone(),
-            sdp_offer: offer,
+            sdp_offer: offer.sdp,
             proof: None,
+            callback: offer.callback,
         };
         let env = remote::encode(&self.me, Kind::Signal, &out, Some(&msg));
         self.metrics.remote_messages.inc("out");
@@ -247,10 +248,14 @@ impl Hub {
         call_id: &AgentId,
         session: &AgentId,
         hv: &'static str,
-        offer: Text<'_>,
+        offer: Offer<'_>,
         now: Instant,
         unix: u64,
     ) -> Result<(), (&'static str, String)> {
+        let Offer {
+            sdp: offer,
+            callback,
+        } = offer;
         let busy = self
             .session(bot)
             .is_none_or(|s| s.calls.len() >= usize::from(s.max_calls));
@@ -301,6 +306,7 @@ impl Hub {
                 attestation: Text::Str(&attestation),
                 hv: Text::Str(hv),
                 ice_servers: turn.as_deref().and_then(|t| RawJson::new(t).ok()),
+                callback,
             },
         );
         Ok(())
@@ -466,7 +472,17 @@ impl Hub {
         let (Some(id), Some(msg)) = (env.call_id, env.msg) else {
             return;
         };
-        if let Msg::Call { to, sdp_offer, .. } = msg {
+        if let Msg::Call {
+            to,
+            sdp_offer,
+            callback,
+            ..
+        } = msg
+        {
+            let offer = Offer {
+                sdp: sdp_offer,
+                callback,
+            };
             // We hold the bot: check, sign, offer; answer `ringing` or an error.
             let Some(session) = env.session else { return };
             let hv = hv_static(env.hv.as_deref());
@@ -488,7 +504,7 @@ impl Hub {
                 return;
             };
             if let Err((code, text)) =
-                self.offer_to_local_bot(bot, &to, &id, &session, hv, sdp_offer, now, unix)
+                self.offer_to_local_bot(bot, &to, &id, &session, hv, offer, now, unix)
             {
                 let m = Msg::Error {
                     code: Text::Str(code),

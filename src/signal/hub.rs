@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use botcall_core::id::AgentId;
 use botcall_core::protocol::{Msg, RawJson, Role, Text, close};
 
-use super::call::{Call, Party, Side};
+use super::call::{Call, Offer, Party, Side};
 use super::ice::IceConfig;
 use super::remote;
 use crate::auth::attest::Signer;
@@ -320,6 +320,14 @@ impl Hub {
     }
 
     /// Whether `agent` has a live socket here.
+    /// The agent id of the bot on `conn` (`None` for callers and before hello).
+    pub(crate) fn bot_agent(&self, conn: ConnId) -> Option<AgentId> {
+        let s = self.session(conn)?;
+        (s.role == Some(Role::Bot))
+            .then(|| s.name.clone())
+            .flatten()
+    }
+
     pub(crate) fn is_online(&self, agent: &str) -> bool {
         self.bot_conn(agent).is_some()
     }
@@ -483,12 +491,17 @@ impl Hub {
                 to,
                 sdp_offer,
                 proof,
+                callback,
             } => {
                 if role != Role::Caller {
                     self.error(conn, "wrong_role", "bots cannot place calls", None);
                     return;
                 }
-                self.place_call(conn, to, sdp_offer, proof.as_ref(), remote_bot, now, unix);
+                let offer = Offer {
+                    sdp: sdp_offer,
+                    callback,
+                };
+                self.place_call(conn, to, offer, proof.as_ref(), remote_bot, now, unix);
             }
             m
             @ (Msg::Answer { .. } | Msg::Reject { .. } | Msg::Ice { .. } | Msg::Hangup { .. }) => {

@@ -251,7 +251,7 @@ impl RedisStore {
     }
 
     /// Runs `f` on the connection; a failure marks the store down.
-    async fn run<T>(
+    pub(crate) async fn run<T>(
         &self,
         f: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {

@@ -108,11 +108,13 @@ pub(crate) fn host_name(host: &str) -> &str {
     host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }
 
-/// Validates the upgrade and builds the 101 answer.
+/// Validates the upgrade and builds the 101 answer. `fallback_host` (the
+/// socket's local address: a `getsockname` call) is asked only when there
+/// is neither a public host nor a `Host` header.
 pub(crate) fn handshake(
     req: &Request<'_>,
     public_host: &str,
-    fallback_host: &str,
+    fallback_host: impl FnOnce() -> String,
     own: &OwnOrigin<'_>,
 ) -> Result<(Response, PreHello), Response> {
     if req.method != "GET" {
@@ -139,13 +141,13 @@ pub(crate) fn handshake(
     if Base64::decode(key, &mut raw).map(|k| k.len()) != Ok(16) {
         return Err(Response::error(400, "bad_request", "bad Sec-WebSocket-Key"));
     }
-    let host = if !public_host.is_empty() {
-        public_host
+    let host: Box<str> = if !public_host.is_empty() {
+        public_host.into()
     } else {
-        req.header("host")
-            .map(host_name)
-            .filter(|h| !h.is_empty())
-            .unwrap_or(fallback_host)
+        match req.header("host").map(host_name).filter(|h| !h.is_empty()) {
+            Some(h) => h.into(),
+            None => fallback_host().into(),
+        }
     };
     let resp = Response {
         status: 101,
@@ -162,7 +164,7 @@ pub(crate) fn handshake(
         resp,
         PreHello {
             bearer: req.bearer().map(Into::into),
-            host: host.into(),
+            host,
             caller_ok: origin_allowed(req.header("origin"), req.header("host"), own),
         },
     ))
@@ -260,23 +262,33 @@ mod tests {
             public_host: "",
             allowed: &[],
         };
-        let (resp, pre) = handshake(&r, "", "x", &own).unwrap();
+        let (resp, pre) = handshake(&r, "", || "x".into(), &own).unwrap();
         assert!(pre.caller_ok);
         assert_eq!(resp.status, 101);
         assert_eq!(&*pre.host, "h");
         assert_eq!(pre.bearer.as_deref(), Some("t.o.k"));
         let bad_key = b"GET /v1/ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: abc\r\n\r\n";
         assert_eq!(
-            handshake(&Request::parse(bad_key, b"").unwrap(), "", "x", &own)
-                .unwrap_err()
-                .status,
+            handshake(
+                &Request::parse(bad_key, b"").unwrap(),
+                "",
+                || "x".into(),
+                &own
+            )
+            .unwrap_err()
+            .status,
             400
         );
         let bad_ver = b"GET /v1/ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
         assert_eq!(
-            handshake(&Request::parse(bad_ver, b"").unwrap(), "", "x", &own)
-                .unwrap_err()
-                .status,
+            handshake(
+                &Request::parse(bad_ver, b"").unwrap(),
+                "",
+                || "x".into(),
+                &own
+            )
+            .unwrap_err()
+            .status,
             426
         );
     }

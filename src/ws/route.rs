@@ -121,6 +121,10 @@ pub(crate) async fn on_message(
         }
         _ => {}
     }
+    if let Msg::Callback { ref to, ref text } = msg {
+        callback(app, conn, to, text).await;
+        return Outcome::Handled;
+    }
     match msg {
         Msg::Call { ref to, .. } if has_role && !app.hub.borrow().is_online(to) => {
             let found = app.store.lookup(to, unix).await;
@@ -150,6 +154,28 @@ pub(crate) async fn on_message(
         other => app.hub.borrow_mut().handle(conn, other, None, now, unix),
     }
     Outcome::Handled
+}
+
+/// A bot's `callback`: a push notification asking subscriber `to` to call
+/// back (docs/protocol.md, "Push notifications"); refusals come back as `error`.
+async fn callback(app: &App, conn: ConnId, to: &str, text: &protocol::Text<'_>) {
+    let bot = app.hub.borrow().bot_agent(conn);
+    let Some(bot) = bot else {
+        app.hub
+            .borrow_mut()
+            .error(conn, "wrong_role", "only bots send callback", None);
+        return;
+    };
+    let mut buf = [0u8; protocol::MAX_CALLBACK_TEXT];
+    let Ok(text) = text.decode_into(&mut buf) else {
+        app.hub
+            .borrow_mut()
+            .error(conn, "bad_field", "callback text is too long", None);
+        return;
+    };
+    if let Err((code, m)) = crate::push::task::callback(app, &bot, to, text).await {
+        app.hub.borrow_mut().error(conn, code, &m, None);
+    }
 }
 
 fn refuse(
@@ -265,6 +291,7 @@ async fn bot_hello(
         Ok(a) => {
             let ice = ice_servers(app, hello.host, agent.as_str(), unix);
             let calls = hello_calls.unwrap_or(a.max_calls);
+            let online = agent.clone();
             let hello = hub::BotHello {
                 agent,
                 owner: authed.proven.owner,
@@ -272,6 +299,7 @@ async fn bot_hello(
                 moved_from: a.moved_from,
             };
             app.hub.borrow_mut().hello_bot(conn, hello, &ice, now);
+            crate::push::task::bot_online(app, &online);
             if open {
                 Outcome::Handled
             } else {

@@ -14,8 +14,11 @@ use botcall_core::json::Writer;
 use botcall_core::jwt::{self, HeaderOpts, SigningKey};
 
 mod echo;
+mod push;
 #[allow(unused_imports)] // each test crate uses some of it
 pub use echo::{EchoBot, KillOnDrop, example, write_tone_wav};
+#[allow(unused_imports)]
+pub use push::PushService;
 
 /// The test venv's Python (`tests/setup` makes it): `BOTCALL_PYTHON`, else
 /// `$BOTCALL_VENV/bin/python`, else `/tmp/botcall-venv/bin/python`.

@@ -77,10 +77,10 @@ static void protocol(void) {
     uint8_t out[256];
     size_t len = 0;
     static const char sdp[] = "v=0\r\n";
-    s = botcall_msg_encode_answer((const uint8_t *)"c-1", 3, (const uint8_t *)sdp, sizeof sdp - 1, out, sizeof out, &len);
+    s = botcall_msg_encode_answer((const uint8_t *)"c-1", 3, (const uint8_t *)sdp, sizeof sdp - 1, NULL, 0, out, sizeof out, &len);
     check(s == BOTCALL_OK, "encode answer");
     check(same(out, len, "{\"type\":\"answer\",\"call_id\":\"c-1\",\"sdp_answer\":\"v=0\\r\\n\"}"), "answer text");
-    s = botcall_msg_encode_answer((const uint8_t *)"c-1", 3, (const uint8_t *)sdp, sizeof sdp - 1, out, 8, &len);
+    s = botcall_msg_encode_answer((const uint8_t *)"c-1", 3, (const uint8_t *)sdp, sizeof sdp - 1, NULL, 0, out, 8, &len);
     check(s == BOTCALL_ERR_BUFFER_TOO_SMALL && len == 56, "a small buffer says how much it needs");
 
     check(botcall_validate_id((const uint8_t *)"ec-bot", 6) == BOTCALL_OK, "a good id");
