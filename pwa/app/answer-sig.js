@@ -1,13 +1,8 @@
 /**
- * The bot's answer signature (`answer.answer_sig`, docs/protocol.md), checked
- * with WebCrypto before the answer is applied, so a server that swaps the
- * answer (its own DTLS certificate in the middle) is caught before any media
- * flows. Same checks, order and codes as botcall_core::answer_sig
- * (tests/pwa-unit/answer-sig.test.mjs runs both on the same vectors).
- *
- * Keys: the header's key when its RFC 7638 thumbprint is the bot id
- * (trust 'self'), else the bot's key from lookup or pinned here on first use
- * (trust 'key'). Pins live in localStorage `botcall.pins.v1` ({id: jwk}).
+ * The bot's answer_sig (docs/protocol.md), checked with WebCrypto before the
+ * answer is applied; same checks and codes as botcall_core::answer_sig
+ * (tests/pwa-unit runs both on one set of vectors). Key: the header's if its
+ * RFC 7638 thumbprint is the bot id ('self'), else lookup's or the pin ('key').
  */
 export const TYP = 'botcall-answer+jwt';
 export const MAX_LIFETIME = 120;
@@ -24,8 +19,8 @@ export const REASONS = {
   bot_fingerprint: 'its encryption fingerprint was changed on the way',
   caller_fingerprint: 'it was made for another caller',
   wrong_call: 'it was made for another call',
-  expired: 'its signature has expired (is this device’s clock, or the bot’s, wrong?)',
-  bad_time: 'its signature is not valid yet (is this device’s clock, or the bot’s, wrong?)',
+  expired: 'its signature has expired (a wrong clock here or at the bot?)',
+  bad_time: 'its signature is not valid yet (a wrong clock here or at the bot?)',
   bad_signature: 'its signature does not match the bot’s key',
   untrusted_key: 'it is signed by a key that is not the bot’s',
 };
@@ -36,7 +31,7 @@ export class SigError extends Error {
 const fail = (code) => { throw new SigError(code); };
 const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** Strict unpadded base64url → bytes (non-canonical text is refused). */
+/** Strict unpadded base64url → bytes. */
 export function b64d(s) {
   if (!/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) fail('malformed');
   const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4));
@@ -62,7 +57,7 @@ function normalise(v) {
   return `${hash} ${hex.toUpperCase()}`;
 }
 
-/** An SDP's DTLS fingerprints ({all, primary}), as botcall_core::sdp::fingerprints. */
+/** An SDP's DTLS fingerprints {all, primary}, as botcall_core::sdp. */
 export function fingerprints(sdp) {
   const all = [];
   for (const line of String(sdp).split(/[\r\n]/)) {
@@ -104,11 +99,7 @@ async function importKey(jwk) {
   } catch { return null; }
 }
 
-/**
- * Verifies `token` for expect = {agentId, callId, offerSdp, answerSdp, key
- * (JWK or null)} at Unix time `now`. Resolves {trust: 'self'|'key', jwk};
- * rejects with a SigError whose `code` names the first failed check.
- */
+/** expect: {agentId, callId, offerSdp, answerSdp, key}; → {trust, jwk}, or throws SigError(code). */
 export async function verify(token, expect, now) {
   if (typeof token !== 'string' || token.length > MAX_LEN) fail('malformed');
   const parts = token.split('.');
@@ -159,7 +150,7 @@ export async function verify(token, expect, now) {
   return { trust, jwk };
 }
 
-/** The whole decision on an answer: as verify(), plus 'missing' / {trust: 'none'} when unsigned. */
+/** As verify(), plus 'missing' or {trust: 'none'} when unsigned. */
 export async function check(token, expect, now) {
   if (token === undefined || token === null) {
     if (expect.key || isThumbprintId(expect.agentId)) fail('missing');
@@ -168,12 +159,7 @@ export async function check(token, expect, now) {
   return verify(token, expect, now);
 }
 
-/**
- * Trust on first use for keys-file bots: pins(storage).key(id, published)
- * → {key, state} where state is 'new' (nothing pinned), 'same', 'changed'
- * (the published key differs from the pin: warn) or 'pinned' (lookup gave
- * none, the pin is used, so an unsigned answer is refused).
- */
+/** TOFU pins (localStorage botcall.pins.v1): key(id, published) → {key, state: new|same|changed|pinned}. */
 export function pins(storage = globalThis.localStorage ?? null) {
   const read = () => { try { const v = JSON.parse(storage?.getItem(PINS) ?? '{}'); return isObj(v) ? v : {}; } catch { return {}; } };
   const same = (a, b) => isObj(a) && isObj(b) && a.x === b.x && a.y === b.y;
