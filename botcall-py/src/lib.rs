@@ -11,12 +11,13 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use botcall_sdk::audio::{PcmDecoder, PcmEncoder};
 use botcall_sdk::{
-    Bot, BotConfig, BotError, Call, EndReason, HvPolicy, load_key, register_with_discovery,
+    Bot, BotConfig, BotError, Call, EndReason, HumanAttestation, HvPolicy, Incoming, load_key,
+    register_with_discovery,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -297,14 +298,14 @@ impl NativeBot {
         Ok(d)
     }
 
-    /// The next verified, answered call (refused ones are skipped here).
+    /// The next verified call, ringing (refused ones are skipped here).
     fn next_call(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let bot = self.bot(py)?;
         let on_close = self.on_close.clone();
         spawn(py, async move {
-            let accept = async {
+            let ringing = async {
                 loop {
-                    match bot.accept_call().await {
+                    match bot.next_incoming().await {
                         Err(e) if e.is_refused_call() => continue,
                         r => return r,
                     }
@@ -314,16 +315,13 @@ impl NativeBot {
                 let _ = on_close.recv().await;
                 Err(BotError::Closed)
             };
-            match futures_lite::future::or(closed, accept).await {
-                Ok(call) => Box::new(move |py: Python<'_>| {
-                    Ok(Py::new(
-                        py,
-                        NativeCall {
-                            call: Arc::new(call),
-                        },
-                    )?
-                    .into_any())
-                }) as Produce,
+            match futures_lite::future::or(closed, ringing).await {
+                Ok(inc) => {
+                    let bot = Arc::downgrade(&bot);
+                    Box::new(move |py: Python<'_>| {
+                        Ok(Py::new(py, NativeIncoming::new(inc, bot))?.into_any())
+                    }) as Produce
+                }
                 Err(e) => err_produce(e),
             }
         })
@@ -354,6 +352,114 @@ impl NativeBot {
     }
 }
 
+/// The attestation as a dict: `{session, issuer, hv, fingerprint, call_id, iat, exp}`.
+fn caller_dict<'py>(py: Python<'py>, a: &HumanAttestation) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("session", a.caller.as_str())?;
+    d.set_item("issuer", a.iss.as_str())?;
+    d.set_item("hv", a.hv.as_str())?;
+    d.set_item("fingerprint", a.fp.as_str())?;
+    d.set_item("call_id", a.call_id.as_str())?;
+    d.set_item("iat", a.iat)?;
+    d.set_item("exp", a.exp)?;
+    Ok(d)
+}
+
+/// A verified call that rings until `accept` or `reject` (the SDK's
+/// [`Incoming`], answered with `Bot::answer` / `Bot::reject`).
+#[pyclass(module = "botcall._native", frozen)]
+struct NativeIncoming {
+    id: String,
+    caller: HumanAttestation,
+    /// `None` once answered or rejected; dropped undecided, the SDK rejects it.
+    inc: Mutex<Option<Incoming>>,
+    /// Weak, so a ringing call does not keep a shut-down bot alive.
+    bot: Weak<Bot>,
+}
+
+impl NativeIncoming {
+    fn new(inc: Incoming, bot: Weak<Bot>) -> Self {
+        NativeIncoming {
+            id: inc.id().to_string(),
+            caller: inc.caller().clone(),
+            inc: Mutex::new(Some(inc)),
+            bot,
+        }
+    }
+
+    /// The bot and the ringing call, taken (once).
+    fn take(&self, py: Python<'_>) -> PyResult<(Arc<Bot>, Incoming)> {
+        let bot = self
+            .bot
+            .upgrade()
+            .ok_or_else(|| raise(py, "BotClosed", "the bot was shut down"))?;
+        let inc = self
+            .inc
+            .lock()
+            .ok()
+            .and_then(|mut i| i.take())
+            .ok_or_else(|| {
+                raise(
+                    py,
+                    "BotcallError",
+                    "the call was already answered or rejected",
+                )
+            })?;
+        Ok((bot, inc))
+    }
+}
+
+#[pymethods]
+impl NativeIncoming {
+    #[getter]
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn caller<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        caller_dict(py, &self.caller)
+    }
+
+    /// Answers: a future for the `NativeCall`.
+    fn accept(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let (bot, inc) = self.take(py)?;
+        spawn(py, async move {
+            match bot.answer(inc).await {
+                Ok(call) => Box::new(move |py: Python<'_>| {
+                    Ok(Py::new(
+                        py,
+                        NativeCall {
+                            call: Arc::new(call),
+                        },
+                    )?
+                    .into_any())
+                }) as Produce,
+                Err(e) => err_produce(e),
+            }
+        })
+    }
+
+    /// Turns the call down with `reason` (1..=64 bytes); a bad reason leaves
+    /// it ringing.
+    fn reject(&self, py: Python<'_>, reason: String) -> PyResult<Py<PyAny>> {
+        let max = botcall_sdk::botcall_core::protocol::MAX_REASON_LEN;
+        if reason.is_empty() || reason.len() > max {
+            return Err(raise(
+                py,
+                "ConfigError",
+                format!("a reject reason is 1..={max} bytes, not {}", reason.len()),
+            ));
+        }
+        let (bot, inc) = self.take(py)?;
+        spawn(py, async move {
+            match bot.reject(inc, &reason).await {
+                Ok(()) => Box::new(|py: Python<'_>| Ok(py.None())) as Produce,
+                Err(e) => err_produce(e),
+            }
+        })
+    }
+}
+
 /// One call (`botcall.Call` wraps it).
 #[pyclass(module = "botcall._native", frozen)]
 struct NativeCall {
@@ -369,16 +475,7 @@ impl NativeCall {
 
     /// The verified attestation: `{session, issuer, hv, fingerprint, iat, exp, call_id}`.
     fn caller<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let a = self.call.caller();
-        let d = PyDict::new(py);
-        d.set_item("session", a.caller.as_str())?;
-        d.set_item("issuer", a.iss.as_str())?;
-        d.set_item("hv", a.hv.as_str())?;
-        d.set_item("fingerprint", a.fp.as_str())?;
-        d.set_item("call_id", a.call_id.as_str())?;
-        d.set_item("iat", a.iat)?;
-        d.set_item("exp", a.exp)?;
-        Ok(d)
+        caller_dict(py, self.call.caller())
     }
 
     /// `(code, detail)` once ended, else `None`.
@@ -559,6 +656,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(running_tasks, m)?)?;
     m.add_class::<OnDone>()?;
     m.add_class::<NativeBot>()?;
+    m.add_class::<NativeIncoming>()?;
     m.add_class::<NativeCall>()?;
     m.add_class::<NativeInput>()?;
     m.add_class::<NativeOutput>()?;

@@ -61,6 +61,7 @@ def test_cancelled_reads_of_mic_frames_leave_nothing_behind(daemon, key, speech_
 
         async def serve():
             call = await bot.next_call()
+            await call.answer()
             mic = call.audio_input(sample_rate=16000)
             cancelled = 0
             for _ in range(30):
@@ -119,6 +120,7 @@ def test_close_wakes_a_task_waiting_for_a_call(daemon, key):  # noqa: F811
 
 async def echo(next_call) -> botcall.Call:
     call = await next_call
+    await call.answer()
     mic, speaker = call.audio_input(sample_rate=16000), call.audio_output(sample_rate=16000)
     try:
         async for frame in mic:

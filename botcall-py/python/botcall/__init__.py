@@ -99,60 +99,106 @@ class AudioOutput:
 
 
 class Call:
-    """A verified, answered call. `async with call:` hangs up on exit."""
+    """A verified call. It rings until answered (`async with call:`, or
+    `await call.answer()`) or turned down (`await call.reject(reason)`);
+    `async with call:` hangs up on exit. `await call.hangup()` on a ringing
+    call rejects it as `declined`; dropping it undecided rejects it as `busy`.
+    """
 
-    def __init__(self, native: Any) -> None:
-        self._native = native
+    def __init__(self, incoming: Any) -> None:
+        self._incoming = incoming
+        self._native: Any = None
+        self._rejected: Optional[str] = None
 
     @property
     def id(self) -> str:
-        return self._native.id
+        return self._incoming.id
 
     @property
     def caller(self) -> dict[str, Any]:
         """The verified human attestation: session, issuer, hv, fingerprint, times."""
-        return self._native.caller()
+        return self._incoming.caller()
+
+    @property
+    def answered(self) -> bool:
+        return self._native is not None
+
+    async def answer(self) -> None:
+        """Answers the call (once; later calls do nothing). Media connects in
+        the background. Raises `CallEnded` if the caller went away meanwhile."""
+        if self._native is None:
+            if self._rejected is not None:
+                raise BotcallError("the call was rejected")
+            self._native = await self._incoming.accept()
+
+    async def reject(self, reason: str = "declined") -> None:
+        """Turns the ringing call down; the caller gets `reject` with `reason`
+        (1..64 bytes, e.g. `busy`, `not_now`). Raises `BotcallError` once the
+        call is answered (hang up instead), `ConfigError` for a bad reason."""
+        if self._native is not None:
+            raise BotcallError("the call is answered already: hang up instead")
+        if not isinstance(reason, str):
+            raise ConfigError(f"reason must be a str, not {reason!r}")
+        await self._incoming.reject(reason)
+        self._rejected = reason
+
+    def _call(self) -> Any:
+        if self._native is None:
+            raise BotcallError(
+                "the call rings: answer it first (`async with call:` or `await call.answer()`)"
+            )
+        return self._native
 
     @property
     def end_reason(self) -> Optional[str]:
-        """Why the call ended (`remote_hangup`, `local`, …), `None` while it goes on."""
+        """Why the call ended (`remote_hangup`, `local`, …; `rejected` after
+        `reject`), `None` while it rings or goes on."""
+        if self._rejected is not None:
+            return "rejected"
+        if self._native is None:
+            return None
         r = self._native.end_reason()
         return None if r is None else r[0]
 
     @property
     def connected(self) -> bool:
-        return self._native.is_connected()
+        return self._native is not None and self._native.is_connected()
 
     def stats(self) -> dict[str, Any]:
-        return self._native.stats()
+        return self._call().stats()
 
     def audio_input(self, sample_rate: int = 48000) -> AudioInput:
         """The caller's audio, resampled to `sample_rate` (8000..48000 Hz)."""
         _check_rate(sample_rate)
-        return AudioInput(self._native.audio_input(sample_rate), sample_rate)
+        return AudioInput(self._call().audio_input(sample_rate), sample_rate)
 
     def audio_output(self, sample_rate: int = 48000) -> AudioOutput:
         """A sink for the bot's audio at `sample_rate` (8000..48000 Hz)."""
         _check_rate(sample_rate)
-        return AudioOutput(self._native.audio_output(sample_rate), sample_rate)
+        return AudioOutput(self._call().audio_output(sample_rate), sample_rate)
 
     async def recv_opus(self) -> bytes:
         """The next raw Opus packet (48 kHz). Raises `CallEnded` at the end."""
-        return await self._native.recv_opus()
+        return await self._call().recv_opus()
 
     async def send_opus(self, packet: bytes) -> None:
         """Queues one raw 20 ms Opus packet."""
-        await self._native.send_opus(bytes(packet))
+        await self._call().send_opus(bytes(packet))
 
     async def hangup(self) -> None:
+        """Hangs up an answered call; rejects (`declined`) one that rings."""
+        if self._native is None:
+            if self._rejected is None:
+                await self.reject("declined")
+            return
         await self._native.hangup()
 
     async def wait_ended(self) -> str:
-        """Waits for the end of the call; returns the end code."""
-        return await self._native.ended()
+        """Waits for the end of the answered call; returns the end code."""
+        return await self._call().ended()
 
     async def __aenter__(self) -> Call:
-        # The SDK answered the call before handing it over.
+        await self.answer()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -230,7 +276,8 @@ class Bot:
         return self._native.status()
 
     async def next_call(self) -> Call:
-        """The next call whose attestation verified, answered.
+        """The next call whose attestation verified, ringing: answer it
+        (`async with call:`) or `await call.reject(reason)`.
 
         Cancelling the waiting task (or an `asyncio.wait_for` timeout) stops
         the wait in Rust too: no call is taken for it. Raises `BotClosed`
@@ -241,7 +288,7 @@ class Bot:
         return Call(await self._native.next_call())
 
     async def calls(self) -> AsyncIterator[Call]:
-        """Every verified call, answered, until the bot is closed."""
+        """Every verified call, ringing, until the bot is closed."""
         while not self._closed:
             try:
                 yield await self.next_call()
