@@ -267,7 +267,7 @@ impl TlsClient {
                     .map_err(|e| format!("{}: {e}", path.display()))?;
             }
         }
-        let provider = Arc::new(futures_rustls::rustls::crypto::ring::default_provider());
+        let provider = Arc::new(super::tls::provider());
         let cfg = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?

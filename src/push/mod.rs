@@ -15,6 +15,8 @@ pub(crate) mod sched;
 pub(crate) mod shared;
 pub(crate) mod subs;
 pub(crate) mod task;
+#[cfg(feature = "push")]
+mod tls;
 pub(crate) mod vapid;
 
 use std::cell::{Cell, RefCell};
