@@ -189,6 +189,50 @@ fn push_goes_over_verified_tls() {
     assert!(untrusting.log().contains("TLS"), "{}", untrusting.log());
 }
 
+/// The push client's trust anchors are `push_ca_file` (the system bundle
+/// by default): a missing file, or one without a CA certificate, stops the
+/// daemon at start with an error naming it, not at the first delivery.
+#[test]
+fn an_unusable_push_ca_file_stops_the_start() {
+    let dir = TempDir::new("push-ca-bad");
+    let missing = dir.path().join("missing.pem");
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let keys = dir.path().join("keys.json");
+    std::fs::write(&keys, Keys::new().file()).unwrap();
+    for (file, says) in [(&missing, "No such file"), (&empty, "no CA certificate")] {
+        let mut child = Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--stun-listen", "127.0.0.1:0"])
+            .args(["--push-subject", SUBJECT, "--push-ca-file"])
+            .arg(file)
+            .arg("--keys")
+            .arg(&keys)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .env_clear()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if t0.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("botcalld started with push_ca_file {}", file.display());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains(&format!("push_ca_file {}", file.display())) && err.contains(says),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn gone_removes_the_subscription_and_429_is_retried() {
     let d = push_daemon(&[]);

@@ -7,16 +7,36 @@
 //! server, and browsers' push services also speak the TLS 1.2 ECDHE-AES-GCM
 //! suites kept here.
 
+use std::path::Path;
 use std::sync::Arc;
 
+use futures_rustls::rustls::RootCertStore;
 use futures_rustls::rustls::crypto::ring::{cipher_suite, kx_group};
 use futures_rustls::rustls::crypto::{
     CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom, WebPkiSupportedAlgorithms,
 };
-use futures_rustls::rustls::pki_types::PrivateKeyDer;
+use futures_rustls::rustls::pki_types::pem::PemObject;
+use futures_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use futures_rustls::rustls::sign::SigningKey;
 use futures_rustls::rustls::{Error, SignatureScheme};
 use webpki::ring as alg;
+
+/// The trust anchors: every certificate of the PEM file `path` that webpki
+/// accepts as one (a system bundle may hold a few it cannot parse; those are
+/// skipped, as rustls-native-certs does). None usable is an error.
+pub(crate) fn roots(path: &Path) -> Result<RootCertStore, String> {
+    let what = |e: &dyn std::fmt::Display| format!("push_ca_file {}: {e}", path.display());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| what(&e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| what(&e))?;
+    let mut roots = RootCertStore::empty();
+    let (added, _skipped) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(what(&"no CA certificate in it"));
+    }
+    Ok(roots)
+}
 
 /// The provider the push client is built with.
 pub(crate) fn provider() -> CryptoProvider {
@@ -102,7 +122,9 @@ impl SecureRandom for Os {
 
 impl KeyProvider for Os {
     fn load_private_key(&self, _: PrivateKeyDer<'static>) -> Result<Arc<dyn SigningKey>, Error> {
-        Err(Error::General("the push client holds no private keys".into()))
+        Err(Error::General(
+            "the push client holds no private keys".into(),
+        ))
     }
 }
 
