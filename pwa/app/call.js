@@ -5,8 +5,9 @@
  * with the welcome's ice_servers, call/ringing/answer (the answer applied
  * only once the bot's answer_sig checked out, answer-sig.js), trickle ICE in both
  * directions, and end detection (hangup, reject, errors, WebSocket loss,
- * ICE failed or 'disconnected' for more than 5 s, no audio packets for
- * 8 s, the bot's DTLS close, device offline). A call that ends on our side
+ * ICE failed or 'disconnected' for more than 5 s, nothing from the bot (no
+ * audio packet, no ICE consent check or answer) for 8 s, the bot's DTLS
+ * close, device offline). A call that ends on our side
  * tells the daemon why (`hangup` reason `normal`, `media_lost`,
  * `media_timeout`, `media_closed` or `error`), so the bot is freed at once.
  *
@@ -21,8 +22,9 @@ import { describe, micErrorCode } from './errors.js';
 import { check, REASONS } from './answer-sig.js';
 
 const DISCONNECT_GRACE_MS = 5000;
-// No inbound audio packets for this long ends a connected call (the SDK's
-// default media timeout too).
+// Nothing from the bot for this long ends a connected call: no audio packet
+// and no ICE consent traffic (RFC 7675; a bot that listens sends no audio).
+// The SDK's default media timeout too, with the same rule.
 const MEDIA_TIMEOUT_MS = 8000;
 const CONNECT_TIMEOUT_MS = 30000;
 const LEVEL_THRESHOLD = 1e-4; // RMS above this counts as "remote audio heard"
@@ -305,24 +307,28 @@ export class Call {
 
   /**
    * Polls getStats: every 100 ms until the first inbound audio RTP packet,
-   * then every second; a connected call that receives no packet for
-   * MEDIA_TIMEOUT_MS ends as lost.
+   * then every second; a connected call that hears nothing from the bot
+   * (audio packets, or ICE consent requests and answers: a listening bot
+   * may send no audio) for MEDIA_TIMEOUT_MS ends as lost.
    */
   async pollStats() {
     let seen = -1;
     let since = now();
     while (!this.done) {
       let packets = 0;
+      let heard = 0;
       try {
         const stats = await this.pc.getStats();
         stats.forEach((r) => {
           if (r.type === 'inbound-rtp' && (r.kind || r.mediaType) === 'audio') packets += r.packetsReceived || 0;
+          else if (r.type === 'candidate-pair') heard += (r.requestsReceived || 0) + (r.responsesReceived || 0);
         });
       } catch { return; }
       if (this.done) return;
       if (packets > 0) this.firstAudio('firstInboundPacketAt');
-      if (packets !== seen || this.state !== 'connected') {
-        seen = packets;
+      heard += packets;
+      if (heard !== seen || this.state !== 'connected') {
+        seen = heard;
         since = now();
       } else if (now() - since > MEDIA_TIMEOUT_MS) {
         this.fail('network_lost', 'no audio from the bot');

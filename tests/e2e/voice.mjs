@@ -40,6 +40,12 @@ try {
   });
   process.stdout.write('RECORDING\n');
   await stop;
+  // The call must still be up: the page ends it on its own only on a fault.
+  out.stateAtStop = await page.evaluate(() => window.botcall.state);
+  if (out.stateAtStop !== 'connected') {
+    out.callError = await page.evaluate(() => window.botcall.error);
+    throw new Error(`the call was ${out.stateAtStop} before the test stopped it`);
+  }
   const b64 = await page.evaluate(async () => {
     const { ctx, chunks } = window.voiceRec;
     await ctx.close();

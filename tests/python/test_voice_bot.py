@@ -141,12 +141,15 @@ def chromium_call(daemon, key, tmp_path, wav: str, until, extra=()):  # noqa: F8
             stdin=subprocess.PIPE,
         )  # fmt: skip
         page.wait_for(lambda ln: ln == "RECORDING", "call")
-        until(bot)
-        page.p.stdin.write("stop\n")
-        page.p.stdin.close()
-        res = page.wait_for(lambda ln: ln.startswith("RESULT "), "result")
-        r = json.loads(res[len("RESULT ") :])
+        try:
+            until(bot)
+        finally:  # the page's side too when the wait failed (why it ended)
+            page.p.stdin.write("stop\n")
+            page.p.stdin.close()
+            res = page.wait_for(lambda ln: ln.startswith("RESULT "), "result")
+            r = json.loads(res[len("RESULT ") :])
         assert page.p.wait(30) == 0 and "error" not in r, r
+        assert r["stateAtStop"] == "connected", r
         bot.wait_for(lambda ln: " ended: " in ln, "call end")
         heard = transcribe(out.read_bytes())
         print(f"bot: {bot.seen}\npage heard: {heard}")
@@ -186,6 +189,26 @@ def test_chromium_asks_the_voice_bot_and_hears_its_answer(daemon, key, tmp_path)
     assert reply == "said: hi there, nice to meet you", lines
     # Words only the answer has (the question has none of them).
     assert any("nice to meet you" in h for h in heard), heard
+
+
+def test_a_bot_that_listens_quietly_is_not_hung_up_on(daemon, key, tmp_path):  # noqa: F811
+    # The caller says nothing for 12 s, so the bot sends no audio: the page
+    # must keep the call (the bot is alive: ICE consent), not end it after
+    # its 8 s media timeout. Seen under load as a voice test's flake.
+    wav = question_wav(tmp_path / "quiet.wav")
+
+    def until(bot: Proc) -> None:
+        end = time.time() + 12
+        while time.time() < end:
+            try:
+                line = bot.lines.get(timeout=max(0.1, end - time.time()))
+            except queue.Empty:
+                continue
+            bot.seen.append(line)
+            assert line is not None and " ended: " not in line, bot.seen
+
+    bot, _ = chromium_call(daemon, key, tmp_path, wav, until)
+    assert not any(ln.startswith(("heard: ", "say: ")) for ln in bot.seen), bot.seen
 
 
 def test_talking_over_the_voice_bot_stops_its_answer(daemon, key, tmp_path):  # noqa: F811
