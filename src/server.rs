@@ -159,6 +159,10 @@ pub(crate) fn run(cfg: Config) -> Result<(), StartError> {
     let store = open_store(&cfg, &daemon_id)?;
     let listener = TcpListener::bind(cfg.listen).map_err(|e| StartError::Listen(cfg.listen, e))?;
     let local = listener.local_addr().map_err(StartError::Socket)?;
+    // Set once here: Linux copies TCP_NODELAY to every accepted socket,
+    // which saves a `setsockopt` per connection.
+    rustix::net::sockopt::set_tcp_nodelay(&listener, true)
+        .map_err(|e| StartError::Socket(e.into()))?;
     let listener = Async::new(listener).map_err(StartError::Socket)?;
     let stun_socket = match cfg.stun_listen {
         Some(addr) => {
@@ -321,7 +325,7 @@ async fn drain(app: &Rc<App>) {
 
 async fn accept_loop(app: Rc<App>, listener: Async<TcpListener>) {
     loop {
-        let next = async { Some(listener.accept().await) };
+        let next = async { Some(accept(&listener).await) };
         let stop = async {
             app.shutdown.wait().await;
             None
@@ -349,6 +353,7 @@ async fn accept_loop(app: Rc<App>, listener: Async<TcpListener>) {
                     let _ = stream.get_ref().write(&per_ip_response(&app.date()));
                     continue;
                 }
+                #[cfg(not(any(target_os = "linux", target_os = "android")))]
                 let _ = stream.get_ref().set_nodelay(true);
                 #[cfg(feature = "tls")]
                 if let Some(acceptor) = app.tls.borrow().clone() {
@@ -369,6 +374,34 @@ async fn accept_loop(app: Rc<App>, listener: Async<TcpListener>) {
             }
         }
     }
+}
+
+/// Accepts one connection. On Linux it comes out of `accept4` already
+/// non-blocking and with the listener's TCP_NODELAY: two syscalls fewer per
+/// connection than `Async::accept` (an `ioctl(FIONBIO)`) and `set_nodelay`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+async fn accept(
+    listener: &Async<TcpListener>,
+) -> std::io::Result<(Async<std::net::TcpStream>, std::net::SocketAddr)> {
+    use rustix::net::{SocketFlags, acceptfrom_with};
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let (fd, peer) = listener
+        .read_with(|l| acceptfrom_with(l, flags).map_err(std::io::Error::from))
+        .await?;
+    let stream = std::net::TcpStream::from(fd);
+    let peer = match peer.map(std::net::SocketAddr::try_from) {
+        Some(Ok(a)) => a,
+        // A TCP listener only accepts IP peers; ask the socket otherwise.
+        _ => stream.peer_addr()?,
+    };
+    Ok((Async::new_nonblocking(stream)?, peer))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+async fn accept(
+    listener: &Async<TcpListener>,
+) -> std::io::Result<(Async<std::net::TcpStream>, std::net::SocketAddr)> {
+    listener.accept().await
 }
 
 /// TLS handshake in the connection's own task (bounded by `header_timeout`).
