@@ -9,6 +9,7 @@
 //! parsers that disagree on `{"alg":"ES256","alg":"none"}` are an attack.
 
 use super::JsonError;
+use super::swar::{has_byte, has_less, word};
 
 /// Deepest nesting accepted (objects and arrays both count).
 pub const MAX_DEPTH: usize = 16;
@@ -448,26 +449,6 @@ impl<'a> Iterator for Members<'a> {
         let v = self.c.trusted_value()?;
         Some((k, v))
     }
-}
-
-/// SWAR constants: one bit pattern per byte of a `u64`.
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// Whether any byte of `x` is below `n` (`n` ≤ 128; exact as a boolean).
-const fn has_less(x: u64, n: u8) -> bool {
-    x.wrapping_sub(LO * n as u64) & !x & HI != 0
-}
-
-/// Whether any byte of `x` equals `b`.
-const fn has_byte(x: u64, b: u8) -> bool {
-    has_less(x ^ (LO * b as u64), 1)
-}
-
-/// The next 8 bytes of `s` from `pos`, as one word.
-fn word(s: &[u8], pos: usize) -> Option<u64> {
-    let chunk = s.get(pos..)?.first_chunk::<8>()?;
-    Some(u64::from_le_bytes(*chunk))
 }
 
 /// Byte cursor. `value` validates; `trusted_value` re-reads validated text.
