@@ -1,5 +1,6 @@
 # botcalld in an empty image: one static binary (glibc, +crt-static), no shell,
-# no libraries, running as an unprivileged numeric user.
+# no libraries, running as an unprivileged numeric user; the build image's CA
+# bundle is the one other file of note (push_ca_file: whom Web Push trusts).
 #
 #   docker build -t botcalld .                                  # this machine's architecture
 #   docker buildx build --platform linux/amd64,linux/arm64 -t botcalld .
@@ -29,8 +30,9 @@ ENV CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
 RUN T="$(cat /target)" && \
     RUSTFLAGS="-C target-feature=+crt-static" \
       cargo build --release --locked --target "$T" -p botcalld --bin botcalld && \
-    mkdir -p /rootfs/etc /rootfs/var/lib/botcall && \
+    mkdir -p /rootfs/etc/ssl/certs /rootfs/var/lib/botcall && \
     cp "target/$T/release/botcalld" /rootfs/botcalld && \
+    cp /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ && \
     printf 'root:x:0:0::/:/botcalld\nbotcall:x:10001:10001::/var/lib/botcall:/botcalld\n' > /rootfs/etc/passwd && \
     printf 'root:x:0:\nbotcall:x:10001:\n' > /rootfs/etc/group && \
     printf 'hosts: files dns\n' > /rootfs/etc/nsswitch.conf && \

@@ -8,8 +8,10 @@
 The image is the Dockerfile's final stage: its USER, ENV, WORKDIR,
 ENTRYPOINT, CMD, EXPOSE, VOLUME, HEALTHCHECK and LABEL lines become the image
 config, and its root filesystem (what the build stage puts in /rootfs) is
-made here: /botcalld, /etc/passwd, /etc/group, /etc/nsswitch.conf and the
-state directory owned by the image's user. One gzip layer. Everything is
+made here: /botcalld, /etc/passwd, /etc/group, /etc/nsswitch.conf, the CA
+bundle the Web Push client trusts (/etc/ssl/certs/ca-certificates.crt, the
+build machine's: `--ca-bundle`) and the state directory owned by the image's
+user. One gzip layer. Everything is
 deterministic (file times and `created` are SOURCE_DATE_EPOCH, default 0;
 owners are numeric, no user names), so the same binary gives the same
 digests. Python standard library only.
@@ -145,7 +147,7 @@ def user_ids(user):
     return int(uid), int(gid or uid)
 
 
-def rootfs(binary, cfg, mtime):
+def rootfs(binary, cfg, mtime, ca_bundle):
     """The layer: an uncompressed tar, entries in a fixed order."""
     uid, gid = user_ids(cfg["User"])
     state = cfg["WorkingDir"].strip("/")
@@ -156,7 +158,14 @@ def rootfs(binary, cfg, mtime):
         ("etc/passwd",
          b"root:x:0:0::/:/botcalld\nbotcall:x:%d:%d::/%s:/botcalld\n" % (uid, gid, state.encode()),
          0o644, 0, 0),
+        ("etc/ssl/", None, 0o755, 0, 0),
+        ("etc/ssl/certs/", None, 0o755, 0, 0),
     ]
+    try:
+        with open(ca_bundle, "rb") as f:
+            files.append(("etc/ssl/certs/ca-certificates.crt", f.read(), 0o644, 0, 0))
+    except OSError as e:
+        fail(f"--ca-bundle {ca_bundle}: {e} (apt-get install ca-certificates)")
     parts = state.split("/")
     for i in range(1, len(parts)):
         files.append(("/".join(parts[:i]) + "/", None, 0o755, 0, 0))
@@ -200,7 +209,7 @@ def build(args):
     if head[:4] != b"\x7fELF" or machine != args.arch:
         fail(f"{args.binary} is not an {args.arch} ELF program")
 
-    layer = rootfs(args.binary, cfg, mtime)
+    layer = rootfs(args.binary, cfg, mtime, args.ca_bundle)
     gz = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=gz, mtime=0, compresslevel=9) as z:
         z.write(layer)
@@ -350,6 +359,8 @@ def main():
     b.add_argument("--out", required=True)
     b.add_argument("--tag", default="botcalld:latest")
     b.add_argument("--dockerfile", default=DOCKERFILE)
+    # The push client's trust anchors (push_ca_file's default path).
+    b.add_argument("--ca-bundle", default="/etc/ssl/certs/ca-certificates.crt")
     v = sub.add_parser("verify")
     v.add_argument("archive")
     u = sub.add_parser("unpack")

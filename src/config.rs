@@ -120,7 +120,7 @@ opts! {
     "push_callbacks_per_bot" = "30" [0, 1_000_000]: "callback notifications one bot may send per hour (0: none)",
     "push_callbacks_per_subscriber" = "3" [0, 1_000_000]: "callback notifications one subscription may receive per hour (0: none)",
     "push_allow_loopback" = "false": "TESTS ONLY: accept http:// push endpoints on loopback addresses",
-    "push_ca_file" = "": "extra PEM CA certificates trusted for push services (besides Mozilla's roots)",
+    "push_ca_file" = "/etc/ssl/certs/ca-certificates.crt": "PEM CA certificates the push client trusts, read at start (Debian's ca-certificates bundle; Fedora: /etc/pki/tls/certs/ca-bundle.crt)",
 }
 
 /// Human check required before a call.

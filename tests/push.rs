@@ -179,6 +179,7 @@ fn push_goes_over_verified_tls() {
     let aud = got[0]["vapid"]["aud"].as_str().unwrap();
     assert!(aud.starts_with("https://localhost:"), "{aud}");
     assert_eq!(got[0]["vapid"]["ok"], true, "{}", got[0]);
+    assert_eq!(got[0]["tls"]["version"], "TLSv1.3", "{}", got[0]);
     untrusting.eventually("the untrusted TLS to fail", WAIT_FLOOR, || {
         metric(
             &untrusting,
@@ -187,6 +188,77 @@ fn push_goes_over_verified_tls() {
     });
     assert!(ps.received("tls-2").is_empty());
     assert!(untrusting.log().contains("TLS"), "{}", untrusting.log());
+}
+
+/// The push client's cut-down rustls provider (src/push/tls.rs: no X25519,
+/// ChaCha20 or Ed25519) still reaches a TLS 1.2-only service with an RSA
+/// certificate chain (ECDHE-RSA with AES-GCM, RSA signatures), and TLS 1.3
+/// services with ECDSA P-256 chains (`push_goes_over_verified_tls`).
+#[test]
+fn push_speaks_tls12_with_rsa_certificates() {
+    let ca = TempDir::new("push-ca-rsa");
+    PushService::make_ca_with(ca.path(), &["--rsa"]);
+    let ca_file = ca.path().join("ca.pem");
+    let d = push_daemon(&["--push-ca-file", ca_file.to_str().unwrap()]);
+    register_named(&d, "hs-bot", "Weather");
+    let ps = PushService::start_tls12(&d, ca.path());
+    let sub = ps.subscription("tls-rsa");
+    assert_eq!(subscribe(&d, "hs-bot", &sub, &["online"]).status, 201);
+    let _ws = hs_bot(&d, "hs-bot");
+    let got = wait_messages(&d, &ps, "tls-rsa", 1);
+    assert_eq!(got[0]["status"], 201, "{}", got[0]);
+    assert_eq!(got[0]["payload"]["title"], "Weather is online");
+    assert_eq!(got[0]["vapid"]["ok"], true, "{}", got[0]);
+    assert_eq!(got[0]["tls"]["version"], "TLSv1.2", "{}", got[0]);
+    let cipher = got[0]["tls"]["cipher"].as_str().unwrap();
+    assert!(
+        cipher.starts_with("ECDHE-RSA-AES") && cipher.contains("GCM"),
+        "{cipher}"
+    );
+}
+
+/// The push client's trust anchors are `push_ca_file` (the system bundle
+/// by default): a missing file, or one without a CA certificate, stops the
+/// daemon at start with an error naming it, not at the first delivery.
+#[test]
+fn an_unusable_push_ca_file_stops_the_start() {
+    let dir = TempDir::new("push-ca-bad");
+    let missing = dir.path().join("missing.pem");
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let keys = dir.path().join("keys.json");
+    std::fs::write(&keys, Keys::new().file()).unwrap();
+    for (file, says) in [(&missing, "No such file"), (&empty, "no CA certificate")] {
+        let mut child = Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--stun-listen", "127.0.0.1:0"])
+            .args(["--push-subject", SUBJECT, "--push-ca-file"])
+            .arg(file)
+            .arg("--keys")
+            .arg(&keys)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .env_clear()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if t0.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("botcalld started with push_ca_file {}", file.display());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains(&format!("push_ca_file {}", file.display())) && err.contains(says),
+            "{err}"
+        );
+    }
 }
 
 #[test]

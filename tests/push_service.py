@@ -5,8 +5,11 @@ keys it made up, and checks the VAPID token (RFC 8292) with PyJWT against
 the daemon's `GET /v1/push/key`.
 
     python push_service.py http://127.0.0.1:PORT   # prints "PORT <n>", serves
-    python push_service.py --make-ca DIR           # a test CA and a localhost certificate
-    python push_service.py http://127.0.0.1:PORT --tls DIR   # also HTTPS: "PORT <n> <tls>"
+    python push_service.py --make-ca DIR [--rsa]   # a test CA and a localhost certificate
+                                                   # (ECDSA P-256, or RSA-2048 with --rsa)
+    python push_service.py http://127.0.0.1:PORT --tls DIR [--tls12]
+                                                   # also HTTPS: "PORT <n> <tls>"
+                                                   # (--tls12: TLS 1.2 at most)
 
 Routes:
   GET  /keys/<name>   a subscription for <name>: {endpoint, keys:{p256dh, auth}}
@@ -31,7 +34,7 @@ import http_ece
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 DAEMON = sys.argv[1]
@@ -148,6 +151,11 @@ class Handler(BaseHTTPRequestHandler):
             "vapid": check_vapid(self.headers.get("authorization", ""), origin),
             "bytes": len(body),
         }
+        if scheme == "https":
+            rec["tls"] = {
+                "version": self.connection.version(),
+                "cipher": self.connection.cipher()[0],
+            }
         with LOCK:
             sub = SUBS.get(name)
             n = SEEN.get(name, 0)
@@ -174,15 +182,21 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(rec["status"], b"", headers)
 
 
-def make_ca(d):
-    """A CA and a certificate for `localhost` it signed (PEM files in `d`)."""
+def make_ca(d, use_rsa=False):
+    """A CA and a certificate for `localhost` it signed (PEM files in `d`):
+    ECDSA P-256 keys, or RSA-2048 ones (`use_rsa`)."""
     now = datetime.datetime.now(datetime.timezone.utc)
     day = datetime.timedelta(days=1)
 
     def name(cn):
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
-    ca_key = ec.generate_private_key(ec.SECP256R1())
+    def new_key():
+        if use_rsa:
+            return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return ec.generate_private_key(ec.SECP256R1())
+
+    ca_key = new_key()
     ca = (
         x509.CertificateBuilder()
         .subject_name(name("botcall test push CA"))
@@ -208,7 +222,7 @@ def make_ca(d):
         )
         .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = new_key()
     cert = (
         x509.CertificateBuilder()
         .subject_name(name("localhost"))
@@ -235,7 +249,7 @@ def make_ca(d):
 def main():
     global TLS_PORT
     if DAEMON == "--make-ca":
-        make_ca(sys.argv[2])
+        make_ca(sys.argv[2], use_rsa="--rsa" in sys.argv)
         return
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     servers = [server]
@@ -245,6 +259,8 @@ def main():
         tls = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(os.path.join(d, "cert.pem"), os.path.join(d, "key.pem"))
+        if "--tls12" in sys.argv:
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
         TLS_PORT = tls.server_address[1]
         servers.append(tls)

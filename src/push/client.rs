@@ -230,7 +230,8 @@ where
     }
 }
 
-/// The rustls client (Mozilla's roots through `webpki-roots`).
+/// The rustls client, trusting the CAs of `push_ca_file` (the system's bundle
+/// by default) through the cut-down provider of [`super::tls`].
 #[cfg(feature = "push")]
 #[derive(Clone)]
 pub(crate) struct TlsClient(futures_rustls::TlsConnector);
@@ -246,29 +247,16 @@ impl std::fmt::Debug for TlsClient {
 }
 
 impl TlsClient {
-    /// A client trusting Mozilla's roots, plus the PEM certificates in
-    /// `extra_ca` (a private push service in tests).
+    /// A client trusting the PEM CA certificates in `ca_file` (Debian's
+    /// `ca-certificates` bundle by default; a private CA in tests). Read
+    /// once at start: an unreadable file, or one without a usable
+    /// certificate, is an error naming the file.
     #[cfg(feature = "push")]
-    pub(crate) fn new(extra_ca: Option<&std::path::Path>) -> Result<Self, String> {
-        use futures_rustls::rustls::pki_types::CertificateDer;
-        use futures_rustls::rustls::pki_types::pem::PemObject;
-        use futures_rustls::rustls::{ClientConfig, RootCertStore};
+    pub(crate) fn new(ca_file: &std::path::Path) -> Result<Self, String> {
+        use futures_rustls::rustls::ClientConfig;
         use std::sync::Arc;
-        let mut roots = RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        if let Some(path) = extra_ca {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            for c in certs {
-                let c = c.map_err(|e| format!("{}: {e}", path.display()))?;
-                roots
-                    .add(c)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-            }
-        }
-        let provider = Arc::new(futures_rustls::rustls::crypto::ring::default_provider());
-        let cfg = ClientConfig::builder_with_provider(provider)
+        let roots = super::tls::roots(ca_file)?;
+        let cfg = ClientConfig::builder_with_provider(Arc::new(super::tls::provider()))
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
             .with_root_certificates(roots)

@@ -15,6 +15,8 @@ pub(crate) mod sched;
 pub(crate) mod shared;
 pub(crate) mod subs;
 pub(crate) mod task;
+#[cfg(feature = "push")]
+mod tls;
 pub(crate) mod vapid;
 
 use std::cell::{Cell, RefCell};
@@ -82,7 +84,11 @@ impl Push {
         let tls = if cfg.enabled() {
             #[cfg(feature = "push")]
             {
-                Some(client::TlsClient::new(cfg.ca_file.as_deref())?)
+                let ca = cfg.ca_file.as_deref().ok_or(
+                    "push_ca_file is empty: the push client needs the CAs it trusts \
+                     (the system bundle, /etc/ssl/certs/ca-certificates.crt on Debian)",
+                )?;
+                Some(client::TlsClient::new(ca)?)
             }
             #[cfg(not(feature = "push"))]
             None

@@ -29,13 +29,24 @@ impl PushService {
 
     /// Writes a test CA (`dir/ca.pem`) and a `localhost` certificate it signed.
     pub fn make_ca(dir: &std::path::Path) {
+        Self::make_ca_with(dir, &[]);
+    }
+
+    /// [`PushService::make_ca`] with `--rsa` (RSA-2048 keys instead of P-256).
+    pub fn make_ca_with(dir: &std::path::Path, extra: &[&str]) {
         let st = Command::new(python())
             .arg(SCRIPT)
             .arg("--make-ca")
             .arg(dir)
+            .args(extra)
             .status()
             .unwrap();
         assert!(st.success());
+    }
+
+    /// [`PushService::start_tls`] speaking TLS 1.2 at most.
+    pub fn start_tls12(d: &Daemon, dir: &std::path::Path) -> PushService {
+        Self::start_with(d, &["--tls", dir.to_str().unwrap(), "--tls12"])
     }
 
     fn start_with(d: &Daemon, extra: &[&str]) -> PushService {
