@@ -114,6 +114,40 @@ fn os_random(buf: &mut [u8]) {
     getrandom::fill(buf).expect("the OS random number generator failed");
 }
 
+/// OS randomness fetched [`RandomPool::SIZE`] bytes at a time, each byte
+/// handed out once and wiped: call and session ids take 16 bytes each, and a
+/// `getrandom` per call was one syscall in fifteen of a relayed round trip.
+struct RandomPool {
+    buf: [u8; RandomPool::SIZE],
+    /// Bytes of `buf` already handed out (and zeroed).
+    used: usize,
+}
+
+impl RandomPool {
+    const SIZE: usize = 512;
+
+    fn new() -> Self {
+        RandomPool {
+            buf: [0; Self::SIZE],
+            used: Self::SIZE,
+        }
+    }
+
+    fn fill(&mut self, out: &mut [u8]) {
+        if out.len() > Self::SIZE / 4 {
+            return os_random(out);
+        }
+        if Self::SIZE - self.used < out.len() {
+            os_random(&mut self.buf);
+            self.used = 0;
+        }
+        let take = &mut self.buf[self.used..self.used + out.len()];
+        out.copy_from_slice(take);
+        take.fill(0);
+        self.used += out.len();
+    }
+}
+
 /// Builds everything and runs until shutdown.
 pub(crate) fn run(cfg: Config) -> Result<(), StartError> {
     let nofile = raise_nofile();
@@ -159,6 +193,10 @@ pub(crate) fn run(cfg: Config) -> Result<(), StartError> {
     let store = open_store(&cfg, &daemon_id)?;
     let listener = TcpListener::bind(cfg.listen).map_err(|e| StartError::Listen(cfg.listen, e))?;
     let local = listener.local_addr().map_err(StartError::Socket)?;
+    // Set once here: Linux copies TCP_NODELAY to every accepted socket,
+    // which saves a `setsockopt` per connection.
+    rustix::net::sockopt::set_tcp_nodelay(&listener, true)
+        .map_err(|e| StartError::Socket(e.into()))?;
     let listener = Async::new(listener).map_err(StartError::Socket)?;
     let stun_socket = match cfg.stun_listen {
         Some(addr) => {
@@ -197,7 +235,10 @@ pub(crate) fn run(cfg: Config) -> Result<(), StartError> {
             },
         },
         daemon_id.clone(),
-        Box::new(os_random),
+        {
+            let mut pool = RandomPool::new();
+            Box::new(move |buf: &mut [u8]| pool.fill(buf))
+        },
         attest.clone(),
         metrics.clone(),
         Instant::now(),
@@ -321,7 +362,7 @@ async fn drain(app: &Rc<App>) {
 
 async fn accept_loop(app: Rc<App>, listener: Async<TcpListener>) {
     loop {
-        let next = async { Some(listener.accept().await) };
+        let next = async { Some(accept(&listener).await) };
         let stop = async {
             app.shutdown.wait().await;
             None
@@ -349,6 +390,7 @@ async fn accept_loop(app: Rc<App>, listener: Async<TcpListener>) {
                     let _ = stream.get_ref().write(&per_ip_response(&app.date()));
                     continue;
                 }
+                #[cfg(not(any(target_os = "linux", target_os = "android")))]
                 let _ = stream.get_ref().set_nodelay(true);
                 #[cfg(feature = "tls")]
                 if let Some(acceptor) = app.tls.borrow().clone() {
@@ -369,6 +411,34 @@ async fn accept_loop(app: Rc<App>, listener: Async<TcpListener>) {
             }
         }
     }
+}
+
+/// Accepts one connection. On Linux it comes out of `accept4` already
+/// non-blocking and with the listener's TCP_NODELAY: two syscalls fewer per
+/// connection than `Async::accept` (an `ioctl(FIONBIO)`) and `set_nodelay`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+async fn accept(
+    listener: &Async<TcpListener>,
+) -> std::io::Result<(Async<std::net::TcpStream>, std::net::SocketAddr)> {
+    use rustix::net::{SocketFlags, acceptfrom_with};
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let (fd, peer) = listener
+        .read_with(|l| acceptfrom_with(l, flags).map_err(std::io::Error::from))
+        .await?;
+    let stream = std::net::TcpStream::from(fd);
+    let peer = match peer.map(std::net::SocketAddr::try_from) {
+        Some(Ok(a)) => a,
+        // A TCP listener only accepts IP peers; ask the socket otherwise.
+        _ => stream.peer_addr()?,
+    };
+    Ok((Async::new_nonblocking(stream)?, peer))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+async fn accept(
+    listener: &Async<TcpListener>,
+) -> std::io::Result<(Async<std::net::TcpStream>, std::net::SocketAddr)> {
+    listener.accept().await
 }
 
 /// TLS handshake in the connection's own task (bounded by `header_timeout`).
@@ -447,6 +517,27 @@ async fn stun_loop(app: Rc<App>, socket: Async<UdpSocket>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_random_pool_hands_out_each_byte_once() {
+        let mut pool = super::RandomPool::new();
+        // 16-byte ids across several refills: all distinct, the pool wiped behind.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let mut id = [0u8; 16];
+            pool.fill(&mut id);
+            assert!(seen.insert(id), "an id came out twice");
+            assert!(pool.buf[..pool.used].iter().all(|&b| b == 0));
+        }
+        // Odd sizes and ones larger than the pool hands out.
+        for n in [0usize, 1, 7, 128, 129, 1000] {
+            let mut a = vec![0u8; n];
+            let mut b = vec![0u8; n];
+            pool.fill(&mut a);
+            pool.fill(&mut b);
+            assert!(n < 8 || a != b, "{n} bytes twice the same");
+        }
+    }
+
     #[test]
     fn busy_response_is_well_framed() {
         let text = String::from_utf8(super::busy_response("D")).unwrap();

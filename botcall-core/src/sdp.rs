@@ -115,7 +115,7 @@ impl Fingerprints {
 /// [`SdpError`]: none, two for one hash function, a malformed one, too many
 /// hash functions, or no sha-256.
 pub fn fingerprints(sdp: &str) -> Result<Fingerprints, SdpError> {
-    of_chars(sdp.chars())
+    of_chars(PlainLines(sdp.chars()))
 }
 
 /// As [`fingerprints`], reading an SDP still escaped inside JSON (decoded on
@@ -125,6 +125,43 @@ pub fn fingerprints(sdp: &str) -> Result<Fingerprints, SdpError> {
 /// [`SdpError`].
 pub fn fingerprints_json(sdp: JsonStr<'_>) -> Result<Fingerprints, SdpError> {
     of_chars(sdp.chars())
+}
+
+/// Characters, and a fast way past the rest of a line that cannot be a
+/// fingerprint (most of an SDP).
+trait LineChars: Iterator<Item = char> {
+    /// Moves towards the end of the current line without passing it: the
+    /// next character is still read and is at most the line end.
+    fn skip_in_line(&mut self);
+}
+
+/// An SDP as plain text.
+struct PlainLines<'a>(core::str::Chars<'a>);
+
+impl Iterator for PlainLines<'_> {
+    type Item = char;
+    fn next(&mut self) -> Option<char> {
+        self.0.next()
+    }
+}
+
+impl LineChars for PlainLines<'_> {
+    fn skip_in_line(&mut self) {
+        let rest = self.0.as_str();
+        let at = rest
+            .bytes()
+            .position(|b| b == b'\n' || b == b'\r')
+            .unwrap_or(rest.len());
+        // `at` is an ASCII byte or the end: a char boundary.
+        self.0 = rest.get(at..).unwrap_or("").chars();
+    }
+}
+
+impl LineChars for crate::json::read::Chars<'_> {
+    fn skip_in_line(&mut self) {
+        // Inside JSON a line end is always an escape (`\n`, `\r`, `\u000a`…).
+        self.skip_to_escape();
+    }
 }
 
 /// The offer's sha-256 fingerprint ([`Fingerprints::primary`]).
@@ -152,7 +189,7 @@ fn digest_len(hash: &str) -> Option<usize> {
 
 /// The extractor: lines end at `\n` or `\r`; a line that starts with
 /// `a=fingerprint:` gives one value.
-fn of_chars(chars: impl Iterator<Item = char>) -> Result<Fingerprints, SdpError> {
+fn of_chars(mut chars: impl LineChars) -> Result<Fingerprints, SdpError> {
     let mut all: heapless::Vec<Fingerprint, MAX_FPS> = heapless::Vec::new();
     // State per line: how much of PREFIX matched, then the value collected.
     let mut matched = 0usize;
@@ -160,7 +197,15 @@ fn of_chars(chars: impl Iterator<Item = char>) -> Result<Fingerprints, SdpError>
     let mut overflow = false;
     let mut in_value = false;
     let mut dead = false;
-    for c in chars.chain(core::iter::once('\n')) {
+    loop {
+        if dead {
+            chars.skip_in_line();
+        }
+        // The text ends as if with one more line end.
+        let (c, end) = match chars.next() {
+            Some(c) => (c, false),
+            None => ('\n', true),
+        };
         if c == '\n' || c == '\r' {
             if in_value {
                 if overflow {
@@ -168,6 +213,9 @@ fn of_chars(chars: impl Iterator<Item = char>) -> Result<Fingerprints, SdpError>
                 }
                 add(&mut all, normalise(&value)?)?;
                 value.clear();
+            }
+            if end {
+                break;
             }
             matched = 0;
             in_value = false;

@@ -237,7 +237,18 @@ pub fn write_header(
 
 /// Masks or unmasks `payload` in place (the same XOR both ways).
 pub fn apply_mask(payload: &mut [u8], mask: [u8; 4]) {
-    for (i, b) in payload.iter_mut().enumerate() {
+    // Eight bytes per step (a 2 KB SDP is 256 steps, not 2,048): every
+    // chunk starts at a multiple of 8, so the mask lines up with byte 0.
+    let wide = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut chunks = payload.chunks_exact_mut(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        c.copy_from_slice(&(u64::from_ne_bytes(w) ^ wide).to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
         *b ^= mask[i & 3];
     }
 }
@@ -311,6 +322,23 @@ mod tests {
                     Sender::Client
                 };
                 assert!(parse_header(&h[..len], wrong, 100_000).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn mask_matches_the_bytewise_definition() {
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let mut plain = [0u8; 2003];
+        for (i, b) in plain.iter_mut().enumerate() {
+            *b = (i * 7 + 1) as u8;
+        }
+        for n in [0usize, 1, 3, 4, 7, 8, 9, 15, 16, 17, 2003] {
+            let mut got = plain;
+            apply_mask(&mut got[..n], mask);
+            for (i, (g, p)) in got.iter().zip(plain).enumerate() {
+                let want = if i < n { p ^ mask[i % 4] } else { p };
+                assert_eq!(*g, want, "{n} bytes, byte {i}");
             }
         }
     }

@@ -2,6 +2,7 @@
 //! [`Sink`](write::Sink).
 
 pub mod read;
+mod swar;
 pub mod write;
 
 pub use read::{Array, JsonStr, Number, Object, Value, parse, parse_object};

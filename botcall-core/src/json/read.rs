@@ -9,6 +9,7 @@
 //! parsers that disagree on `{"alg":"ES256","alg":"none"}` are an attack.
 
 use super::JsonError;
+use super::swar::{has_byte, has_less, word};
 
 /// Deepest nesting accepted (objects and arrays both count).
 pub const MAX_DEPTH: usize = 16;
@@ -195,6 +196,26 @@ impl<'a> JsonStr<'a> {
 pub struct Chars<'a> {
     s: &'a [u8],
     pos: usize,
+}
+
+impl Chars<'_> {
+    /// Skips ahead to the next escape (`\\`), or to the end: the characters
+    /// skipped are plain text. Used to pass quickly over text that does not
+    /// matter up to the next line end (always an escape inside JSON).
+    pub(crate) fn skip_to_escape(&mut self) {
+        while let Some(x) = word(self.s, self.pos) {
+            if has_byte(x, b'\\') {
+                break;
+            }
+            self.pos += 8;
+        }
+        while let Some(&b) = self.s.get(self.pos) {
+            if b == b'\\' {
+                return;
+            }
+            self.pos += 1;
+        }
+    }
 }
 
 impl Iterator for Chars<'_> {
@@ -449,6 +470,27 @@ impl<'a> Cursor<'a> {
     fn peek(&self) -> Option<u8> {
         self.s.get(self.pos).copied()
     }
+    /// Skips string bytes that need no look (no quote, backslash or control
+    /// character), 8 at a time: SDPs are kilobytes of plain text, and a
+    /// validated object is re-read once per member lookup.
+    fn skip_plain(&mut self) {
+        while let Some(x) = word(self.s, self.pos) {
+            if has_byte(x, b'"') || has_byte(x, b'\\') || has_less(x, 0x20) {
+                return;
+            }
+            self.pos += 8;
+        }
+    }
+    /// Like [`Cursor::skip_plain`] inside already-validated text (no control
+    /// characters to look for).
+    fn skip_trusted(&mut self) {
+        while let Some(x) = word(self.s, self.pos) {
+            if has_byte(x, b'"') || has_byte(x, b'\\') {
+                return;
+            }
+            self.pos += 8;
+        }
+    }
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
@@ -580,6 +622,7 @@ impl<'a> Cursor<'a> {
         let start = self.pos;
         let mut escaped = false;
         loop {
+            self.skip_plain();
             let b = self.peek().ok_or(JsonError::Eof)?;
             match b {
                 b'"' => {
@@ -672,6 +715,7 @@ impl<'a> Cursor<'a> {
                 let from = self.pos;
                 let mut escaped = false;
                 loop {
+                    self.skip_trusted();
                     match self.peek()? {
                         b'"' => break,
                         b'\\' => {
@@ -700,6 +744,7 @@ impl<'a> Cursor<'a> {
                         b'"' => {
                             self.pos += 1;
                             loop {
+                                self.skip_trusted();
                                 match self.peek()? {
                                     b'"' => break,
                                     b'\\' => self.pos += 2,
@@ -885,5 +930,43 @@ mod tests {
             r#"{"candidate":"a b","sdpMid":"0"}"#
         );
         assert_eq!(o.req_str("s").unwrap().raw(), r#"x\"y"#);
+    }
+
+    #[test]
+    fn word_at_a_time_skipping_finds_every_special_byte() {
+        // A quote, backslash escape, control character or multi-byte char at
+        // every offset around the 8-byte steps, in a string and behind it.
+        let mut doc: heapless::String<256> = heapless::String::new();
+        for k in 0..24 {
+            for (special, ok) in [("\\\"", true), ("\\n", true), ("\u{1}", false), ("é", true)] {
+                doc.clear();
+                let pad = "abcdefghijklmnopqrstuvwxyz";
+                let w = |d: &mut heapless::String<256>, t: &str| d.push_str(t).unwrap();
+                w(&mut doc, "{\"s\":\"");
+                w(&mut doc, &pad[..k]);
+                w(&mut doc, special);
+                w(&mut doc, &pad[..24 - k]);
+                w(&mut doc, "\",\"t\":[\"");
+                w(&mut doc, &pad[..k]);
+                w(&mut doc, "\"],\"u\":1}");
+                let parsed = parse_object(&doc);
+                if !ok {
+                    assert_eq!(parsed, Err(JsonError::ControlChar), "{doc:?}");
+                    continue;
+                }
+                let o = parsed.unwrap();
+                let s = o.req_str("s").unwrap();
+                assert_eq!(s.raw().len(), 24 + special.len(), "{doc:?}");
+                assert!(s.raw().ends_with(&pad[..24 - k]));
+                assert_eq!(o.opt_arr("t").unwrap().unwrap().len(), 1);
+                assert_eq!(o.opt_i64("u"), Ok(Some(1)));
+            }
+        }
+        // An unterminated long string is still an error at the end.
+        assert_eq!(parse(r#""abcdefghijklmnopqrstuvwxyz"#), Err(JsonError::Eof));
+        assert_eq!(
+            parse("\"abcdefghijklmnop\u{1f}qrstuvwxyz\""),
+            Err(JsonError::ControlChar)
+        );
     }
 }

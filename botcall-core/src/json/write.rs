@@ -236,7 +236,15 @@ pub fn escape_into<S: Sink + ?Sized>(sink: &mut S, s: &str) -> Result<(), Full> 
     sink.put(b"\"")?;
     let bytes = s.as_bytes();
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        // Tokens, ids and SDP lines are mostly plain: skip them by words.
+        let plain = super::swar::plain_run(bytes, i);
+        if plain > 0 {
+            i += plain;
+            continue;
+        }
+        i += 1;
         let esc: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -246,7 +254,7 @@ pub fn escape_into<S: Sink + ?Sized>(sink: &mut S, s: &str) -> Result<(), Full> 
             0..=0x1f => b"",
             _ => continue,
         };
-        sink.put(&bytes[run..i])?;
+        sink.put(&bytes[run..i - 1])?;
         if esc.is_empty() {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             sink.put(&[
@@ -260,7 +268,7 @@ pub fn escape_into<S: Sink + ?Sized>(sink: &mut S, s: &str) -> Result<(), Full> 
         } else {
             sink.put(esc)?;
         }
-        run = i + 1;
+        run = i;
     }
     sink.put(&bytes[run..])?;
     sink.put(b"\"")
@@ -321,5 +329,38 @@ mod tests {
             core::str::from_utf8(&out).unwrap(),
             r#"{"c":{"candidate":"x","i":0},"s":"a\u00e9"}"#
         );
+    }
+
+    #[test]
+    fn escapes_every_special_byte_at_every_offset() {
+        // The word-at-a-time skip must find a quote, backslash, control
+        // character or newline wherever it sits, and keep multi-byte text.
+        let pad = "abcdefghijklmnopqrstuvwxyz";
+        for k in 0..20 {
+            for special in ["\"", "\\", "\n", "\u{1}", "é", "\r\n"] {
+                let mut text: heapless::String<64> = heapless::String::new();
+                text.push_str(&pad[..k]).unwrap();
+                text.push_str(special).unwrap();
+                text.push_str(&pad[..20 - k]).unwrap();
+                let mut buf = [0u8; 128];
+                let mut sink = SliceSink::new(&mut buf);
+                escape_into(&mut sink, &text).unwrap();
+                let out = core::str::from_utf8(sink.as_bytes()).unwrap();
+                let mut want: heapless::String<128> = heapless::String::new();
+                want.push('"').unwrap();
+                for c in text.chars() {
+                    match c {
+                        '"' => want.push_str("\\\"").unwrap(),
+                        '\\' => want.push_str("\\\\").unwrap(),
+                        '\n' => want.push_str("\\n").unwrap(),
+                        '\r' => want.push_str("\\r").unwrap(),
+                        '\u{1}' => want.push_str("\\u0001").unwrap(),
+                        c => want.push(c).unwrap(),
+                    }
+                }
+                want.push('"').unwrap();
+                assert_eq!(out, want.as_str(), "{text:?}");
+            }
+        }
     }
 }
