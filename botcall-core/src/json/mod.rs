@@ -5,7 +5,7 @@ pub mod read;
 mod swar;
 pub mod write;
 
-pub use read::{Array, JsonStr, Number, Object, Value, parse, parse_object};
+pub use read::{Array, JsonStr, Limits, Number, Object, Value, parse, parse_object, parse_with};
 pub use write::{Sink, SliceSink, Writer};
 
 /// Why a JSON document was refused.

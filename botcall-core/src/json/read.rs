@@ -15,6 +15,9 @@ use super::swar::{has_byte, has_less, word};
 pub const MAX_DEPTH: usize = 16;
 /// Most members one object may have; bounds the duplicate-key check (O(n²)).
 pub const MAX_MEMBERS: usize = 64;
+/// Where the first keys of an object being validated start, kept for the
+/// duplicate check (messages have fewer members than this).
+const KEYS_KEPT: usize = 8;
 
 /// A validated JSON value borrowing its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +62,37 @@ pub struct Object<'a>(&'a str);
 /// string, nesting deeper than [`MAX_DEPTH`], more than [`MAX_MEMBERS`] members
 /// in an object, a duplicate key (compared after unescaping), trailing data.
 pub fn parse(input: &str) -> Result<Value<'_>, JsonError> {
+    parse_with(input, Limits::WIRE)
+}
+
+/// How [`parse_with`] bounds a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most members one object may have.
+    pub max_members: usize,
+    /// Refuse a key repeated in one object (an O(n²) check per object).
+    /// Off, the caller checks the keys it reads (e.g. into a map, in O(n))
+    /// and [`Object::get`] sees the first of equal keys.
+    pub unique_keys: bool,
+}
+
+impl Limits {
+    /// What [`parse`] applies: wire input, assumed hostile.
+    pub const WIRE: Limits = Limits {
+        max_members: MAX_MEMBERS,
+        unique_keys: true,
+    };
+}
+
+/// As [`parse`], with other [`Limits`]: an operator's file (a keys file
+/// listing thousands of agents), not wire input.
+///
+/// # Errors
+/// As [`parse`], with `limits` in place of [`MAX_MEMBERS`] and the
+/// duplicate-key check.
+pub fn parse_with(input: &str, limits: Limits) -> Result<Value<'_>, JsonError> {
     let mut c = Cursor::new(input);
+    c.limits = limits;
     c.ws();
     let v = c.value(0)?;
     c.ws();
@@ -341,8 +374,15 @@ impl<'a> Object<'a> {
         Members { c, first: true }
     }
     /// The value of `key`, if present (keys are unique after validation).
+    /// The values of other keys are stepped over, not read.
     pub fn get(&self, key: &str) -> Option<Value<'a>> {
-        self.iter().find(|(k, _)| k.eq_str(key)).map(|(_, v)| v)
+        let mut m = self.iter();
+        loop {
+            if m.next_key()?.eq_str(key) {
+                return m.c.trusted_value();
+            }
+            m.c.skip_trusted_value()?;
+        }
     }
     /// A string member; `Ok(None)` if absent.
     ///
@@ -427,9 +467,9 @@ pub struct Members<'a> {
     first: bool,
 }
 
-impl<'a> Iterator for Members<'a> {
-    type Item = (JsonStr<'a>, Value<'a>);
-    fn next(&mut self) -> Option<Self::Item> {
+impl<'a> Members<'a> {
+    /// The next key, leaving the cursor at its value.
+    fn next_key(&mut self) -> Option<JsonStr<'a>> {
         self.c.ws();
         if self.c.peek()? == b'}' {
             return None;
@@ -446,6 +486,14 @@ impl<'a> Iterator for Members<'a> {
         self.c.ws();
         self.c.pos += 1; // ':'
         self.c.ws();
+        Some(k)
+    }
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (JsonStr<'a>, Value<'a>);
+    fn next(&mut self) -> Option<Self::Item> {
+        let k = self.next_key()?;
         let v = self.c.trusted_value()?;
         Some((k, v))
     }
@@ -457,6 +505,8 @@ struct Cursor<'a> {
     src: &'a str,
     s: &'a [u8],
     pos: usize,
+    /// Applied by the validating reads only.
+    limits: Limits,
 }
 
 impl<'a> Cursor<'a> {
@@ -465,6 +515,7 @@ impl<'a> Cursor<'a> {
             src,
             s: src.as_bytes(),
             pos: 0,
+            limits: Limits::WIRE,
         }
     }
     fn peek(&self) -> Option<u8> {
@@ -481,14 +532,49 @@ impl<'a> Cursor<'a> {
             self.pos += 8;
         }
     }
-    /// Like [`Cursor::skip_plain`] inside already-validated text (no control
-    /// characters to look for).
-    fn skip_trusted(&mut self) {
-        while let Some(x) = word(self.s, self.pos) {
-            if has_byte(x, b'"') || has_byte(x, b'\\') {
-                return;
+    /// Moves from just after the opening quote of an already-validated
+    /// string to its closing quote; returns whether it holds escapes. Only
+    /// quotes stop the 8-byte steps (an SDP has an escaped line end every few
+    /// dozen bytes, and no quote): a quote after an odd run of backslashes is
+    /// escaped, and the scan goes on past it.
+    fn skip_trusted_string(&mut self) -> bool {
+        self.skip_string::<true>()
+    }
+    /// [`Cursor::skip_trusted_string`]; `TRACK`: whether to look for escapes
+    /// at all (a value stepped over needs no answer).
+    fn skip_string<const TRACK: bool>(&mut self) -> bool {
+        let from = self.pos;
+        let mut escaped = false;
+        loop {
+            while let Some(x) = word(self.s, self.pos) {
+                if has_byte(x, b'"') {
+                    break;
+                }
+                if TRACK {
+                    escaped |= has_byte(x, b'\\');
+                }
+                self.pos += 8;
             }
-            self.pos += 8;
+            // Bytewise up to the quote in this word (or the end of the text).
+            loop {
+                match self.peek() {
+                    None | Some(b'"') => break,
+                    Some(b'\\') => escaped = true,
+                    Some(_) => {}
+                }
+                self.pos += 1;
+            }
+            if self.pos >= self.s.len() {
+                return escaped;
+            }
+            let mut run = 0;
+            while self.pos - run > from && self.s.get(self.pos - run - 1) == Some(&b'\\') {
+                run += 1;
+            }
+            if run % 2 == 0 {
+                return escaped;
+            }
+            self.pos += 1;
         }
     }
     fn ws(&mut self) {
@@ -552,6 +638,7 @@ impl<'a> Cursor<'a> {
             return Ok(Value::Obj(Object(self.slice(start, self.pos))));
         }
         let mut count = 0;
+        let mut keys_at = [0usize; KEYS_KEPT];
         loop {
             self.ws();
             if self.peek() != Some(b'"') {
@@ -560,19 +647,37 @@ impl<'a> Cursor<'a> {
             let key_at = self.pos;
             let key = self.string()?;
             count += 1;
-            if count > MAX_MEMBERS {
+            if count > self.limits.max_members {
                 return Err(JsonError::TooManyMembers);
             }
-            // Compare with every earlier key of this object (already validated).
-            let mut earlier = Cursor::new(self.slice(start, key_at));
-            earlier.pos = 1;
-            let mut members = Members {
-                c: earlier,
-                first: true,
-            };
-            while let Some((k, _)) = members.next_partial() {
-                if k.eq_decoded(&key) {
-                    return Err(JsonError::DuplicateKey);
+            // Compare with every earlier key of this object (already validated):
+            // the first few are remembered, so no earlier value (a kilobytes
+            // SDP) is read again; past those, the earlier members are re-read.
+            if !self.limits.unique_keys {
+                // A file's limits: repeated keys are left to the caller.
+            } else if count <= KEYS_KEPT {
+                for &at in &keys_at[..count - 1] {
+                    let mut c = self.clone();
+                    c.pos = at;
+                    if let Some(Value::Str(k)) = c.trusted_value()
+                        && k.eq_decoded(&key)
+                    {
+                        return Err(JsonError::DuplicateKey);
+                    }
+                }
+                keys_at[count - 1] = key_at;
+            } else {
+                let mut earlier = Cursor::new(self.slice(start, key_at));
+                earlier.pos = 1;
+                earlier.limits = self.limits;
+                let mut members = Members {
+                    c: earlier,
+                    first: true,
+                };
+                while let Some((k, _)) = members.next_partial() {
+                    if k.eq_decoded(&key) {
+                        return Err(JsonError::DuplicateKey);
+                    }
                 }
             }
             self.ws();
@@ -706,6 +811,19 @@ impl<'a> Cursor<'a> {
         Ok(Number(self.slice(start, self.pos)))
     }
 
+    /// Steps over one value of validated text (a string without looking
+    /// for escapes).
+    fn skip_trusted_value(&mut self) -> Option<()> {
+        if self.peek()? == b'"' {
+            self.pos += 1;
+            self.skip_string::<false>();
+            self.peek()?;
+            self.pos += 1;
+            return Some(());
+        }
+        self.trusted_value().map(|_| ())
+    }
+
     /// Reads one value from text that [`Cursor::value`] already accepted.
     fn trusted_value(&mut self) -> Option<Value<'a>> {
         let start = self.pos;
@@ -713,18 +831,8 @@ impl<'a> Cursor<'a> {
             b'"' => {
                 self.pos += 1;
                 let from = self.pos;
-                let mut escaped = false;
-                loop {
-                    self.skip_trusted();
-                    match self.peek()? {
-                        b'"' => break,
-                        b'\\' => {
-                            escaped = true;
-                            self.pos += 2;
-                        }
-                        _ => self.pos += 1,
-                    }
-                }
+                let escaped = self.skip_trusted_string();
+                self.peek()?;
                 let raw = self.slice(from, self.pos);
                 self.pos += 1;
                 Some(Value::Str(JsonStr { raw, escaped }))
@@ -743,14 +851,8 @@ impl<'a> Cursor<'a> {
                         }
                         b'"' => {
                             self.pos += 1;
-                            loop {
-                                self.skip_trusted();
-                                match self.peek()? {
-                                    b'"' => break,
-                                    b'\\' => self.pos += 2,
-                                    _ => self.pos += 1,
-                                }
-                            }
+                            self.skip_trusted_string();
+                            self.peek()?;
                         }
                         _ => {}
                     }
@@ -814,7 +916,10 @@ impl<'a> Members<'a> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
+    use std::format;
+    use std::string::String;
 
     #[test]
     fn accepts_plain_documents() {
@@ -907,6 +1012,33 @@ mod tests {
         }
         many.push('}').unwrap();
         assert_eq!(parse(&many), Err(JsonError::TooManyMembers));
+        // A file's limits: more members, repeated keys left to the caller.
+        let file = Limits {
+            max_members: MAX_MEMBERS + 1,
+            unique_keys: false,
+        };
+        let Ok(Value::Obj(o)) = parse_with(&many, file) else {
+            panic!("refused under file limits");
+        };
+        assert_eq!(o.iter().count(), MAX_MEMBERS + 1);
+        let twice = r#"{"a":1,"a":2}"#;
+        assert_eq!(parse(twice), Err(JsonError::DuplicateKey));
+        let Ok(Value::Obj(o)) = parse_with(twice, file) else {
+            panic!("refused under file limits");
+        };
+        assert_eq!(o.iter().count(), 2);
+        assert_eq!(
+            parse_with(r#"{"a":1,}"#, file).map(|_| ()),
+            Err(JsonError::Syntax(7))
+        );
+        let one = Limits {
+            max_members: 1,
+            unique_keys: true,
+        };
+        assert_eq!(
+            parse_with(r#"{"a":1,"b":2}"#, one),
+            Err(JsonError::TooManyMembers)
+        );
     }
 
     #[test]
@@ -968,5 +1100,51 @@ mod tests {
             parse("\"abcdefghijklmnop\u{1f}qrstuvwxyz\""),
             Err(JsonError::ControlChar)
         );
+    }
+
+    #[test]
+    fn duplicates_found_past_the_remembered_keys() {
+        // More members than KEYS_KEPT: the late duplicate of an early key, and
+        // of a late one, are both found.
+        let mut o = String::from("{");
+        for i in 0..KEYS_KEPT + 3 {
+            o += &format!("\"k{i}\":\"v\\\"{i}\",");
+        }
+        let early = format!("{o}\"k1\":0}}");
+        let late = format!("{o}\"k{}\":0}}", KEYS_KEPT + 1);
+        let fine = format!("{o}\"z\":0}}");
+        assert_eq!(parse(&early), Err(JsonError::DuplicateKey));
+        assert_eq!(parse(&late), Err(JsonError::DuplicateKey));
+        assert!(parse(&fine).is_ok());
+    }
+
+    #[test]
+    fn stepping_over_strings_agrees_with_reading_them() {
+        // Escaped quotes and backslash runs at every offset of the 8-byte
+        // steps: `get` (which steps over other values) finds what the
+        // member iterator (which reads them) finds, and `escaped` is exact.
+        let pieces = [r#"\""#, r"\\", r#"\\\""#, r"\n", "x", r"\\\\", r#"\"\""#];
+        for pad in 0..17 {
+            for a in pieces {
+                for b in pieces {
+                    let filler = "y".repeat(pad);
+                    let text = format!(
+                        r#"{{"s":"{filler}{a}{filler}{b}","t":"{filler}","u":[{{"v":"{a}"}}],"w":1}}"#
+                    );
+                    let Ok(Value::Obj(o)) = parse(&text) else {
+                        panic!("{text}")
+                    };
+                    for (k, v) in o.iter() {
+                        let key = k.raw();
+                        assert_eq!(o.get(key), Some(v), "{key} in {text}");
+                        if let Value::Str(s) = v {
+                            assert_eq!(s.has_escapes(), s.raw().contains('\\'), "{text}");
+                        }
+                    }
+                    assert_eq!(o.get("w"), Some(Value::Num(Number("1"))));
+                    assert_eq!(o.get("nope"), None);
+                }
+            }
+        }
     }
 }
