@@ -15,7 +15,9 @@ Run it as `benches/run [--quick]` from the project root (see benches/README.md).
          and 50,000 over 3 processes (ulimit -Hn is 20000 per process).
   relay  caller→daemon→bot→daemon→caller round trips while 10k idle bots are connected:
          relay_latency.py (Python client, botcall adapter) and botload's Go client; PeerJS
-         (the other reference, with 10k idle wsload sockets) when installed, in full mode.
+         (the other reference, with 10k idle wsload sockets) when installed, in full mode;
+         and the floor: the Go client against `botload floor`, a server doing only the socket
+         operations botcalld does per round trip (the kernel's share, no user-space work).
 
 Everything listens on / dials 127.0.0.0/8 only; every process started is tracked by PID,
 gets PR_SET_PDEATHSIG, and is ended (SIGTERM, then SIGKILL) at the end of its phase, on
@@ -647,14 +649,19 @@ def phase_relay(a, keys_dir, res):
     reps = 1 if a.quick else 3
     port = free_port(18900)
     bp = start_botcalld("relay.botcalld", port, keys, extra=["--max-connections", "20000", "--ws-rate", "0"])
+    # The floor (`botload floor`): the same Go client against a server doing only the socket
+    # operations botcalld does per round trip (what the kernel alone costs), same run, interleaved.
+    fport = free_port(18950)
+    fp = start([BOTLOAD, "floor", "-addr", f"127.0.0.1:{fport}", "-max-run", "1200s"], "relay.floor")
     loads = []
     try:
+        wait_port(fport, proc=fp)
         loads, ready = start_bots("botcalld", a.relay_idle, [port], keys_dir, a.per_loadgen, a.dial_rate,
                                   900, "relay")
         out["idle_ready"] = ready
         time.sleep(5)
         bots = mint(keys_dir, os.path.join(TMP, "relay.bots"), "hs", "bench-rl-b-", 8)
-        py, go = [], []
+        py, go, floor = [], [], []
         for rep in range(reps):
             jf = os.path.join(TMP, f"relay.py.{rep}.json")
             cmd = [VENV_PY, os.path.join(HERE, "relay_latency.py"), "--adapter", "botcall",
@@ -669,17 +676,25 @@ def phase_relay(a, keys_dir, res):
                      "-pairs", "4", "-n", str(n), "-warmup", str(warm), "-server-pid", str(bp.pid)],
                     timeout=240).stdout.strip().splitlines()[-1]
             go.append(json.loads(g))
+            fl = run([BOTLOAD, "relay", "-url", f"ws://127.0.0.1:{fport}/v1/ws", "-bots", bots,
+                      "-pairs", "4", "-n", str(n), "-warmup", str(warm), "-server-pid", str(fp.pid)],
+                     timeout=240).stdout.strip().splitlines()[-1]
+            floor.append(json.loads(fl))
+            log(f"relay rep {rep}: floor (Go client) p50 {floor[-1]['p50_us']:.0f} us "
+                f"cpu {floor[-1].get('server_cpu_us_per_rt', 0):.1f} us/rt")
             log(f"relay rep {rep}: python p50 {py[-1]['p50_us']} p99 {py[-1]['p99_us']} max {py[-1]['max_us']} us "
                 f"cpu {py[-1].get('server_cpu_us_per_rt_net_of_idle')} us/rt; go p50 {go[-1]['p50_us']:.0f} "
                 f"p99 {go[-1]['p99_us']:.0f} max {go[-1]['max_us']:.0f} us cpu {go[-1].get('server_cpu_us_per_rt', 0):.0f} us/rt")
         out["botcalld_python"] = py
         out["botcalld_go"] = go
+        out["floor_go"] = floor
         mt = http_get(f"http://127.0.0.1:{port}/metrics")
         out["bots_online_during"] = metric(mt, 'botcall_ws_open{role="bot"}')
         out["idle_done"] = stop_bots(loads)
     finally:
         stop_bots(loads)
         stop(bp)
+        stop(fp)
     if a.peerjs:
         cli = os.path.join(PEERJS_DIR, "node_modules", "peer", "dist", "bin", "peerjs.js")
         if not os.path.exists(cli):
@@ -1003,6 +1018,16 @@ def build_table(res):
         row("relay p50 / p99 / max µs (Go client, less client overhead)",
             f"{fmt(med(go, 'p50_us'), 0)} / {fmt(gp99, 0)} / {fmt(med(go, 'max_us'), 0)}", None,
             goal="p99 < 1000", met=yes(gp99 is not None and gp99 < 1000), r="–")
+        fl = rl.get("floor_go") or []
+        if fl:
+            fcpu, gcpu = med(fl, "server_cpu_us_per_rt"), med(go, "server_cpu_us_per_rt")
+            row("relay server CPU µs/round trip, Go client (ref = floor: `botload floor`, the same socket "
+                "operations and nothing else)", gcpu, fcpu, goal="info", met="info")
+            pcpu = med(pj, "server_cpu_us_per_rt_net_of_idle")
+            row("relay floor: server CPU µs/round trip (Go client) vs PeerJS's (ref; Python client): "
+                "the kernel's share of ¼ of PeerJS", fcpu, pcpu, goal="info", met="info")
+            row("relay floor p50 µs (Go client; ref = botcalld, Go client)", med(fl, "p50_us"), med(go, "p50_us"),
+                nd=0)
     at = res.get("attack", {})
     if at.get("quiet"):
         q = at["quiet"]

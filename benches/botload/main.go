@@ -34,6 +34,10 @@
 //	                           openids (new self-certifying ids), partial (half-sent messages and
 //	                           bodies), ice (candidate flood at a ringing bot); prints one JSON line
 //	                           with what was sent and how the daemon answered.
+//	floor    -addr 127.0.0.1:PORT -max-run D
+//	                           the relay's kernel floor (floor.go): a single-threaded epoll server doing
+//	                           only the socket operations botcalld does per `relay` round trip; prints
+//	                           LISTEN PORT. Measure it with `relay -server-pid`.
 //
 // Every URL and source address must be on 127.0.0.0/8; every mode has a hard -max-run.
 package main
@@ -800,7 +804,7 @@ func maxInt(a, b int) int {
 
 func main() {
 	if len(os.Args) < 2 {
-		die("usage: botload setup|mint|register|ws|relay|lookup|attack [flags]")
+		die("usage: botload setup|mint|register|ws|relay|lookup|attack|floor [flags]")
 	}
 	switch os.Args[1] {
 	case "setup":
@@ -820,6 +824,8 @@ func main() {
 		lookupMode(os.Args[2:])
 	case "attack":
 		attackMode(os.Args[2:])
+	case "floor":
+		floorMode(os.Args[2:])
 	default:
 		die("unknown mode %q", os.Args[1])
 	}
