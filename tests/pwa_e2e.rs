@@ -73,6 +73,27 @@ fn the_pwa_is_installable_and_loads_offline() {
         "installable.mjs",
         &["--url", &url, "--pid", &pid, "--shot", &shot],
     );
+    // Chromium accepts gzip: the shell's text came compressed (and decoded
+    // to a working page, which the rest of this test and the call tests use).
+    let got = r["encodings"].as_array().unwrap();
+    let text: Vec<_> = got
+        .iter()
+        .filter(|e| {
+            // Shell files (the API's JSON, e.g. /agents, is not embedded).
+            let path = e["path"].as_str().unwrap();
+            (path == "/" || path.contains('.')) && !path.ends_with(".png")
+        })
+        .collect();
+    for path in ["/", "/app/main.js", "/app.css"] {
+        assert!(
+            text.iter().any(|e| e["path"] == path),
+            "{path} not fetched: {got:?}"
+        );
+    }
+    assert!(
+        text.iter().all(|e| e["encoding"] == "gzip"),
+        "text not gzipped: {got:?}"
+    );
     let m = &r["manifest"];
     assert_eq!(m["name"], "BotCall");
     assert_eq!(m["display"], "standalone");

@@ -3,6 +3,7 @@
 
 pub(crate) mod agent_card;
 pub(crate) mod conn;
+mod inflate;
 pub mod request;
 pub(crate) mod routes;
 pub(crate) mod static_files;

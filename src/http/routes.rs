@@ -160,7 +160,11 @@ async fn dispatch(
         "ws" => Response::error(426, "upgrade_required", "this endpoint speaks WebSocket")
             .with_header("upgrade", "websocket"),
         "jwks" | "healthz" | "metrics" => method_not_allowed("GET, HEAD"),
-        _ if is_get(req) => static_files::serve(path, req.header("if-none-match")),
+        _ if is_get(req) => static_files::serve(
+            path,
+            req.header("if-none-match"),
+            req.header("accept-encoding"),
+        ),
         _ => Response::error(404, "not_found", "no such route"),
     }
 }

@@ -1,6 +1,7 @@
 // The PWA is installable and works offline: manifest fields valid, icons
 // served at their declared sizes, service worker registered and controlling
-// the page, and after the daemon is killed the shell still loads.
+// the page, and after the daemon is killed the shell still loads. Records
+// the Content-Encoding of every shell file Chromium fetched from the daemon.
 // Usage: node installable.mjs --url http://127.0.0.1:PORT --pid DAEMON_PID --shot FILE
 import { args, launch, until, report } from './lib.mjs';
 
@@ -9,6 +10,12 @@ const { context, done } = await launch();
 const out = {};
 try {
   const page = context.pages()[0] || (await context.newPage());
+  out.encodings = [];
+  page.on('response', async (r) => {
+    if (r.fromServiceWorker() || !r.url().startsWith(a.url) || r.status() !== 200) return;
+    const h = await r.allHeaders();
+    out.encodings.push({ path: new URL(r.url()).pathname, type: h['content-type'] || '', encoding: h['content-encoding'] || null });
+  });
   await page.goto(`${a.url}/`);
   out.title = await page.title();
   out.manifestHref = await page.getAttribute('link[rel=manifest]', 'href');
