@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use async_io::Timer;
 use botcall_core::protocol::{self, Codecs};
-use futures_lite::{FutureExt, StreamExt};
+use futures_lite::FutureExt;
 
 use crate::app::App;
 use crate::auth::attest::MAX_JWKS_KEYS;
 use crate::signal::remote;
+use crate::store::client::PubSub;
 use crate::store::redis::{LIVENESS_EVERY, RedisStore, channel};
 use crate::store::{AgentStore, Record};
 use crate::{log_info, log_warn};
@@ -150,12 +151,7 @@ async fn subscriber_loop(app: Rc<App>) {
             return;
         }
         let Some(store) = redis(&app) else { return };
-        let sub = async {
-            let mut ps = store.client().get_async_pubsub().await?;
-            ps.subscribe(&ch).await?;
-            Ok::<_, redis::RedisError>(ps)
-        };
-        let mut ps = match sub.await {
+        let mut ps = match PubSub::subscribe(store.target(), &ch).await {
             Ok(ps) => ps,
             Err(_) => {
                 stop_or_sleep(&app, backoff).await;
@@ -164,17 +160,15 @@ async fn subscriber_loop(app: Rc<App>) {
             }
         };
         backoff = Duration::from_millis(250);
-        let mut stream = ps.on_message();
         loop {
-            let next = async { stream.next().await };
+            let next = async { ps.message().await.ok() };
             let stop = async {
                 app.shutdown.wait().await;
                 None
             };
-            let Some(msg) = next.or(stop).await else {
+            let Some(payload) = next.or(stop).await else {
                 break;
             };
-            let payload: Vec<u8> = msg.get_payload_bytes().to_vec();
             let Ok(text) = std::str::from_utf8(&payload) else {
                 app.metrics.remote_messages.inc("invalid");
                 continue;

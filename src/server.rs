@@ -69,7 +69,11 @@ fn raise_nofile() -> u64 {
 
 /// The configured store; Redis must be reachable at start unless
 /// `redis_fallback_local` allows starting on the memory store.
-fn open_store(cfg: &Config, me: &DaemonId) -> Result<Store, StartError> {
+fn open_store(
+    cfg: &Config,
+    me: &DaemonId,
+    ex: &Rc<LocalExecutor<'static>>,
+) -> Result<Store, StartError> {
     let now = crate::app::Clock::new().unix();
     // The share only keys-file agents may use (`reserved_agents` percent).
     let reserved = cfg.max_agents / 100 * usize::from(cfg.reserved_agents)
@@ -86,6 +90,7 @@ fn open_store(cfg: &Config, me: &DaemonId) -> Result<Store, StartError> {
         match async_io::block_on(crate::store::redis::RedisStore::connect(
             &cfg.store,
             me.clone(),
+            ex.clone(),
         )) {
             Ok(s) => Ok(Store::Redis(Box::new(s))),
             Err(e) if cfg.redis_fallback_local => {
@@ -101,11 +106,24 @@ fn open_store(cfg: &Config, me: &DaemonId) -> Result<Store, StartError> {
     }
     #[cfg(not(feature = "redis"))]
     {
-        let _ = me;
+        let _ = (me, ex);
         Err(StartError::Store(format!(
             "store `{}`: this build has no Redis support (feature `redis`)",
             cfg.store
         )))
+    }
+}
+
+/// The store in use, for the log: a Redis URL without its password.
+fn store_name(app: &App) -> String {
+    #[cfg(feature = "redis")]
+    if let Some(r) = app.store.redis() {
+        return r.url.clone();
+    }
+    if app.cfg.store == "memory" {
+        "memory".into()
+    } else {
+        "memory (local-only: Redis was unreachable)".into()
     }
 }
 
@@ -190,7 +208,8 @@ pub(crate) fn run(cfg: Config) -> Result<(), StartError> {
         .as_str()
         .into()
     };
-    let store = open_store(&cfg, &daemon_id)?;
+    let ex = Rc::new(LocalExecutor::new());
+    let store = open_store(&cfg, &daemon_id, &ex)?;
     let listener = TcpListener::bind(cfg.listen).map_err(|e| StartError::Listen(cfg.listen, e))?;
     let local = listener.local_addr().map_err(StartError::Socket)?;
     // Set once here: Linux copies TCP_NODELAY to every accepted socket,
@@ -244,7 +263,6 @@ pub(crate) fn run(cfg: Config) -> Result<(), StartError> {
         Instant::now(),
     );
     let auth = Auth::new(&cfg, keys);
-    let ex = Rc::new(LocalExecutor::new());
     #[cfg(feature = "tls")]
     let tls = match (&cfg.tls_cert, &cfg.tls_key) {
         (Some(c), Some(k)) => Some(crate::net::tls::load(c, k).map_err(StartError::Tls)?),
@@ -265,14 +283,16 @@ pub(crate) fn run(cfg: Config) -> Result<(), StartError> {
         push,
         ex.clone(),
     ));
-    async_io::block_on(crate::push::task::start(&app)).map_err(StartError::Push)?;
+    // On the executor: a Redis store's requests are answered through its
+    // connection's driver task.
+    async_io::block_on(ex.run(crate::push::task::start(&app))).map_err(StartError::Push)?;
     #[cfg(feature = "tls")]
     {
         *app.tls.borrow_mut() = tls;
     }
 
     log_info!(
-        "botcalld {} listening on {}://{local} (ws /v1/ws){}; store {}, {} agents max, {} keys, pwa {} bytes",
+        "botcalld {} listening on {}://{local} (ws /v1/ws){}; store {}, {} agents max, {} keys, pwa {} bytes ({} embedded)",
         env!("CARGO_PKG_VERSION"),
         if app.cfg.tls_cert.is_some() {
             "https"
@@ -284,10 +304,11 @@ pub(crate) fn run(cfg: Config) -> Result<(), StartError> {
             .and_then(|s| s.get_ref().local_addr().ok())
             .map(|a| format!(", STUN udp {a}"))
             .unwrap_or_default(),
-        app.cfg.store,
+        store_name(&app),
         app.cfg.max_agents,
         app.auth.key_count(),
-        crate::http::static_files::total_bytes(),
+        crate::http::static_files::plain_bytes(),
+        crate::http::static_files::embedded_bytes(),
     );
     log_info!(
         "agent table: {} slots of {} bytes reserved (pages are touched only as agents arrive)",

@@ -389,22 +389,7 @@ fn unreachable_redis_at_start_is_a_clear_error() {
         .unwrap()
         .port();
     let url = format!("redis://127.0.0.1:{port}/0");
-    let dir = TempDir::new("noredis");
-    let out = std::process::Command::new(BIN)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--stun-listen",
-            "off",
-            "--store",
-            &url,
-        ])
-        .arg("--state-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_start(&url);
     assert!(err.contains("cannot reach Redis"), "{err}");
     // Unless told to start local-only.
     let d = Daemon::start(&["--store", &url, "--redis-fallback-local"]);
@@ -586,4 +571,154 @@ fn a_bot_that_drops_and_comes_back_elsewhere_within_the_grace_keeps_its_call() {
         json!({"type": "hangup", "call_id": id, "reason": "done"}),
     );
     assert_eq!(hangup_of(&mut c, &id), "done");
+}
+
+/// Sends each command (words) to Redis on `port` over one plain socket and
+/// returns the first line of each answer (`+OK`, `:1`, `-ERR ...`).
+fn redis_raw(port: u16, cmds: &[&[&str]]) -> Vec<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(WAIT_FLOOR)).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    cmds.iter()
+        .map(|words| {
+            let mut out = format!("*{}\r\n", words.len());
+            for a in *words {
+                out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+            }
+            w.write_all(out.as_bytes()).unwrap();
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
+/// Starts a daemon on `url` expecting it to refuse; its stderr.
+fn refused_start(url: &str) -> String {
+    let dir = TempDir::new("badredis");
+    let out = std::process::Command::new(BIN)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--stun-listen",
+            "off",
+            "--store",
+            url,
+        ])
+        .arg("--state-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{url} started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_password_protected_redis_and_its_database_number_come_from_the_url() {
+    let redis = RedisServer::start();
+    let port = redis.port;
+    assert_eq!(
+        redis_raw(
+            port,
+            &[
+                &[
+                    "ACL",
+                    "SETUSER",
+                    "bob",
+                    "on",
+                    ">b0b pass",
+                    "~*",
+                    "&*",
+                    "+@all"
+                ],
+                &["CONFIG", "SET", "requirepass", "s3cr@t"],
+            ]
+        ),
+        ["+OK", "+OK"]
+    );
+    // Password only (AUTH pass), %-escaped; a user and a password (AUTH
+    // user pass); both on database 3 (SELECT 3).
+    let a = Daemon::start(&["--store", &format!("redis://:s3cr%40t@127.0.0.1:{port}/3")]);
+    let b = Daemon::start(&[
+        "--store",
+        &format!("redis://bob:b0b%20pass@127.0.0.1:{port}/3"),
+    ]);
+    let k = Keys::new();
+    let r = register(
+        &a,
+        &token(&k.hs, "hs-bot-2", 300),
+        r#"{"agent_id":"hs-bot-2"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A call from A to a bot on B: B's subscriber connection is
+    // authenticated too.
+    let (mut bot_ws, _) = bot(&b, &token(&k.hs, "hs-bot", 300));
+    assert_eq!(online(&a, "hs-bot"), Some(true));
+    let (mut c, id) = call_across(&a, &mut bot_ws, true);
+    send(
+        &mut bot_ws,
+        json!({"type": "hangup", "call_id": id, "reason": "bye"}),
+    );
+    assert_eq!(recv(&mut c)["type"], "hangup");
+    assert_eq!(
+        redis_raw(
+            port,
+            &[
+                &["AUTH", "s3cr@t"],
+                &["EXISTS", "bc:a:hs-bot-2"],
+                &["SELECT", "3"],
+                &["EXISTS", "bc:a:hs-bot-2"],
+                &["EXISTS", "bc:a:hs-bot"],
+            ]
+        ),
+        ["+OK", ":0", "+OK", ":1", ":1"]
+    );
+    assert!(a.log().contains("redis://:***@127.0.0.1"), "{}", a.log());
+    assert!(!a.log().contains("s3cr"), "the password is not logged");
+    assert!(!b.log().contains("b0b"), "the password is not logged");
+
+    // A wrong password stops the start, with the reason and without it.
+    let err = refused_start(&format!("redis://:wrong-pw@127.0.0.1:{port}/0"));
+    assert!(err.contains("cannot reach Redis"), "{err}");
+    assert!(err.contains("WRONGPASS"), "{err}");
+    assert!(!err.contains("wrong-pw"), "{err}");
+}
+
+#[test]
+fn unusable_store_urls_stop_the_start_naming_the_option() {
+    for (url, why) in [
+        ("rediss://127.0.0.1:6379/0", "store"),
+        ("unix:///run/redis.sock", "store"),
+        ("redis://127.0.0.1:6379/x", "database must be a number"),
+        ("redis://127.0.0.1:99999/0", "bad port"),
+    ] {
+        let err = refused_start(url);
+        assert!(err.contains(why) && err.contains("store"), "{url}: {err}");
+    }
+}
+
+#[test]
+fn scripts_flushed_from_redis_are_sent_again() {
+    let redis = RedisServer::start();
+    let a = daemon(&redis, &[]);
+    let k = Keys::new();
+    let reg = |id: &str| {
+        register(
+            &a,
+            &token(&k.hs, id, 300),
+            &format!(r#"{{"agent_id":"{id}"}}"#),
+        )
+        .status
+    };
+    assert_eq!(reg("hs-bot"), 200);
+    // Redis forgets every script (as after a restart with the data kept):
+    // EVALSHA answers NOSCRIPT, and the daemon sends the script itself.
+    assert_eq!(redis_raw(redis.port, &[&["SCRIPT", "FLUSH"]]), ["+OK"]);
+    assert_eq!(a.get("/lookup/hs-bot").status, 200);
+    assert_eq!(reg("hs-bot-2"), 200);
+    assert_eq!(a.get("/lookup/hs-bot-2").status, 200);
+    assert_eq!(a.get("/healthz").json()["store_up"], true);
+    assert_eq!(a.metric("botcall_redis_up"), 1.0);
 }

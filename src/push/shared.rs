@@ -14,12 +14,13 @@
 use std::collections::HashMap;
 
 use botcall_core::id::AgentId;
-use redis::{Script, Value};
 
 use super::subs::{Caps, Events, Sub, SubError};
 use super::vapid::b64url;
 use crate::store::StoreError;
+use crate::store::client::Script;
 use crate::store::redis::RedisStore;
+use crate::store::resp::{Cmd, Reply};
 
 const UPSERT: &str = r#"
 local pa = 'bc:pa:' .. ARGV[2]
@@ -81,13 +82,8 @@ end
 return out
 "#;
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::SimpleString(s) => s.clone(),
-        Value::Int(i) => i.to_string(),
-        _ => String::new(),
-    }
+fn text(v: &Reply) -> String {
+    v.text()
 }
 
 fn b64_array<const N: usize>(s: &str) -> Option<[u8; N]> {
@@ -99,7 +95,7 @@ fn b64_array<const N: usize>(s: &str) -> Option<[u8; N]> {
 }
 
 /// A subscription from its hash fields (plus `id`).
-fn sub_of(fields: &[Value]) -> Option<Sub> {
+fn sub_of(fields: &[Reply]) -> Option<Sub> {
     let mut m = HashMap::new();
     for kv in fields.chunks(2) {
         if let [k, v] = kv {
@@ -131,7 +127,7 @@ pub(crate) async fn upsert(
     now: u64,
 ) -> Result<(String, bool), SubError> {
     let script = Script::new(UPSERT);
-    let reply: Vec<Value> = r
+    let reply = r
         .run(async |c| {
             script
                 .prepare_invoke()
@@ -147,11 +143,12 @@ pub(crate) async fn upsert(
                 .arg(caps.total)
                 .arg(caps.per_agent)
                 .arg(caps.per_client)
-                .invoke_async(c)
+                .invoke(c)
                 .await
         })
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)?
+        .into_array();
     match reply.first().map(text).as_deref() {
         Some("OK") => Ok((
             reply.get(1).map(text).unwrap_or_default(),
@@ -172,33 +169,34 @@ pub(crate) async fn remove(
     endpoint: &str,
 ) -> Result<bool, SubError> {
     let script = Script::new(REMOVE);
-    let n: i64 = r
+    let n = r
         .run(async |c| {
             script
                 .prepare_invoke()
                 .arg(id)
                 .arg(agent)
                 .arg(endpoint)
-                .invoke_async(c)
+                .invoke(c)
                 .await
         })
         .await
         .map_err(unavailable)?;
-    Ok(n == 1)
+    Ok(n.int() == 1)
 }
 
 /// One subscription by id.
 pub(crate) async fn get(r: &RedisStore, id: &str, now: u64) -> Result<Option<Sub>, SubError> {
     let key = format!("bc:ps:{id}");
-    let mut fields: Vec<Value> = r
-        .run(async |c| redis::cmd("HGETALL").arg(&key).query_async(c).await)
+    let mut fields = r
+        .run(async |c| c.query(Cmd::new("HGETALL").arg(&key)).await)
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)?
+        .into_array();
     if fields.is_empty() {
         return Ok(None);
     }
-    fields.push(Value::SimpleString("id".into()));
-    fields.push(Value::SimpleString(id.into()));
+    fields.push(Reply::Status("id".into()));
+    fields.push(Reply::Status(id.into()));
     Ok(sub_of(&fields).filter(|s| s.expires > now))
 }
 
@@ -211,21 +209,22 @@ pub(crate) async fn for_agent(
     max: usize,
 ) -> Result<Vec<Sub>, SubError> {
     let script = Script::new(FOR_AGENT);
-    let rows: Vec<Vec<Value>> = r
+    let rows = r
         .run(async |c| {
             script
                 .prepare_invoke()
                 .arg(agent)
                 .arg(now + 1)
                 .arg(max)
-                .invoke_async(c)
+                .invoke(c)
                 .await
         })
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)?
+        .into_array();
     Ok(rows
-        .iter()
-        .filter_map(|f| sub_of(f))
+        .into_iter()
+        .filter_map(|f| sub_of(&f.into_array()))
         .filter(|s| s.events.has(event))
         .collect())
 }
@@ -237,34 +236,37 @@ pub(crate) async fn debounce(r: &RedisStore, agent: &str, secs: u64) -> Result<b
         return Ok(true);
     }
     let key = format!("bc:pon:{agent}");
-    let set: Option<String> = r
+    let set = r
         .run(async |c| {
-            redis::cmd("SET")
-                .arg(&key)
-                .arg(1)
-                .arg("NX")
-                .arg("EX")
-                .arg(secs)
-                .query_async(c)
-                .await
+            c.query(
+                Cmd::new("SET")
+                    .arg(&key)
+                    .arg(1u64)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(secs),
+            )
+            .await
         })
         .await
         .map_err(unavailable)?;
-    Ok(set.is_some())
+    Ok(set != Reply::Nil)
 }
 
 /// The cluster's VAPID key: ours (`local`, a private JWK) if none is
 /// stored yet, else the stored one, which every daemon then uses.
 pub(crate) async fn cluster_vapid_key(r: &RedisStore, local: &str) -> Result<String, StoreError> {
     let local = local.to_string();
-    r.run(async |c| {
-        let _: Option<String> = redis::cmd("SET")
-            .arg("bc:push:vapid")
-            .arg(&local)
-            .arg("NX")
-            .query_async(c)
-            .await?;
-        redis::cmd("GET").arg("bc:push:vapid").query_async(c).await
-    })
-    .await
+    let key = r
+        .run(async |c| {
+            c.query(Cmd::new("SET").arg("bc:push:vapid").arg(&local).arg("NX"))
+                .await?;
+            c.query(Cmd::new("GET").arg("bc:push:vapid")).await
+        })
+        .await?;
+    match key {
+        Reply::Bulk(_) => Ok(text(&key)),
+        // Gone between SET NX and GET (a flush): ours.
+        _ => Ok(local),
+    }
 }

@@ -9,6 +9,7 @@ use std::hash::{BuildHasher, RandomState};
 
 use botcall_core::b64;
 use botcall_core::id::AgentId;
+use botcall_core::json::{self, Object, Value};
 
 use super::ece;
 
@@ -240,11 +241,14 @@ pub(crate) struct SubRequest {
     pub(crate) events: Events,
 }
 
-fn b64_field<const N: usize>(v: &serde_json::Value, name: &str) -> Result<[u8; N], SubError> {
-    let text = v
-        .as_str()
-        .ok_or_else(|| SubError::BadField(format!("keys.{name} must be a base64url string")))?;
+fn b64_field<const N: usize>(v: Option<Value<'_>>, name: &str) -> Result<[u8; N], SubError> {
+    let Some(Value::Str(text)) = v else {
+        return Err(SubError::BadField(format!(
+            "keys.{name} must be a base64url string"
+        )));
+    };
     // Browsers write base64url without padding; some libraries add it.
+    let text = text.to_string();
     let text = text.trim_end_matches('=');
     let mut buf = [0u8; 100];
     let bytes = if text.len() <= 132 {
@@ -264,6 +268,21 @@ fn b64_field<const N: usize>(v: &serde_json::Value, name: &str) -> Result<[u8; N
     })
 }
 
+/// A string member, unescaped; `None` if absent or not a string.
+fn str_member(o: Option<Object<'_>>, key: &str) -> Option<String> {
+    match o?.get(key)? {
+        Value::Str(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+fn obj(v: Option<Value<'_>>) -> Option<Object<'_>> {
+    match v? {
+        Value::Obj(o) => Some(o),
+        _ => None,
+    }
+}
+
 impl SubRequest {
     /// Parses and checks a request body; `with_keys` for `POST`.
     pub(crate) fn parse(
@@ -272,31 +291,29 @@ impl SubRequest {
         allow_loopback: bool,
     ) -> Result<SubRequest, SubError> {
         let bad = |m: &str| SubError::BadField(m.to_string());
-        let v: serde_json::Value =
-            serde_json::from_slice(body).map_err(|_| bad("body is not JSON"))?;
-        let agent = v
-            .get("agent_id")
-            .and_then(|a| a.as_str())
-            .ok_or_else(|| bad("agent_id must be a string"))?;
-        let agent = AgentId::new(agent)
+        let text = std::str::from_utf8(body).map_err(|_| bad("body is not UTF-8 JSON"))?;
+        let v = json::parse(text).map_err(|e| bad(&format!("body is not JSON: {e}")))?;
+        let top = obj(Some(v));
+        let agent = str_member(top, "agent_id").ok_or_else(|| bad("agent_id must be a string"))?;
+        let agent = AgentId::new(&agent)
             .map_err(|_| bad("agent_id: 1-64 characters of A-Z a-z 0-9 . _ -"))?;
         // The subscription object, or (DELETE) just its endpoint.
-        let sub = v.get("subscription").unwrap_or(&v);
-        let endpoint = sub
-            .get("endpoint")
-            .and_then(|e| e.as_str())
+        let sub = match top.and_then(|t| t.get("subscription")) {
+            Some(s) => obj(Some(s)),
+            None => top,
+        };
+        let endpoint = str_member(sub, "endpoint")
             .ok_or_else(|| bad("subscription.endpoint must be a string"))?;
-        Endpoint::parse(endpoint, allow_loopback)?;
+        Endpoint::parse(&endpoint, allow_loopback)?;
         let mut events = Events::default();
         if with_keys {
-            let list = v
-                .get("events")
-                .and_then(|e| e.as_array())
-                .ok_or_else(|| bad("events must be a list of \"online\" and \"callback\""))?;
-            for e in list {
-                events.0 |= match e.as_str() {
-                    Some("online") => Events::ONLINE.0,
-                    Some("callback") => Events::CALLBACK.0,
+            let Some(Value::Arr(list)) = top.and_then(|t| t.get("events")) else {
+                return Err(bad("events must be a list of \"online\" and \"callback\""));
+            };
+            for e in list.iter() {
+                events.0 |= match e {
+                    Value::Str(s) if s.eq_str("online") => Events::ONLINE.0,
+                    Value::Str(s) if s.eq_str("callback") => Events::CALLBACK.0,
                     _ => return Err(bad("events may hold only \"online\" and \"callback\"")),
                 };
             }
@@ -308,18 +325,19 @@ impl SubRequest {
         }
         let keys = if with_keys {
             let k = sub
-                .get("keys")
+                .and_then(|s| s.get("keys"))
                 .ok_or_else(|| bad("subscription.keys {p256dh, auth} is missing"))?;
-            let p256dh: [u8; 65] = b64_field(&k["p256dh"], "p256dh")?;
+            let k = obj(Some(k));
+            let p256dh: [u8; 65] = b64_field(k.and_then(|k| k.get("p256dh")), "p256dh")?;
             ece::parse_ua_public(&p256dh).map_err(SubError::BadKey)?;
-            let auth: [u8; 16] = b64_field(&k["auth"], "auth")?;
+            let auth: [u8; 16] = b64_field(k.and_then(|k| k.get("auth")), "auth")?;
             Some((p256dh, auth))
         } else {
             None
         };
         Ok(SubRequest {
             agent,
-            endpoint: endpoint.to_string(),
+            endpoint,
             keys,
             events,
         })
@@ -612,6 +630,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(del.keys, None);
+        // JSON escapes are decoded (botcall-core's reader, as serde_json did).
+        let esc = SubRequest::parse(
+            br#"{"agent_id":"echo\u005fbot","endpoint":"https:\/\/push.example\/x"}"#,
+            false,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (esc.agent.as_str(), esc.endpoint.as_str()),
+            ("echo_bot", "https://push.example/x")
+        );
+        // The reader's strictness: a repeated key is refused, and said so.
+        let twice =
+            br#"{"agent_id":"echo_bot","agent_id":"x","endpoint":"https://push.example/x"}"#;
+        match SubRequest::parse(twice, false, false) {
+            Err(SubError::BadField(m)) => assert!(m.contains("duplicate key"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     fn sub(id: &str, agent: &str, endpoint: &str, client: &str) -> Sub {

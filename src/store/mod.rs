@@ -4,9 +4,13 @@
 //! storage engine. [`memory::MemoryStore`] (fixed-capacity table, the
 //! default) and the Redis store implement it; [`Store`] picks one at start.
 
+#[cfg(feature = "redis")]
+pub(crate) mod client;
 pub(crate) mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+#[cfg(feature = "redis")]
+pub(crate) mod resp;
 
 use botcall_core::id::AgentId;
 use botcall_core::protocol::Codecs;

@@ -18,13 +18,15 @@
 //! reconnects with backoff and re-announces every bot connected here.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::time::Duration;
 
+use async_executor::LocalExecutor;
 use botcall_core::id::AgentId;
 use botcall_core::protocol::Codecs;
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Script, Value};
 
+use super::client::{Conn, RedisError, RedisUrl, Script};
+use super::resp::{Cmd, Reply};
 use super::{AgentStore, AgentView, Attached, Owner, Page, Record, StoreError};
 use crate::ids::DaemonId;
 use crate::metrics::StoreGauges;
@@ -38,8 +40,6 @@ pub(crate) const LIVENESS_TTL: u64 = 15;
 /// signed just before a daemon stopped still verifies.
 pub(crate) const JWK_TTL: u64 = 300;
 pub(crate) const LIVENESS_EVERY: Duration = Duration::from_secs(5);
-/// Redis round trips give up after this (then 503, not a hung request).
-const TIMEOUT: Duration = Duration::from_secs(1);
 
 const REGISTER: &str = r#"
 local cur = redis.call('HGET', KEYS[1], 'owner')
@@ -135,28 +135,22 @@ fn opt(s: &Option<Box<str>>) -> String {
     s.as_deref().map(|v| format!("={v}")).unwrap_or_default()
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::SimpleString(s) => s.clone(),
-        Value::Int(i) => i.to_string(),
-        Value::Okay => "OK".into(),
-        _ => String::new(),
-    }
+fn text(v: &Reply) -> String {
+    v.text()
 }
 
-fn int(v: &Value) -> i64 {
-    match v {
-        Value::Int(i) => *i,
-        other => text(other).parse().unwrap_or(0),
-    }
+fn int(v: &Reply) -> i64 {
+    v.int()
 }
 
 /// A store on a Redis server.
 pub(crate) struct RedisStore {
-    client: redis::Client,
-    conn: RefCell<Option<MultiplexedConnection>>,
+    target: RedisUrl,
+    /// Runs the connection's driver task.
+    ex: Rc<LocalExecutor<'static>>,
+    conn: RefCell<Option<Conn>>,
     me: DaemonId,
+    /// The URL for logs (no password).
     pub(crate) url: String,
     registered: Cell<u64>,
     up: Cell<bool>,
@@ -183,20 +177,27 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-fn unavailable(e: redis::RedisError) -> StoreError {
+fn unavailable(e: RedisError) -> StoreError {
     crate::log_debug!("redis: {e}");
     StoreError::Unavailable
 }
 
 impl RedisStore {
-    /// Connects (fails if Redis is unreachable now).
-    pub(crate) async fn connect(url: &str, me: DaemonId) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("store {url}: {e}"))?;
+    /// Connects (fails if Redis is unreachable now); the connection's
+    /// driver task runs on `ex`.
+    pub(crate) async fn connect(
+        url: &str,
+        me: DaemonId,
+        ex: Rc<LocalExecutor<'static>>,
+    ) -> Result<Self, String> {
+        let target = RedisUrl::parse(url).map_err(|e| format!("option `store`: {e}"))?;
+        let url = target.redacted();
         let s = RedisStore {
-            client,
+            target,
+            ex,
             conn: RefCell::new(None),
             me,
-            url: url.to_string(),
+            url: url.clone(),
             registered: Cell::new(0),
             up: Cell::new(false),
             scripts: Scripts {
@@ -214,8 +215,9 @@ impl RedisStore {
         Ok(s)
     }
 
-    pub(crate) fn client(&self) -> &redis::Client {
-        &self.client
+    /// Where Redis is (for the subscriber's own connection).
+    pub(crate) fn target(&self) -> &RedisUrl {
+        &self.target
     }
 
     pub(crate) fn is_up(&self) -> bool {
@@ -223,15 +225,8 @@ impl RedisStore {
     }
 
     /// (Re)opens the command connection.
-    pub(crate) async fn reconnect(&self) -> Result<(), redis::RedisError> {
-        let cfg = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(TIMEOUT))
-            .set_response_timeout(Some(TIMEOUT));
-        let mut conn = self
-            .client
-            .get_multiplexed_async_connection_with_config(&cfg)
-            .await?;
-        let _: () = redis::cmd("PING").query_async(&mut conn).await?;
+    pub(crate) async fn reconnect(&self) -> Result<(), RedisError> {
+        let conn = Conn::connect(&self.target, &self.ex).await?;
         *self.conn.borrow_mut() = Some(conn);
         self.up.set(true);
         Ok(())
@@ -243,28 +238,29 @@ impl RedisStore {
         *self.conn.borrow_mut() = None;
     }
 
-    fn conn(&self) -> Result<MultiplexedConnection, StoreError> {
+    fn conn(&self) -> Result<Conn, StoreError> {
         if !self.up.get() {
             return Err(StoreError::Unavailable);
         }
         self.conn.borrow().clone().ok_or(StoreError::Unavailable)
     }
 
-    /// Runs `f` on the connection; a failure marks the store down.
+    /// Runs `f` on the connection; a failure of the connection (not an
+    /// `-ERR` answer) marks the store down.
     pub(crate) async fn run<T>(
         &self,
-        f: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>,
+        f: impl AsyncFnOnce(&Conn) -> Result<T, RedisError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn()?;
-        match f(&mut conn).await {
+        let conn = self.conn()?;
+        match f(&conn).await {
             Ok(v) => Ok(v),
-            Err(e)
-                if e.is_io_error()
-                    || e.is_timeout()
-                    || e.is_connection_dropped()
-                    || e.is_unrecoverable_error() =>
-            {
-                self.mark_down();
+            Err(e) if e.breaks_connection() || conn.is_dead() => {
+                // Only if it is still the current connection: a request
+                // that outlived a reconnect must not mark the new one down.
+                let current = self.conn.borrow().as_ref().is_some_and(|c| c.same(&conn));
+                if current {
+                    self.mark_down();
+                }
                 Err(unavailable(e))
             }
             Err(e) => Err(unavailable(e)),
@@ -276,26 +272,28 @@ impl RedisStore {
         let me = self.me.clone();
         let keys: Vec<String> = online.iter().map(|a| agent_key(a)).collect();
         let refresh = &self.scripts.refresh;
-        let registered: u64 = self
+        let registered = self
             .run(async |c| {
-                let _: () = redis::cmd("SET")
-                    .arg(format!("bc:d:{me}"))
-                    .arg("1")
-                    .arg("EX")
-                    .arg(LIVENESS_TTL)
-                    .query_async(c)
-                    .await?;
+                c.query(
+                    Cmd::new("SET")
+                        .arg(format!("bc:d:{me}"))
+                        .arg("1")
+                        .arg("EX")
+                        .arg(LIVENESS_TTL),
+                )
+                .await?;
                 for chunk in keys.chunks(500) {
                     let mut inv = refresh.prepare_invoke();
                     for k in chunk {
-                        inv.key(k);
+                        inv = inv.key(k);
                     }
-                    let _: i64 = inv.arg(&*me).arg(ONLINE_TTL).invoke_async(c).await?;
+                    inv.arg(&*me).arg(ONLINE_TTL).invoke(c).await?;
                 }
-                redis::cmd("DBSIZE").query_async(c).await
+                c.query(Cmd::new("DBSIZE")).await
             })
             .await?;
-        self.registered.set(registered);
+        self.registered
+            .set(u64::try_from(registered.int()).unwrap_or(0));
         Ok(())
     }
 
@@ -310,30 +308,28 @@ impl RedisStore {
     ) -> Result<Vec<String>, StoreError> {
         let jwk = jwk.to_string();
         self.run(async |c| {
-            let _: () = redis::pipe()
-                .cmd("ZADD")
-                .arg("bc:jwks")
-                .arg(now + JWK_TTL)
-                .arg(&jwk)
-                .ignore()
-                .cmd("ZREMRANGEBYSCORE")
-                .arg("bc:jwks")
-                .arg("-inf")
-                .arg(format!("({now}"))
-                .ignore()
-                .query_async(c)
-                .await?;
-            redis::cmd("ZRANGE")
-                .arg("bc:jwks")
-                .arg("+inf")
-                .arg(now)
-                .arg("BYSCORE")
-                .arg("REV")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(max)
-                .query_async(c)
-                .await
+            // Pipelined: queued together, answered in order.
+            let add = c.send(&Cmd::new("ZADD").arg("bc:jwks").arg(now + JWK_TTL).arg(&jwk));
+            let trim = c.send(
+                &Cmd::new("ZREMRANGEBYSCORE")
+                    .arg("bc:jwks")
+                    .arg("-inf")
+                    .arg(format!("({now}")),
+            );
+            let live = c.send(
+                &Cmd::new("ZRANGE")
+                    .arg("bc:jwks")
+                    .arg("+inf")
+                    .arg(now)
+                    .arg("BYSCORE")
+                    .arg("REV")
+                    .arg("LIMIT")
+                    .arg(0u64)
+                    .arg(max),
+            );
+            add.await?;
+            trim.await?;
+            Ok(live.await?.into_array().iter().map(text).collect())
         })
         .await
     }
@@ -342,17 +338,14 @@ impl RedisStore {
     pub(crate) async fn publish(&self, d: &str, payload: &[u8]) -> Result<(), StoreError> {
         let ch = channel(d);
         self.run(async |c| {
-            redis::cmd("PUBLISH")
-                .arg(&ch)
-                .arg(payload)
-                .query_async::<i64>(c)
+            c.query(Cmd::new("PUBLISH").arg(&ch).arg(payload))
                 .await
                 .map(|_| ())
         })
         .await
     }
 
-    fn view(&self, id: &str, fields: &[Value], now: u64) -> Option<AgentView> {
+    fn view(&self, id: &str, fields: &[Reply], now: u64) -> Option<AgentView> {
         if fields.is_empty() {
             return None;
         }
@@ -396,7 +389,7 @@ impl AgentStore for RedisStore {
     async fn register(&self, rec: Record, now: u64) -> Result<u64, StoreError> {
         let script = &self.scripts.register;
         let id = rec.agent_id.to_string();
-        let r: String = self
+        let r = self
             .run(async |c| {
                 script
                     .key(agent_key(&id))
@@ -411,11 +404,11 @@ impl AgentStore for RedisStore {
                     .arg(now)
                     .arg(&id)
                     .arg(ONLINE_TTL)
-                    .invoke_async(c)
+                    .invoke(c)
                     .await
             })
             .await?;
-        match r.as_str() {
+        match text(&r).as_str() {
             "OK" => Ok(u64::from(rec.ttl)),
             "TAKEN" => Err(StoreError::Taken),
             _ => Err(StoreError::Unavailable),
@@ -424,18 +417,18 @@ impl AgentStore for RedisStore {
 
     async fn unregister(&self, id: &str, owner: &Owner, _now: u64) -> Result<bool, StoreError> {
         let script = &self.scripts.unregister;
-        let r: String = self
+        let r = self
             .run(async |c| {
                 script
                     .key(agent_key(id))
                     .key("bc:dir")
                     .arg(hex(owner))
                     .arg(id)
-                    .invoke_async(c)
+                    .invoke(c)
                     .await
             })
             .await?;
-        match r.as_str() {
+        match text(&r).as_str() {
             "OK" => Ok(true),
             "NONE" => Ok(false),
             "TAKEN" => Err(StoreError::Taken),
@@ -445,9 +438,10 @@ impl AgentStore for RedisStore {
 
     async fn lookup(&self, id: &str, now: u64) -> Result<Option<AgentView>, StoreError> {
         let script = &self.scripts.lookup;
-        let fields: Vec<Value> = self
-            .run(async |c| script.key(agent_key(id)).invoke_async(c).await)
-            .await?;
+        let fields = self
+            .run(async |c| script.key(agent_key(id)).invoke(c).await)
+            .await?
+            .into_array();
         Ok(self.view(id, &fields, now))
     }
 
@@ -467,18 +461,23 @@ impl AgentStore for RedisStore {
             let batch = limit * 2;
             let ids: Vec<String> = self
                 .run(async |c| {
-                    redis::cmd("ZRANGE")
-                        .arg("bc:dir")
-                        .arg(&from)
-                        .arg("+")
-                        .arg("BYLEX")
-                        .arg("LIMIT")
-                        .arg(0)
-                        .arg(batch)
-                        .query_async(c)
-                        .await
+                    c.query(
+                        Cmd::new("ZRANGE")
+                            .arg("bc:dir")
+                            .arg(&from)
+                            .arg("+")
+                            .arg("BYLEX")
+                            .arg("LIMIT")
+                            .arg(0u64)
+                            .arg(batch),
+                    )
+                    .await
                 })
-                .await?;
+                .await?
+                .into_array()
+                .iter()
+                .map(text)
+                .collect();
             let exhausted = ids.len() < batch;
             for id in &ids {
                 from = format!("({id}");
@@ -494,13 +493,9 @@ impl AgentStore for RedisStore {
                     None => {
                         // Expired: drop it from the directory as we pass.
                         let stale = id.clone();
-                        let _: Result<i64, _> = self
+                        let _ = self
                             .run(async |c| {
-                                redis::cmd("ZREM")
-                                    .arg("bc:dir")
-                                    .arg(&stale)
-                                    .query_async(c)
-                                    .await
+                                c.query(Cmd::new("ZREM").arg("bc:dir").arg(&stale)).await
                             })
                             .await;
                     }
@@ -517,7 +512,7 @@ impl AgentStore for RedisStore {
     async fn attach(&self, rec: Record, _now: u64) -> Result<Attached, StoreError> {
         let script = &self.scripts.attach;
         let me = self.me.clone();
-        let r: Vec<Value> = self
+        let r = self
             .run(async |c| {
                 script
                     .key(agent_key(&rec.agent_id))
@@ -526,10 +521,11 @@ impl AgentStore for RedisStore {
                     .arg(rec.ttl)
                     .arg(&*me)
                     .arg(ONLINE_TTL)
-                    .invoke_async(c)
+                    .invoke(c)
                     .await
             })
-            .await?;
+            .await?
+            .into_array();
         match r.first().map(text).as_deref() {
             Some("OK") => {
                 let prev = r.get(2).map(text).unwrap_or_default();
@@ -547,15 +543,7 @@ impl AgentStore for RedisStore {
     async fn detach(&self, id: &str, now: u64) -> Result<(), StoreError> {
         let script = &self.scripts.detach;
         let me = self.me.clone();
-        let _: i64 = self
-            .run(async |c| {
-                script
-                    .key(agent_key(id))
-                    .arg(&*me)
-                    .arg(now)
-                    .invoke_async(c)
-                    .await
-            })
+        self.run(async |c| script.key(agent_key(id)).arg(&*me).arg(now).invoke(c).await)
             .await?;
         Ok(())
     }
