@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use botcall_core::id;
+use botcall_core::json::{self, Object, Value};
 use botcall_core::jwt::Key;
 use sha2::{Digest, Sha256};
 
@@ -31,43 +32,86 @@ fn owned(k: Key) -> (Key, Owner) {
     (k, o)
 }
 
-fn jwk(v: &serde_json::Value, what: &str) -> Result<Key, String> {
-    let text = serde_json::to_string(v).map_err(|e| format!("{what}: {e}"))?;
-    Key::from_jwk(&text).map_err(|e| format!("{what}: {e}"))
+/// A JWK member, read with the wire reader's strictness (a key repeated
+/// inside a JWK is refused).
+fn jwk(v: Value<'_>, what: &str) -> Result<Key, String> {
+    let Value::Obj(o) = v else {
+        return Err(format!("{what}: must be a JWK object"));
+    };
+    Key::from_jwk(o.raw()).map_err(|e| format!("{what}: {e}"))
+}
+
+/// A keys file lists any number of agents: no member cap, and repeated keys
+/// are found here in O(n) instead of by the reader's O(n²) check.
+const FILE_LIMITS: json::Limits = json::Limits {
+    max_members: usize::MAX,
+    unique_keys: false,
+};
+
+/// The members `names` of `o`, each at most once (`at` prefixes the error);
+/// another member is an error if `strict`, else ignored.
+fn pick<'a, const N: usize>(
+    o: Object<'a>,
+    names: [&str; N],
+    at: &str,
+    strict: bool,
+) -> Result<[Option<Value<'a>>; N], String> {
+    let mut out = [None; N];
+    for (k, v) in o.iter() {
+        match names.iter().position(|n| k.eq_str(n)) {
+            Some(i) if out[i].replace(v).is_some() => {
+                return Err(format!("{at}`{}` is given twice", names[i]));
+            }
+            Some(_) => {}
+            None if strict => {
+                return Err(format!(
+                    "{at}unknown top-level key `{}` (expected {})",
+                    k.to_string(),
+                    names.join(", ")
+                ));
+            }
+            None => {}
+        }
+    }
+    Ok(out)
 }
 
 impl Keys {
     /// Parses the keys file text.
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
-        let doc: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-        let obj = doc.as_object().ok_or("must be a JSON object")?;
+        let doc = json::parse_with(text, FILE_LIMITS).map_err(|e| format!("not JSON: {e}"))?;
+        let Value::Obj(obj) = doc else {
+            return Err("must be a JSON object".into());
+        };
         let mut keys = Keys::default();
-        for (k, _) in obj {
-            if k != "agents" && k != "fleets" {
-                return Err(format!(
-                    "unknown top-level key `{k}` (expected agents, fleets)"
-                ));
+        let [agents, fleets] = pick(obj, ["agents", "fleets"], "", true)?;
+        if let Some(agents) = agents {
+            let Value::Obj(agents) = agents else {
+                return Err("`agents` must be an object of id → JWK".into());
+            };
+            for (agent, v) in agents.iter() {
+                let agent = agent.to_string();
+                id::validate(&agent).map_err(|e| format!("agents.{agent}: {e}"))?;
+                let key = owned(jwk(v, &format!("agents.{agent}"))?);
+                if keys.agents.insert(agent.clone(), key).is_some() {
+                    return Err(format!("agents.{agent} is listed twice"));
+                }
             }
         }
-        if let Some(agents) = obj.get("agents") {
-            let agents = agents
-                .as_object()
-                .ok_or("`agents` must be an object of id → JWK")?;
-            for (agent, v) in agents {
-                id::validate(agent).map_err(|e| format!("agents.{agent}: {e}"))?;
-                keys.agents
-                    .insert(agent.clone(), owned(jwk(v, &format!("agents.{agent}"))?));
-            }
-        }
-        if let Some(fleets) = obj.get("fleets") {
-            let fleets = fleets.as_array().ok_or("`fleets` must be an array")?;
+        if let Some(fleets) = fleets {
+            let Value::Arr(fleets) = fleets else {
+                return Err("`fleets` must be an array".into());
+            };
             for (i, f) in fleets.iter().enumerate() {
-                let prefix = f
-                    .get("prefix")
-                    .and_then(|p| p.as_str())
-                    .ok_or(format!("fleets[{i}]: `prefix` (string) is required"))?;
-                let prefix = prefix.strip_suffix('*').unwrap_or(prefix);
+                let Value::Obj(f) = f else {
+                    return Err(format!("fleets[{i}]: must be an object {{prefix, key}}"));
+                };
+                let [prefix, key] = pick(f, ["prefix", "key"], &format!("fleets[{i}]: "), false)?;
+                let prefix = match prefix {
+                    Some(Value::Str(p)) => p.to_string(),
+                    _ => return Err(format!("fleets[{i}]: `prefix` (string) is required")),
+                };
+                let prefix = prefix.strip_suffix('*').unwrap_or(&prefix);
                 if prefix.is_empty()
                     || !prefix
                         .bytes()
@@ -77,9 +121,7 @@ impl Keys {
                         "fleets[{i}]: prefix `{prefix}` must be non-empty id characters"
                     ));
                 }
-                let key = f
-                    .get("key")
-                    .ok_or(format!("fleets[{i}]: `key` (JWK) is required"))?;
+                let key = key.ok_or(format!("fleets[{i}]: `key` (JWK) is required"))?;
                 let (key, owner) = owned(jwk(key, &format!("fleets[{i}].key"))?);
                 keys.fleets.push((prefix.to_string(), key, owner));
             }
@@ -213,5 +255,48 @@ mod tests {
                 .unwrap_err()
                 .contains("prefix")
         );
+    }
+    #[test]
+    fn thousands_of_agents_and_repeats() {
+        // More agents than the wire reader's member cap, read in O(n).
+        let many: Vec<String> = (0..5000).map(|i| format!(r#""bot-{i}":{OCT}"#)).collect();
+        let k = Keys::parse(&format!(r#"{{"agents":{{{}}}}}"#, many.join(","))).unwrap();
+        assert_eq!(k.len(), 5000);
+        assert!(k.for_agent("bot-4999").is_some());
+        for (text, needle) in [
+            (
+                format!(r#"{{"agents":{{"a":{OCT},"a":{EC}}}}}"#),
+                "agents.a is listed twice",
+            ),
+            (
+                format!(r#"{{"agents":{{"a":{OCT},"\u0061":{EC}}}}}"#),
+                "agents.a is listed twice",
+            ),
+            (
+                r#"{"agents":{},"agents":{}}"#.to_string(),
+                "`agents` is given twice",
+            ),
+            (
+                format!(r#"{{"fleets":[{{"prefix":"f.","key":{OCT},"prefix":"g."}}]}}"#),
+                "fleets[0]: `prefix` is given twice",
+            ),
+            // Inside a JWK the wire reader's strictness holds.
+            (
+                r#"{"agents":{"a":{"kty":"oct","kty":"EC"}}}"#.to_string(),
+                "agents.a",
+            ),
+            (
+                r#"{"agents":{"a":"x"}}"#.to_string(),
+                "agents.a: must be a JWK object",
+            ),
+            (
+                r#"{"fleets":[1]}"#.to_string(),
+                "fleets[0]: must be an object",
+            ),
+            (r#"{"agents":{"a":{}} "#.to_string(), "not JSON"),
+        ] {
+            let e = Keys::parse(&text).unwrap_err();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
     }
 }
