@@ -320,7 +320,7 @@ pub(crate) fn run(cfg: Config) -> Result<(), StartError> {
     // One thread runs every task and, when idle, drives the reactor itself
     // (measured: 15% less idle CPU than leaving the reactor to async-io's
     // helper thread with `futures_lite::future::block_on`).
-    async_io::block_on(ex.run(async {
+    async_io::block_on(run_sliced(&ex, async {
         app.spawn(accept_loop(app.clone(), listener));
         app.spawn(tick_loop(app.clone()));
         #[cfg(feature = "redis")]
@@ -336,6 +336,36 @@ pub(crate) fn run(cfg: Config) -> Result<(), StartError> {
         drain(&app).await;
     }));
     Ok(())
+}
+
+/// How long tasks may run before the reactor gets a turn: under async-io's
+/// helper thread's shortest nap (50 µs), so that thread never finds the
+/// reactor untouched and takes it over.
+const SLICE: Duration = Duration::from_micros(40);
+
+/// Runs `ex`'s tasks until `main` completes, like `LocalExecutor::run`, but
+/// once tasks have run for [`SLICE`] without a break it yields to
+/// `async_io::block_on`, which then polls the reactor without blocking.
+///
+/// Without that, a burst of ES256 checks (≈ 60 µs each) left the reactor
+/// untouched long enough for async-io's helper thread to take it: a thread
+/// switch and a cross-thread wake-up per request, ≈ 35 µs of CPU on top of
+/// the signature (docs/dependencies.md, "The reactor's turn").
+async fn run_sliced<T>(ex: &LocalExecutor<'_>, main: impl std::future::Future<Output = T>) -> T {
+    let run_forever = async {
+        loop {
+            // Waits for a task when there is none: block_on then blocks in the reactor.
+            ex.tick().await;
+            let mut start = Instant::now();
+            while ex.try_tick() {
+                if start.elapsed() >= SLICE {
+                    futures_lite::future::yield_now().await;
+                    start = Instant::now();
+                }
+            }
+        }
+    };
+    main.or(run_forever).await
 }
 
 async fn wait_for_signal(app: &App) {
@@ -538,6 +568,108 @@ async fn stun_loop(app: Rc<App>, socket: Async<UdpSocket>) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
+    use async_executor::LocalExecutor;
+
+    /// Context switches of async-io's helper thread so far.
+    fn helper_switches() -> u64 {
+        let mut n = 0;
+        for t in std::fs::read_dir("/proc/self/task").unwrap() {
+            let dir = t.unwrap().path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if comm.trim() != "async-io" {
+                continue;
+            }
+            let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+            n += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+        n
+    }
+
+    /// 40 ms of 25 µs tasks beside a socket that is always ready, on one
+    /// executor: how often async-io's helper thread ran meanwhile.
+    fn helper_runs_during_busy_tasks(sliced: bool) -> u64 {
+        use std::net::UdpSocket;
+        let ex = LocalExecutor::new();
+        let b = async_io::Async::<UdpSocket>::bind(([127, 0, 0, 1], 0)).unwrap();
+        let a = async_io::Async::<UdpSocket>::bind(([127, 0, 0, 1], 0)).unwrap();
+        a.get_ref()
+            .connect(b.get_ref().local_addr().unwrap())
+            .unwrap();
+        let stop = std::rc::Rc::new(std::cell::Cell::new(false));
+        let pinger = {
+            let stop = stop.clone();
+            ex.spawn(async move {
+                let mut buf = [0u8; 8];
+                while !stop.get() {
+                    a.send(b"x").await.unwrap();
+                    // Only the reactor says `readable`: this task waits for a tick.
+                    b.readable().await.unwrap();
+                    let _ = b.get_ref().recv(&mut buf);
+                }
+            })
+        };
+        let busy = ex.spawn(async move {
+            for _ in 0..1600 {
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_micros(25) {}
+                futures_lite::future::yield_now().await;
+            }
+            stop.set(true);
+        });
+        let before = helper_switches();
+        let work = async {
+            busy.await;
+            pinger.await;
+        };
+        if sliced {
+            async_io::block_on(super::run_sliced(&ex, work));
+        } else {
+            async_io::block_on(ex.run(work));
+        }
+        helper_switches() - before
+    }
+
+    /// Long runs of tasks give the reactor a turn every [`super::SLICE`], so
+    /// async-io's helper thread does not take it over (issue 17: ≈ 35 µs
+    /// per ES256 registration). Runs in a child process of its own: other
+    /// tests' `block_on` would wake the same process-wide helper thread.
+    #[test]
+    fn busy_tasks_leave_the_reactor_to_this_thread() {
+        const ALONE: &str = "BOTCALL_TEST_ALONE";
+        if std::env::var_os(ALONE).is_none() {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "server::tests::busy_tasks_leave_the_reactor_to_this_thread",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(ALONE, "1")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{text}");
+            assert!(text.contains("1 passed"), "{text}");
+            for line in text.lines().filter(|l| l.starts_with("helper thread")) {
+                eprintln!("{line}");
+            }
+            return;
+        }
+        // Start the helper thread, then compare both runners, each twice.
+        let _ = helper_runs_during_busy_tasks(true);
+        let plain = helper_runs_during_busy_tasks(false) + helper_runs_during_busy_tasks(false);
+        let sliced = helper_runs_during_busy_tasks(true) + helper_runs_during_busy_tasks(true);
+        eprintln!("helper thread switches: LocalExecutor::run {plain}, run_sliced {sliced}");
+        assert!(sliced * 4 < plain, "run {plain}, run_sliced {sliced}");
+    }
+
     #[test]
     fn the_random_pool_hands_out_each_byte_once() {
         let mut pool = super::RandomPool::new();
